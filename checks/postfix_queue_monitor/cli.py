@@ -1,0 +1,209 @@
+"""What every check shares: the argument parser factory, thresholds and durations parsed at
+argparse time, the UNKNOWN plumbing, and running a nagiosplugin Check.
+
+argparse exits 2 on a bad option, which Nagios shows as CRITICAL; here every parser error is
+UNKNOWN (3) with one line on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import re
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NoReturn
+
+import nagiosplugin
+from nagiosplugin.runtime import Runtime
+
+from . import __version__
+from .errors import MonitorError
+
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_NUMBER = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*([smhdw]?)\s*$")
+
+log = logging.getLogger("nagiosplugin.postfix_queue_monitor")
+
+
+def parse_duration(text: str) -> float:
+    """``900``, ``15m``, ``1.5h``, ``2d`` → seconds (> 0)."""
+    m = _NUMBER.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (e.g. 900, 15m, 1h, 2d)")
+    value = float(m[1]) * UNITS[m[2] or "s"]
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a duration must be above 0")
+    return value
+
+
+def _number(text: str, durations: bool) -> str:
+    m = _NUMBER.match(text)
+    if not m or (m[2] and not durations):
+        kind = "a number or a duration (30m, 1h, 2d)" if durations else "a number"
+        raise ValueError(f"{text!r} is not {kind}")
+    value = float(m[1]) * UNITS[m[2] or "s"]
+    return str(int(value)) if value == int(value) else repr(value)
+
+
+def parse_range(text: str, *, durations: bool = False, plain_is_upper: bool = False
+                ) -> nagiosplugin.Range:
+    """A Nagios range (``10``, ``10:``, ``~:10``, ``10:20``, ``@10:20``) as nagiosplugin.Range.
+
+    ``durations`` lets each endpoint carry s/m/h/d. ``plain_is_upper`` reads a bare ``N`` as
+    ``~:N``: for a rate that may be negative (a shrinking queue), "alert above N" is what is
+    meant, not Nagios' "alert outside 0..N".
+    """
+    spec = text.strip()
+    invert = spec.startswith("@")
+    body = spec[1:] if invert else spec
+    try:
+        if body.count(":") > 1 or body == "":
+            raise ValueError(f"{text!r} is not a range")
+        if ":" in body:
+            start, end = body.split(":")
+            start = start if start in ("", "~") else _number(start, durations)
+            end = end if end == "" else _number(end, durations)
+            body = f"{start}:{end}"
+        else:
+            body = _number(body, durations)
+            if plain_is_upper and not invert:
+                body = f"~:{body}"
+        return nagiosplugin.Range(("@" if invert else "") + body)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"bad threshold: {exc}") from None
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with errors as UNKNOWN on stdout, exit 3."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"UNKNOWN - {self.prog}: {message} (see {self.prog} --help)")
+        sys.exit(3)
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            print(message.rstrip("\n"))
+        sys.exit(status)
+
+
+def _timeout(text: str) -> float:
+    return parse_duration(text)
+
+
+def check_parser(prog: str, description: str, *, durations: bool = False,
+                 plain_is_upper: bool = False, state: bool = False,
+                 queue: bool = True) -> Parser:
+    """The reserved options every check takes (CONTRACT.md), ranges parsed at argparse time."""
+    p = Parser(prog=prog, description=description)
+
+    def rng(text: str) -> nagiosplugin.Range:
+        return parse_range(text, durations=durations, plain_is_upper=plain_is_upper)
+
+    unit = " (seconds, or with s/m/h/d)" if durations else ""
+    p.add_argument("-w", "--warning", metavar="RANGE", type=rng,
+                   help=f"warning range{unit}; without -w/-c nothing is judged")
+    p.add_argument("-c", "--critical", metavar="RANGE", type=rng, help=f"critical range{unit}")
+    p.add_argument("-t", "--timeout", metavar="SECONDS", type=_timeout, default=8.0,
+                   help="whole-run limit (default 8): then UNKNOWN, children killed")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="more detail after the first line (repeatable)")
+    p.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
+    if queue:
+        p.add_argument("--postqueue", metavar="PATH", default=None,
+                       help="the postqueue program (default: postqueue on PATH, else "
+                            "/usr/sbin/postqueue)")
+        p.add_argument("--config-dir", metavar="DIR", default=None,
+                       help="Postfix instance, passed to postqueue -c as it is")
+    if state:
+        p.add_argument("--state-dir", metavar="DIR", default=None,
+                       help="where state lives (default: a per-user directory, created 0700)")
+    return p
+
+
+# -- running a check ------------------------------------------------------------------------
+
+class ErrorContext(nagiosplugin.Context):
+    """Turns a measuring failure into UNKNOWN with its message as the hint."""
+
+    def __init__(self) -> None:
+        super().__init__("error")
+
+    def evaluate(self, metric: nagiosplugin.Metric, resource: Any) -> nagiosplugin.Result:
+        return nagiosplugin.Result(nagiosplugin.Unknown, str(metric.value), metric)
+
+    def performance(self, metric: nagiosplugin.Metric, resource: Any) -> None:
+        return None
+
+
+class GuardedResource(nagiosplugin.Resource):
+    """A Resource whose MonitorError becomes one UNKNOWN result, not a traceback."""
+
+    def measure(self) -> Iterable[nagiosplugin.Metric]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def probe(self) -> list[nagiosplugin.Metric]:
+        try:
+            return list(self.measure())
+        except MonitorError as exc:
+            return [nagiosplugin.Metric("error", str(exc), context="error")]
+
+
+def error_hint(results: nagiosplugin.Results) -> str | None:
+    for r in results:
+        if r.metric is not None and r.metric.name == "error":
+            return str(r.hint)
+    return None
+
+
+def violation(value: float, rng: nagiosplugin.Range, fmt: Callable[[float], str] = None) -> str:
+    """Why ``value`` breaks ``rng``, as a user reads it: ``> 500``, ``< 10``, ``inside @10:20``."""
+    fmt = fmt or fmt_number
+    if rng.invert:
+        return f"inside {rng}"
+    if value < rng.start:
+        return f"< {fmt(rng.start)}"
+    return f"> {fmt(rng.end)}"
+
+
+def fmt_number(value: float) -> str:
+    if value == int(value):
+        return str(int(value))
+    return f"{value:.1f}"
+
+
+def fmt_age(seconds: float) -> str:
+    """``3d 2h``, ``5h 10m``, ``12m 3s``, ``40s``: two units at most."""
+    s = int(round(seconds))
+    for unit, size, sub, subsize in (("d", 86400, "h", 3600), ("h", 3600, "m", 60),
+                                     ("m", 60, "s", 1)):
+        if s >= size:
+            major, rest = divmod(s, size)
+            minor = rest // subsize
+            return f"{major}{unit} {minor}{sub}" if minor else f"{major}{unit}"
+    return f"{s}s"
+
+
+def judged_context(name: str, args: argparse.Namespace, judged: bool,
+                   fmt_metric: str = "{name} is {valueunit}") -> nagiosplugin.ScalarContext:
+    if judged:
+        return nagiosplugin.ScalarContext(name, args.warning, args.critical, fmt_metric=fmt_metric)
+    return nagiosplugin.ScalarContext(name, fmt_metric=fmt_metric)
+
+
+def run(check: nagiosplugin.Check, args: argparse.Namespace) -> NoReturn:
+    """Run ``check`` under nagiosplugin with the check's ``-v`` and ``-t``."""
+    # nagiosplugin keeps one Runtime per process and appends to its output; tests (and any
+    # caller) may call main() several times in one process, so start each run afresh.
+    Runtime.instance = None
+    root = logging.getLogger("nagiosplugin")
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    # nagiosplugin's alarm takes whole seconds: round up, never down to "no timeout".
+    check.main(verbose=args.verbose, timeout=math.ceil(args.timeout))
+    raise AssertionError("unreachable")  # pragma: no cover - check.main exits
+
+
+def argv_or_sys(argv: Sequence[str] | None) -> list[str]:
+    return list(sys.argv[1:] if argv is None else argv)

@@ -1,0 +1,118 @@
+"""The metric registry: every metric named once, with its Nagios perfdata label, Zabbix key,
+units and place in the Zabbix JSON document.
+
+The checks' perfdata, the Zabbix document, the template items and the generated Nagios, Icinga
+and NRPE files are all derived from ``REGISTRY``; tests fail when a committed artefact drifts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .queue import ALL_QUEUES, QUEUES, QueueSnapshot
+from .reasons import CLASSES
+
+#: Queues the oldest-message check (and the Zabbix key without a queue) judge by default.
+DEFAULT_OLDEST_QUEUES: tuple[str, ...] = tuple(q for q in QUEUES if q != "hold")
+DELIVERY_COUNTS: tuple[str, ...] = ("sent", "bounced", "expired", "deferred")
+
+
+@dataclass(frozen=True)
+class Metric:
+    id: str                 # stable registry id
+    key: str                # Zabbix item key
+    path: str               # JSONPath of the value in the Zabbix document
+    name: str               # human name (Zabbix item name, docs)
+    units: str              # Zabbix units
+    value_type: str         # "unsigned" or "float"
+    label: str | None = None  # Nagios perfdata label (None: Zabbix only)
+    uom: str = ""           # Nagios unit of measurement
+    min: float | None = None
+    max: float | None = None
+    check: str | None = None  # the check whose perfdata carries it
+
+
+def _build() -> tuple[Metric, ...]:
+    out: list[Metric] = []
+    for q in ALL_QUEUES:
+        out.append(Metric(f"queue.size.{q}", f"postfix.queue.size[{q}]",
+                          f"$.queue.{q}.messages", f"Queue {q}: messages", "", "unsigned",
+                          f"queue_{q}", "", 0, None, "queue"))
+        out.append(Metric(f"queue.bytes.{q}", f"postfix.queue.bytes[{q}]",
+                          f"$.queue.{q}.bytes", f"Queue {q}: size", "B", "unsigned",
+                          f"queue_{q}_bytes", "B", 0, None, "queue"))
+    out.append(Metric("queue.oldest_age", "postfix.queue.oldest_age", "$.oldest_age",
+                      "Oldest message age (all queues but hold)", "s", "float",
+                      "oldest_age", "s", 0, None, "oldest"))
+    for q in QUEUES:
+        out.append(Metric(f"queue.oldest_age.{q}", f"postfix.queue.oldest_age[{q}]",
+                          f"$.queue.{q}.oldest_age", f"Queue {q}: oldest message age", "s",
+                          "float", f"oldest_age_{q}", "s", 0, None, "oldest"))
+    out.append(Metric("deferred.growth", "postfix.queue.deferred.growth",
+                      "$.deferred.growth_per_hour", "Deferred queue growth", "msg/h", "float",
+                      "deferred_growth_per_hour", "", None, None, "growth"))
+    for c in CLASSES:
+        out.append(Metric(f"deferred.reason.{c}", f"postfix.queue.deferred.reason[{c}]",
+                          f"$.deferred.reasons.{c}", f"Deferred recipients: {c}", "",
+                          "unsigned"))
+    for d in DELIVERY_COUNTS:
+        out.append(Metric(f"delivery.count.{d}", f"postfix.delivery.count[{d}]",
+                          f"$.delivery.{d}", f"Deliveries {d} (window)", "", "unsigned",
+                          f"delivery_{d}", "", 0, None, "bounce"))
+    for r in ("bounce_rate", "deferral_rate"):
+        out.append(Metric(f"delivery.{r}", f"postfix.delivery.{r}", f"$.delivery.{r}",
+                          f"{r.replace('_', ' ').capitalize()} (window)", "%", "float",
+                          r, "%", 0, 100, "bounce"))
+    return tuple(out)
+
+
+REGISTRY: tuple[Metric, ...] = _build()
+BY_ID: dict[str, Metric] = {m.id: m for m in REGISTRY}
+BY_LABEL: dict[str, Metric] = {m.label: m for m in REGISTRY if m.label}
+
+
+def for_check(check: str) -> Iterator[Metric]:
+    return (m for m in REGISTRY if m.check == check)
+
+
+#: Defaults for the shipped examples, templates and macros (CONTRACT.md), in one place.
+THRESHOLD_DEFAULTS: dict[str, tuple[str, str]] = {
+    "queue": ("500", "2000"),          # messages in total
+    "oldest": ("1h", "1d"),            # all queues but hold
+    "growth": ("100", "500"),          # deferred messages per hour
+    "bounce": ("5", "15"),             # percent over 1h, at least 10 deliveries
+}
+
+
+def queue_values(snap: QueueSnapshot) -> dict[str, float]:
+    """Every queue metric (sizes, bytes, ages, reason classes) of one listing, by registry id."""
+    values: dict[str, float] = {}
+    for q in ALL_QUEUES:
+        stats = snap.stats(q)
+        values[f"queue.size.{q}"] = stats.messages
+        values[f"queue.bytes.{q}"] = stats.bytes
+        if q != "total":
+            values[f"queue.oldest_age.{q}"] = round(stats.oldest_age(snap.now), 3)
+    values["queue.oldest_age"] = round(snap.oldest_age(DEFAULT_OLDEST_QUEUES), 3)
+    for c in CLASSES:
+        values[f"deferred.reason.{c}"] = snap.deferred_classes.get(c, 0)
+    return values
+
+
+def set_path(doc: dict[str, Any], path: str, value: Any) -> None:
+    """Put ``value`` at a ``$.a.b.c`` path, creating the objects on the way."""
+    parts = path.removeprefix("$.").split(".")
+    node = doc
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+
+
+def get_path(doc: dict[str, Any], path: str) -> Any:
+    """The value at a ``$.a.b.c`` path (KeyError when absent)."""
+    node: Any = doc
+    for part in path.removeprefix("$.").split("."):
+        node = node[part]
+    return node

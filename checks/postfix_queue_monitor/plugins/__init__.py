@@ -1,0 +1,1 @@
+"""One module per Nagios check: its Resource, Contexts, Summary and ``main(argv=None)``."""

@@ -1,0 +1,76 @@
+"""check_postfix_queue: messages (and bytes) per queue, judged on the chosen queue counts."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator, Sequence
+
+import nagiosplugin
+
+from .. import metrics
+from ..cli import (
+    ErrorContext,
+    argv_or_sys,
+    check_parser,
+    fmt_number,
+    judged_context,
+    run,
+    violation,
+)
+from ..queue import QUEUES
+from .common import Clock, QueueResource, QueueSummary, add_queue_option, worst
+
+NAME = "POSTFIX QUEUE"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = check_parser("check_postfix_queue",
+                     "Postfix queue size: messages and bytes per queue, judged on --queue.")
+    add_queue_option(p, "default: total")
+    return p
+
+
+def judged_queues(args: argparse.Namespace) -> list[str]:
+    return list(dict.fromkeys(args.queue or ["total"]))
+
+
+class QueueSize(QueueResource):
+    def measure(self) -> Iterator[nagiosplugin.Metric]:
+        values = metrics.queue_values(self.read())
+        for m in metrics.for_check("queue"):
+            yield nagiosplugin.Metric(m.label, values[m.id], m.uom, min=m.min, context=m.label)
+
+
+class Summary(QueueSummary):
+    def describe_ok(self, results: nagiosplugin.Results) -> str:
+        snap = self.resource.snapshot
+        assert snap is not None
+        total = snap.stats("total").messages
+        if not total:
+            return "queue empty"
+        parts = ", ".join(f"{snap.queues[q].messages} {q}" for q in QUEUES
+                          if snap.queues[q].messages)
+        return f"{total} messages queued ({parts})"
+
+    def describe_problem(self, results: nagiosplugin.Results) -> str:
+        out = []
+        for r in worst(results):
+            q = r.metric.name.removeprefix("queue_")
+            what = "queued" if q == "total" else q
+            rng = r.context.critical if r.state == nagiosplugin.Critical else r.context.warning
+            out.append(f"{fmt_number(r.metric.value)} {what} ({violation(r.metric.value, rng)})")
+        return ", ".join(out)
+
+
+def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> None:
+    args = parser().parse_args(argv_or_sys(argv))
+    resource = QueueSize(args, **({"clock": clock} if clock else {}))
+    judged = set(judged_queues(args))
+    contexts = [judged_context(m.label, args, m.label.removeprefix("queue_") in judged)
+                for m in metrics.for_check("queue")]
+    check = nagiosplugin.Check(resource, *contexts, ErrorContext(), Summary(resource))
+    check.name = NAME
+    run(check, args)
+
+
+main = nagiosplugin.guarded(verbose=0)(main)

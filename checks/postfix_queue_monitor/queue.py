@@ -1,0 +1,352 @@
+"""Measure the queue: ``postqueue -j`` (or ``-p`` before Postfix 3.1) → :class:`QueueSnapshot`.
+
+The parsers are pure (lines and ``now`` in, a dataclass out) and stream: memory depends on the
+number of distinct destination domains and reason texts (both capped), never on the queue size.
+Counting follows CONTRACT.md: the listing is not a snapshot, so a message listed twice counts
+twice; a malformed line is skipped, counted and kept as a sample for ``-v``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from . import reasons
+from .errors import MonitorError
+from .proc import Child
+
+QUEUES: tuple[str, ...] = ("maildrop", "incoming", "active", "deferred", "hold")
+ALL_QUEUES: tuple[str, ...] = (*QUEUES, "total")
+#: qshape's age buckets, upper bounds in minutes; a last, open bucket follows.
+AGE_BUCKETS_MIN: tuple[int, ...] = (5, 10, 20, 40, 80, 160, 320, 640, 1280)
+MAX_DOMAINS = 20000        # distinct deferred destination domains kept; the rest go to "(other)"
+MAX_REASON_TEXTS = 2000    # distinct reason texts kept as examples; classes are always counted
+MAX_SAMPLES = 5            # malformed lines kept for -v
+
+
+@dataclass
+class QueueStats:
+    """One queue's totals."""
+
+    messages: int = 0
+    recipients: int = 0
+    bytes: int = 0
+    oldest_arrival: float | None = None
+    forced_expire: int = 0
+
+    def add(self, size: int, arrival: float, recipients: int, forced: bool) -> None:
+        self.messages += 1
+        self.recipients += recipients
+        self.bytes += size
+        if self.oldest_arrival is None or arrival < self.oldest_arrival:
+            self.oldest_arrival = arrival
+        if forced:
+            self.forced_expire += 1
+
+    def merge(self, other: QueueStats) -> None:
+        self.messages += other.messages
+        self.recipients += other.recipients
+        self.bytes += other.bytes
+        self.forced_expire += other.forced_expire
+        if other.oldest_arrival is not None and (
+            self.oldest_arrival is None or other.oldest_arrival < self.oldest_arrival
+        ):
+            self.oldest_arrival = other.oldest_arrival
+
+    def oldest_age(self, now: float) -> float:
+        """Seconds since the oldest arrival; 0 for an empty queue (never negative)."""
+        if self.oldest_arrival is None:
+            return 0.0
+        return max(0.0, now - self.oldest_arrival)
+
+
+def age_bucket(age_s: float) -> int:
+    """Index into AGE_BUCKETS_MIN (len(AGE_BUCKETS_MIN) for the open last bucket)."""
+    minutes = age_s / 60.0
+    for i, limit in enumerate(AGE_BUCKETS_MIN):
+        if minutes <= limit:
+            return i
+    return len(AGE_BUCKETS_MIN)
+
+
+def recipient_domain(address: str) -> str:
+    """Destination domain of a recipient, lower-cased; a bare local part is '(local)'."""
+    _, at, domain = address.rpartition("@")
+    return domain.strip().rstrip(".").lower() if at and domain.strip() else "(local)"
+
+
+@dataclass
+class QueueSnapshot:
+    """What one listing of the queue said, aggregated."""
+
+    now: float
+    source: str = "json"                     # "json" (postqueue -j) or "text" (postqueue -p)
+    queues: dict[str, QueueStats] = field(default_factory=lambda: {q: QueueStats() for q in QUEUES})
+    lines: int = 0
+    malformed: int = 0
+    malformed_samples: list[str] = field(default_factory=list)
+    #: deferred queue, counted per recipient
+    deferred_domains: Counter[str] = field(default_factory=Counter)
+    deferred_domain_ages: dict[str, list[int]] = field(default_factory=dict)
+    deferred_classes: Counter[str] = field(default_factory=Counter)
+    deferred_class_domains: dict[str, Counter[str]] = field(default_factory=dict)
+    deferred_reason_texts: Counter[str] = field(default_factory=Counter)
+    warnings: list[str] = field(default_factory=list)
+    expected_messages: int | None = None     # from postqueue -p's summary line
+
+    # -- aggregates -------------------------------------------------------------------------
+    def stats(self, queue: str) -> QueueStats:
+        if queue != "total":
+            return self.queues[queue]
+        total = QueueStats()
+        for q in QUEUES:
+            total.merge(self.queues[q])
+        return total
+
+    def oldest_age(self, queues: Iterable[str]) -> float:
+        return max((self.stats(q).oldest_age(self.now) for q in queues), default=0.0)
+
+    # -- building ---------------------------------------------------------------------------
+    def bad_line(self, line: str) -> None:
+        self.malformed += 1
+        if len(self.malformed_samples) < MAX_SAMPLES:
+            self.malformed_samples.append(line[:200])
+
+    def add_message(self, queue: str, size: int, arrival: float, forced: bool,
+                    recipients: list[tuple[str, str]]) -> None:
+        """Count one listed message; ``recipients`` are (address, delay reason or '')."""
+        self.queues[queue].add(size, arrival, len(recipients), forced)
+        if queue != "deferred":
+            return
+        bucket = age_bucket(max(0.0, self.now - arrival))
+        for address, reason in recipients:
+            domain = recipient_domain(address)
+            if domain not in self.deferred_domains and len(self.deferred_domains) >= MAX_DOMAINS:
+                domain = "(other)"
+            self.deferred_domains[domain] += 1
+            ages = self.deferred_domain_ages.get(domain)
+            if ages is None:
+                ages = self.deferred_domain_ages[domain] = [0] * (len(AGE_BUCKETS_MIN) + 1)
+            ages[bucket] += 1
+            cls = reasons.classify(reason) if reason else "other"
+            self.deferred_classes[cls] += 1
+            per_class = self.deferred_class_domains.get(cls)
+            if per_class is None:
+                per_class = self.deferred_class_domains[cls] = Counter()
+            per_class[domain] += 1
+            if reason and (reason in self.deferred_reason_texts
+                           or len(self.deferred_reason_texts) < MAX_REASON_TEXTS):
+                self.deferred_reason_texts[reason] += 1
+
+
+# -- postqueue -j ---------------------------------------------------------------------------
+
+def parse_json_lines(lines: Iterable[bytes | str], now: float,
+                     snapshot: QueueSnapshot | None = None) -> QueueSnapshot:
+    """Parse ``postqueue -j`` output (JSON Lines); unknown members are ignored."""
+    snap = snapshot or QueueSnapshot(now=now, source="json")
+    loads = json.loads
+    queues = snap.queues
+    for raw in lines:
+        if not raw.strip():
+            continue
+        snap.lines += 1
+        try:
+            obj = loads(raw)
+            queue = obj["queue_name"]
+            if queue not in queues:
+                raise ValueError(queue)
+            arrival = obj["arrival_time"]
+            size = obj["message_size"]
+            if not isinstance(arrival, (int, float)) or not isinstance(size, int) \
+                    or isinstance(arrival, bool) or isinstance(size, bool):
+                raise ValueError("types")
+            rcpts = obj.get("recipients") or []
+            if queue == "deferred":
+                recipients = [(r.get("address", ""), r.get("delay_reason") or "") for r in rcpts]
+            else:
+                recipients = [("", "")] * len(rcpts)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+            snap.bad_line(text.rstrip("\n"))
+            continue
+        snap.add_message(queue, size, float(arrival), obj.get("forced_expire") is True, recipients)
+    return snap
+
+
+# -- postqueue -p (Postfix < 3.1) -----------------------------------------------------------
+
+_ENTRY = re.compile(
+    r"^(?P<id>[0-9A-Za-z]+)(?P<mark>[*!]?)(?P<forced>#?)\s+(?P<size>\d+)\s+"
+    r"(?P<date>[A-Z][a-z]{2} [A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d)\s+(?P<sender>.*?)\s*$"
+)
+_SUMMARY = re.compile(r"^-- \d+ Kbytes in (?P<n>\d+) Requests?\.\s*$")
+_MONTHS = {m: i for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+_WDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def infer_arrival(date: str, now: float) -> float:
+    """Epoch of a year-less local ``Sun Nov 29 14:31:38``.
+
+    The year is the latest one that puts the date no later than a day after ``now`` (clock skew
+    between showq and us) and, where possible, matches the printed weekday.
+    """
+    wday, mon, day, hms = date.split()
+    month, mday = _MONTHS[mon], int(day)
+    hh, mm, ss = (int(x) for x in hms.split(":"))
+    this_year = time.localtime(now).tm_year
+    fallback = None
+    for year in range(this_year + 1, this_year - 7, -1):
+        try:
+            t = time.mktime((year, month, mday, hh, mm, ss, 0, 0, -1))
+        except (OverflowError, ValueError):
+            continue
+        if t > now + 86400 or time.localtime(t).tm_mday != mday:   # Feb 29 in a common year
+            continue
+        if fallback is None:
+            fallback = t
+        if _WDAYS[time.localtime(t).tm_wday] == wday:
+            return t
+    if fallback is None:
+        raise ValueError(date)
+    return fallback
+
+
+def parse_text(lines: Iterable[bytes | str], now: float) -> QueueSnapshot:
+    """Parse ``postqueue -p``: ``*`` active, ``!`` hold, unmarked counted as deferred."""
+    snap = QueueSnapshot(now=now, source="text")
+    current: tuple[str, int, float, bool] | None = None
+    recipients: list[tuple[str, str]] = []
+    reason = ""
+
+    def flush() -> None:
+        nonlocal current, recipients, reason
+        if current is not None:
+            snap.add_message(current[0], current[1], current[2], current[3], recipients)
+        current, recipients, reason = None, [], ""
+
+    for raw in lines:
+        line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            flush()
+            continue
+        if current is None:
+            if line.startswith("-") and "Queue ID" in line:
+                continue
+            if line.strip() == "Mail queue is empty":
+                continue
+            m = _SUMMARY.match(line)
+            if m:
+                snap.expected_messages = int(m["n"])
+                continue
+            m = _ENTRY.match(line)
+            if not m:
+                snap.lines += 1
+                snap.bad_line(line)
+                continue
+            snap.lines += 1
+            try:
+                arrival = infer_arrival(m["date"], now)
+            except (ValueError, KeyError):
+                snap.bad_line(line)
+                continue
+            queue = {"*": "active", "!": "hold"}.get(m["mark"], "deferred")
+            current = (queue, int(m["size"]), arrival, m["forced"] == "#")
+            continue
+        stripped = line.strip()
+        if stripped.startswith("(") and stripped.endswith(")"):
+            reason = stripped[1:-1]
+        elif line[:1].isspace() and " " not in stripped:
+            recipients.append((stripped, reason))
+        else:
+            snap.bad_line(line)
+    flush()
+    return snap
+
+
+# -- running postqueue ----------------------------------------------------------------------
+
+def default_postqueue() -> str:
+    """``postqueue`` on PATH, else /usr/sbin/postqueue (nagios' PATH often lacks /usr/sbin)."""
+    return shutil.which("postqueue") or "/usr/sbin/postqueue"
+
+
+def postqueue_argv(postqueue: str, config_dir: str | None, flag: str) -> list[str]:
+    argv = [postqueue]
+    if config_dir is not None:
+        argv += ["-c", config_dir]       # verbatim: postqueue's own error explains a bad one
+    return [*argv, flag]
+
+
+def _explain(rc: int, err: str, argv: list[str]) -> str:
+    """One line that says what to fix, from postqueue's exit code and stderr."""
+    low = err.lower()
+    last = next((ln.strip() for ln in reversed(err.splitlines()) if ln.strip()), "")
+    user = _username()
+    if "unauthorized configuration directory" in low:
+        cdir = argv[argv.index("-c") + 1] if "-c" in argv else "?"
+        return (f'postqueue refuses config dir {cdir}: add "alternate_config_directories = {cdir}" '
+                f"to the default main.cf (exact name, no trailing slash)")
+    if "not allowed to view the mail queue" in low or rc == 77:
+        return (f"user {user} may not list the queue: add it to authorized_mailq_users in "
+                f"main.cf ({last})")
+    if "mail system is down" in low or "connection refused" in low:
+        return ("Postfix is not running (showq unreachable): start it (postfix start) and check "
+                "the showq service in master.cf")
+    if "permission denied" in low:
+        return (f"postqueue cannot reach the showq socket as {user}: check the permissions of "
+                f"public/showq in the queue directory ({last})")
+    if "main.cf" in low and "no such file" in low:
+        return f"no Postfix configuration there: check --config-dir ({last})"
+    return f"postqueue exited {rc}: {last or 'no message'}"
+
+
+def _username() -> str:
+    try:
+        import pwd
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):
+        return str(os.geteuid())
+
+
+def _run(argv: list[str], timeout: float, parse, now: float):
+    with Child(argv, timeout) as child:
+        snap = parse(child.lines(), now)
+        rc, err = child.finish()
+    return snap, rc, err
+
+
+def read_queue(postqueue: str, config_dir: str | None, timeout: float,
+               now: float) -> QueueSnapshot:
+    """List the queue with ``postqueue -j``, falling back to ``-p`` where ``-j`` is refused."""
+    started = time.monotonic()
+    argv = postqueue_argv(postqueue, config_dir, "-j")
+    try:
+        snap, rc, err = _run(argv, timeout, parse_json_lines, now)
+    except MonitorError as exc:
+        if "not found" in str(exc):
+            raise MonitorError(f"{postqueue} not found: install Postfix or pass --postqueue PATH") \
+                from None
+        raise
+    if rc == 64 or ("invalid option" in err and rc != 0):
+        argv = postqueue_argv(postqueue, config_dir, "-p")
+        remaining = max(0.1, timeout - (time.monotonic() - started))
+        snap, rc, err = _run(argv, remaining, parse_text, now)
+    if rc != 0:
+        raise MonitorError(_explain(rc, err, argv))
+    if "accessing queue directly" in err:
+        snap.warnings.append("postqueue: mail system is down, the queue was read directly "
+                             "(start Postfix)")
+    if snap.lines and snap.malformed == snap.lines:
+        sample = snap.malformed_samples[0][:80] if snap.malformed_samples else ""
+        raise MonitorError(f"{' '.join(argv)} printed {snap.lines} lines and none parses as a "
+                           f"queue listing (first: {sample!r})")
+    return snap
