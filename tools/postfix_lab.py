@@ -63,7 +63,7 @@ class Lab:
         self.started = False
         self._main_cf_backup: bytes | None = None
 
-    # -- life cycle ----------------------------------------------------------------------------
+    # -- life cycle --
     def setup(self) -> Lab:
         os.chmod(self.base, 0o755)   # postfix daemons must reach the queue below it
         for d in (self.config_dir, self.queue_dir, self.data_dir, self.log_file.parent):
@@ -148,7 +148,7 @@ class Lab:
     def __exit__(self, *exc: object) -> None:
         self.destroy()
 
-    # -- mail ------------------------------------------------------------------------------------
+    # -- mail --
     def sendmail(self, sender: str, recipients: Iterable[str], body: str = "lab message\n",
                  subject: str = "lab") -> None:
         rcpts = list(recipients)
@@ -183,7 +183,7 @@ class Lab:
         _run(["smtp-source", "-s", str(sessions), "-m", str(count), "-l", str(size), "-f", sender,
               "-t", to, f"127.0.0.1:{self.smtpd_port}"], timeout=600)
 
-    # -- looking at the queue ----------------------------------------------------------------------
+    # -- looking at the queue --
     def spool_counts(self) -> dict[str, int]:
         """Queue files per queue, counted in the spool itself (root only)."""
         counts = {}
@@ -213,7 +213,7 @@ class Lab:
         ids = "\n".join(queue_ids) + "\n"
         _run(["postsuper", "-c", str(self.config_dir), "-h", "-"], input=ids)
 
-    # -- unprivileged listing ------------------------------------------------------------------------
+    # -- unprivileged listing --
     @contextlib.contextmanager
     def allow_unprivileged_listing(self) -> Iterator[None]:
         """Name this instance in the default main.cf's alternate_config_directories, restoring
@@ -227,7 +227,7 @@ class Lab:
         finally:
             DEFAULT_MAIN_CF.write_bytes(backup)
 
-    # -- helpers ---------------------------------------------------------------------------------
+    # -- helpers --
     @staticmethod
     def _wait_for(cond, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout

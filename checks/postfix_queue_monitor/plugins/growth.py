@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import nagiosplugin
 
-from .. import metrics
 from ..cli import (
     ErrorContext,
     argv_or_sys,
