@@ -1,0 +1,113 @@
+"""nagios_configs/ in a real Nagios 4: ``nagios4 -v`` on a main config that includes our files as
+they are, and a daemon (as nagios) that runs our checks against a real Postfix queue and records
+state, output and perfdata in status.dat — locally and through NRPE (check_nrpe_postfix)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from postfix_queue_monitor import metrics, nagios_gen
+
+nagios_lab = pytest.importorskip("nagios_lab")
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = ROOT / "nagios_configs"
+NRPE_PORT = 15666
+CHECKS, _MISSING = nagios_gen.load_checks()
+
+reason = nagios_lab.available()
+pytestmark = pytest.mark.skipif(reason is not None, reason=reason or "")
+
+
+def unescape(value: str) -> str:
+    """status.dat writes long output with \\n for newlines."""
+    return value.replace("\\n", "\n")
+
+
+@pytest.fixture(scope="module")
+def venv(request):
+    return nagios_lab.shared_venv(request.config, ROOT)
+
+
+@pytest.fixture(scope="module")
+def postfix(request):
+    return nagios_lab.shared_postfix(request.config)
+
+
+@pytest.fixture
+def base():
+    d = nagios_lab.public_tempdir("pqm-nagios-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def hosts() -> str:
+    return (nagios_lab.nagios_host("mail-local", nagios_gen.HOSTGROUP)
+            + nagios_lab.nagios_host("mail-nrpe", nagios_gen.NRPE_HOSTGROUP,
+                                     custom={"NRPE_OPTIONS": f"-p {NRPE_PORT} -t 30"}))
+
+
+def test_ok_nagios4_verify_loads_our_files_as_they_are(base):
+    cfg = [CONFIGS / "commands.cfg", CONFIGS / "services.cfg"]
+    lab = nagios_lab.NagiosLab(base, cfg, base / "plugins", hosts()).write()
+    (base / "plugins").mkdir()
+    res = lab.verify()
+    assert res.returncode == 0, res.stdout
+    assert "Total Errors:   0" in res.stdout
+    assert f"Checked {2 * len(CHECKS)} services." in res.stdout
+    assert f"Checked {len(CHECKS) + 2} commands." in res.stdout   # ours + check_nrpe_postfix, noop
+
+
+def test_ok_nagios4_verify_our_files_alone_without_hosts(base):
+    """Without any host in our host groups the files still load (no dangling reference)."""
+    cfg = [CONFIGS / "commands.cfg", CONFIGS / "services.cfg"]
+    lab = nagios_lab.NagiosLab(base, cfg, base, "").write()
+    res = lab.verify()
+    assert "Error: There are no hosts defined!" in res.stdout   # only what we did not add
+    errors = [x for x in res.stdout.splitlines() if "Error" in x and "no hosts" not in x
+              and "no services" not in x and "Total Errors" not in x]
+    assert errors == []
+
+
+def test_ok_nagios_daemon_runs_every_check_on_the_real_queue(base, venv, postfix):
+    user1 = nagios_lab.plugin_dir(venv, base)
+    state = base / "state"
+    state.mkdir()
+    env = {"MAIL_CONFIG": str(postfix.config_dir), "XDG_STATE_HOME": str(state)}
+    nrpe = nagios_lab.NrpeLab(nagios_lab.public_tempdir("pqm-nrpe-"), CONFIGS / "nrpe.cfg",
+                              venv, NRPE_PORT, keep_env=env).write()
+    lab = nagios_lab.NagiosLab(base, [CONFIGS / "commands.cfg", CONFIGS / "services.cfg"],
+                               user1, hosts(), env=env).write()
+    try:
+        nrpe.start()
+        lab.start()
+        services = lab.wait_checked(2 * len(CHECKS), timeout=40)
+    finally:
+        lab.stop()
+        nrpe.stop()
+        shutil.rmtree(nrpe.base, ignore_errors=True)
+
+    by_name = {(s["host_name"], s["service_description"]): s for s in services}
+    for check in CHECKS:
+        for host in ("mail-local", "mail-nrpe"):
+            s = by_name[(host, check.spec.service)]
+            out, perf, long = s["plugin_output"], s["performance_data"], \
+                unescape(s["long_plugin_output"])
+            assert s["current_state"] == "0", (host, out)
+            assert out.startswith("POSTFIX ") and " OK - " in out, out
+            assert len(out.encode()) <= 1024
+            labels = set(re.findall(r"(\w+)=", perf))
+            if "waiting for baseline" not in out:   # growth: no rate before its baseline
+                assert set(check.perfdata) <= labels, perf
+            assert "\n" not in perf and perf.count("|") == 0
+            assert nagios_lab.NON_ASCII_DOMAIN in long, long   # -v: top deferred domains
+    total = by_name[("mail-local", "Postfix queue")]["performance_data"]
+    w, c = metrics.THRESHOLD_DEFAULTS["queue"]
+    assert f"queue_total={nagios_lab.LAB_MESSAGES};{w};{c};0" in total.split()
+    assert f"queue_deferred={nagios_lab.LAB_MESSAGES};;;0" in total.split()
+    assert by_name[("mail-nrpe", "Postfix queue")]["check_command"].startswith(
+        "check_nrpe_postfix!check_postfix_queue")
