@@ -264,7 +264,8 @@ class IcingaLab:
 
     def __init__(self, base: Path, conf_files: Iterable[Path], plugin_dir: Path,
                  extra: str = "", api_port: int | None = None,
-                 api_password: str = "lab-secret"):
+                 api_password: str = "lab-secret", in_zone: bool = False):
+        self.in_zone = in_zone   # load conf_files as zones.d/<our zone>/ (needed for agents)
         self.base = base
         self.conf_files = [Path(f) for f in conf_files]
         self.plugin_dir = plugin_dir
@@ -287,7 +288,14 @@ class IcingaLab:
         parts = ["include <itl>", "include <plugins>",
                  f'const PluginDir = "{self.plugin_dir}"',
                  f'const NodeName = "{self.NODE}"', "const ZoneName = NodeName"]
-        parts += [f'include "{f}"' for f in self.conf_files]
+        if self.in_zone:
+            zdir = self.base / "zones.d" / self.NODE
+            zdir.mkdir(parents=True, exist_ok=True)
+            for f in self.conf_files:
+                (zdir / f.name).symlink_to(f)
+            parts.append(f'include_zones "lab", "{self.base / "zones.d"}"')
+        else:
+            parts += [f'include "{f}"' for f in self.conf_files]
         if self.api_port:
             parts.append(f"""
 object Endpoint NodeName {{ }}
