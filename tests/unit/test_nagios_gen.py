@@ -4,10 +4,10 @@ a new option, flag or repeatable option appears by itself; thresholds come from 
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from postfix_queue_monitor import metrics, nagios_gen
 from postfix_queue_monitor.cli import check_parser
