@@ -258,20 +258,26 @@ def parse_status(text: str) -> list[tuple[str, dict[str, str]]]:
 
 class IcingaLab:
     """A self-contained icinga2.conf in ``base``: the ITL, ``PluginDir``, the files under test
-    included as they are, and the lab's own objects (hosts, API listener, zone)."""
+    included as they are, and the lab's own objects (hosts, API listener, zone).
+
+    With ``parent`` the node is an agent: its zone's parent is that zone, its API accepts
+    commands from it, and its certificate is signed by ``ca_lab``'s CA (``make_certs``)."""
 
     NODE = "lab.icinga.invalid"
 
     def __init__(self, base: Path, conf_files: Iterable[Path], plugin_dir: Path,
                  extra: str = "", api_port: int | None = None,
-                 api_password: str = "lab-secret", in_zone: bool = False):
-        self.in_zone = in_zone   # load conf_files as zones.d/<our zone>/ (needed for agents)
+                 api_password: str = "lab-secret", in_zone: bool = False,
+                 node: str | None = None, parent: str | None = None):
+        self.in_zone = in_zone   # load conf_files as zones.d/<our zone>/, as a master does
         self.base = base
         self.conf_files = [Path(f) for f in conf_files]
         self.plugin_dir = plugin_dir
         self.extra = extra
         self.api_port = api_port
         self.api_password = api_password
+        self.node = node or self.NODE
+        self.parent = parent
         self.proc: subprocess.Popen | None = None
         self.conf = base / "icinga2.conf"
 
@@ -287,9 +293,9 @@ class IcingaLab:
             (self.base / sub).mkdir(exist_ok=True)
         parts = ["include <itl>", "include <plugins>",
                  f'const PluginDir = "{self.plugin_dir}"',
-                 f'const NodeName = "{self.NODE}"', "const ZoneName = NodeName"]
+                 f'const NodeName = "{self.node}"', "const ZoneName = NodeName"]
         if self.in_zone:
-            zdir = self.base / "zones.d" / self.NODE
+            zdir = self.base / "zones.d" / self.node
             zdir.mkdir(parents=True, exist_ok=True)
             for f in self.conf_files:
                 (zdir / f.name).symlink_to(f)
@@ -297,13 +303,15 @@ class IcingaLab:
         else:
             parts += [f'include "{f}"' for f in self.conf_files]
         if self.api_port:
+            zone_parent = f'; parent = "{self.parent}"' if self.parent else ""
+            listener = "  accept_commands = true\n" if self.parent else ""
             parts.append(f"""
 object Endpoint NodeName {{ }}
-object Zone ZoneName {{ endpoints = [ NodeName ] }}
+object Zone ZoneName {{ endpoints = [ NodeName ]{zone_parent} }}
 object ApiListener "api" {{
   bind_host = "127.0.0.1"
   bind_port = {self.api_port}
-}}
+{listener}}}
 object ApiUser "lab" {{
   password = "{self.api_password}"
   permissions = [ "objects/query/*", "actions/reschedule-check" ]
@@ -319,23 +327,28 @@ object CheckerComponent "checker" {{ }}
         return subprocess.run([ICINGA2, "daemon", "-C", "-c", str(self.conf), *self.defines()],
                               capture_output=True, text=True, timeout=60)
 
-    def make_certs(self) -> None:
+    def make_certs(self, ca_lab: IcingaLab | None = None) -> None:
+        """This node's key and certificate, signed by ``ca_lab``'s CA (default: a new own CA)."""
+        ca_lab = ca_lab or self
         certs = self.base / "data" / "certs"
         certs.mkdir(parents=True, exist_ok=True)
         chown_tree(self.base / "data")
-        n = self.NODE
-        for argv in (["pki", "new-ca"],
-                     ["pki", "new-cert", "--cn", n, "--key", f"{certs}/{n}.key",
-                      "--csr", f"{certs}/{n}.csr"],
-                     ["pki", "sign-csr", "--csr", f"{certs}/{n}.csr", "--cert",
-                      f"{certs}/{n}.crt"]):
-            subprocess.run([ICINGA2, *argv, *self.defines()], check=True, capture_output=True,
+        n = self.node
+        steps = [] if (ca_lab.base / "data" / "ca" / "ca.crt").exists() else [
+            (["pki", "new-ca"], ca_lab)]
+        steps += [(["pki", "new-cert", "--cn", n, "--key", f"{certs}/{n}.key",
+                    "--csr", f"{certs}/{n}.csr"], self),
+                  (["pki", "sign-csr", "--csr", f"{certs}/{n}.csr", "--cert",
+                    f"{certs}/{n}.crt"], ca_lab)]
+        for argv, lab in steps:
+            subprocess.run([ICINGA2, *argv, *lab.defines()], check=True, capture_output=True,
                            timeout=60)
-        shutil.copy(self.base / "data" / "ca" / "ca.crt", certs / "ca.crt")
+        shutil.copy(ca_lab.base / "data" / "ca" / "ca.crt", certs / "ca.crt")
         chown_tree(self.base / "data")
 
-    def start(self) -> IcingaLab:
-        self.make_certs()
+    def start(self, ca_lab: IcingaLab | None = None) -> IcingaLab:
+        if not (self.base / "data" / "certs" / f"{self.node}.crt").exists():
+            self.make_certs(ca_lab)
         self.proc = subprocess.Popen([ICINGA2, "daemon", "-c", str(self.conf), *self.defines()],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
@@ -374,6 +387,10 @@ object CheckerComponent "checker" {{ }}
     def services(self) -> list[dict]:
         return self.api("GET", "/v1/objects/services?attrs=last_check_result&attrs=state"
                         "&attrs=host_name&attrs=check_command")["results"]
+
+    def endpoint_connected(self, name: str) -> bool:
+        res = self.api("GET", f"/v1/objects/endpoints/{name}?attrs=connected")["results"]
+        return bool(res and res[0]["attrs"]["connected"])
 
     def wait_checked(self, count: int, timeout: float = 30) -> list[dict]:
         def done():

@@ -17,6 +17,7 @@ nagios_lab = pytest.importorskip("nagios_lab")
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "nagios_configs"
 API_PORT = 15665
+AGENT_PORT = 15667
 CHECKS, _MISSING = nagios_gen.load_checks()
 
 reason = nagios_lab.available()
@@ -123,3 +124,57 @@ object Host "mail1" {{
     perf = by_cmd["postfix_queue"]["last_check_result"]["performance_data"]
     w, c = metrics.THRESHOLD_DEFAULTS["queue"]
     assert f"queue_total={nagios_lab.LAB_MESSAGES};{w};{c};0" in perf
+
+
+def test_ok_icinga2_agent_runs_our_checks_via_command_endpoint(base, venv, postfix):
+    """A master (API 15665) whose apply rules send the checks to a mail host's agent (API on
+    127.0.0.1:15667, accept_commands): the results come back with the agent as check_source
+    and its plugin path. The master's own PluginDir has no check_postfix_* at all."""
+    agent_name, master_name = "mail.agent.invalid", nagios_lab.IcingaLab.NODE
+    (base / "agent").mkdir()
+    (base / "master").mkdir()
+    plugins = nagios_lab.plugin_dir(venv, base / "agent")
+    state = base / "agent" / "state"
+    state.mkdir()
+    agent = nagios_lab.IcingaLab(base / "agent", conf_files(), plugins, api_port=AGENT_PORT,
+                                 node=agent_name, parent=master_name, extra=f"""
+object Endpoint "{master_name}" {{ }}
+object Zone "{master_name}" {{ endpoints = [ "{master_name}" ] }}
+""").write()
+    master = nagios_lab.IcingaLab(base / "master", conf_files(), Path("/usr/lib/nagios/plugins"),
+                                  api_port=API_PORT, in_zone=True, extra=f"""
+object Endpoint "{agent_name}" {{ host = "127.0.0.1"; port = {AGENT_PORT} }}
+object Zone "{agent_name}" {{ endpoints = [ "{agent_name}" ]; parent = ZoneName }}
+object Host "{agent_name}" {{
+  check_command = "dummy"
+  zone = ZoneName
+  vars.agent_endpoint = name
+  vars.postfix_queue_monitor = true
+  vars.postfix_queue_config_dir = "{postfix.config_dir}"
+  vars.postfix_queue_state_dir = "{state}"
+}}
+""").write()
+    master.make_certs()
+    agent.make_certs(ca_lab=master)
+    try:
+        agent.start()
+        master.start()
+        nagios_lab._wait(lambda: master.endpoint_connected(agent_name), 30,
+                         "the master to connect to the agent", step=0.2)
+        master.reschedule_all()
+
+        def from_agent():
+            res = [s["attrs"] for s in master.services()
+                   if (s["attrs"]["last_check_result"] or {}).get("check_source") == agent_name]
+            return res if len(res) == len(CHECKS) else None
+        results = nagios_lab._wait(from_agent, 30, "results from the agent", step=0.2)
+    finally:
+        master.stop()
+        agent.stop()
+    for attrs in results:
+        cr = attrs["last_check_result"]
+        check = next(c for c in CHECKS if c.icinga == attrs["check_command"])
+        assert cr["command"][0] == f"{plugins}/{check.prog}"
+        assert cr["exit_status"] == 0, cr["output"]
+        assert cr["output"].startswith("POSTFIX ") and " OK - " in cr["output"]
+        assert nagios_lab.NON_ASCII_DOMAIN in cr["output"]
