@@ -14,6 +14,7 @@ import base64
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import ssl
@@ -96,6 +97,22 @@ def plugin_dir(venv: Path, base: Path) -> Path:
     return d
 
 
+def in_namespace(argv: list[str], links: Mapping[str, Path]) -> list[str]:
+    """``argv`` in a private mount namespace where each ``links`` path is a symlink to its
+    target: the parent directory of each (e.g. /opt, /var/log) becomes an empty tmpfs there, so
+    the real one is neither needed nor touched (other tests may use it concurrently)."""
+    if not links:
+        return argv
+    steps = []
+    for parent in sorted({str(Path(p).parent) for p in links}):
+        steps.append(f"mount -t tmpfs -o mode=0755 pqm-lab {shlex.quote(parent)}")
+    for path, target in links.items():
+        steps.append(f"ln -s {shlex.quote(str(target))} {shlex.quote(path)}")
+    script = " && ".join([*steps, "exec " + shlex.join(argv)])
+    return ["/usr/bin/unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+            script]
+
+
 def _stop(proc: subprocess.Popen | None, timeout: float = 10) -> None:
     if proc is None or proc.poll() is not None:
         return
@@ -167,7 +184,9 @@ class NagiosLab:
     timeperiod, contact and hosts (``extra_objects``)."""
 
     def __init__(self, base: Path, cfg_files: Iterable[Path], user1: Path,
-                 extra_objects: str = "", env: Mapping[str, str] | None = None):
+                 extra_objects: str = "", env: Mapping[str, str] | None = None,
+                 links: Mapping[str, Path] | None = None):
+        self.links = dict(links or {})   # paths the daemon sees (mount namespace), see in_namespace
         self.base = base
         self.cfg_files = [Path(f) for f in cfg_files]
         self.user1 = user1
@@ -206,7 +225,8 @@ class NagiosLab:
 
     def start(self) -> NagiosLab:
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **self.env}
-        self.proc = subprocess.Popen([NAGIOS, str(self.main_cfg)], stdout=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(in_namespace([NAGIOS, str(self.main_cfg)], self.links),
+                                     stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True, env=env)
         return self
 
@@ -291,8 +311,12 @@ class IcingaLab:
     def write(self) -> IcingaLab:
         for sub in ("data", "log", "cache", "spool", "run"):
             (self.base / sub).mkdir(exist_ok=True)
-        parts = ["include <itl>", "include <plugins>",
-                 f'const PluginDir = "{self.plugin_dir}"',
+        # the whole ITL, as Debian's icinga2.conf includes it: our names must clash with none
+        parts = [f'const PluginDir = "{self.plugin_dir}"',
+                 'const PluginContribDir = "/usr/lib/nagios/plugins"',
+                 'const ManubulonPluginDir = "/usr/lib/nagios/plugins"',
+                 "include <itl>", "include <plugins>", "include <plugins-contrib>",
+                 "include <manubulon>", "include <windows-plugins>", "include <nscp>",
                  f'const NodeName = "{self.node}"', "const ZoneName = NodeName"]
         if self.in_zone:
             zdir = self.base / "zones.d" / self.node
@@ -406,7 +430,9 @@ class NrpeLab:
     ``/opt/postfix-queue-monitor`` → ``venv`` inside its own mount namespace."""
 
     def __init__(self, base: Path, snippet: Path, venv: Path, port: int,
-                 keep_env: Mapping[str, str] | None = None):
+                 keep_env: Mapping[str, str] | None = None,
+                 links: Mapping[str, Path] | None = None):
+        self.links = {PREFIX: venv, **(links or {})}
         self.base = base
         self.snippet = snippet
         self.venv = venv
@@ -428,11 +454,8 @@ class NrpeLab:
         return self
 
     def start(self) -> NrpeLab:
-        script = (f"mount -t tmpfs -o mode=0755 pqm-opt /opt && ln -s {self.venv} {PREFIX} "
-                  f"&& exec {NRPE} -c {self.cfg} -f")
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **self.keep_env}
-        self.proc = subprocess.Popen(["/usr/bin/unshare", "--mount", "--propagation", "private",
-                                      "--", "/bin/sh", "-c", script],
+        self.proc = subprocess.Popen(in_namespace([NRPE, "-c", str(self.cfg), "-f"], self.links),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True, env=env)
         _wait(lambda: self._listening(), 15, f"nrpe on port {self.port}")
@@ -457,13 +480,17 @@ class NrpeLab:
 
 
 def run_as_nagios(argv: list[str], env: Mapping[str, str] | None = None,
+                  links: Mapping[str, Path] | None = None,
                   timeout: float = 30) -> subprocess.CompletedProcess:
-    """``argv`` as the nagios user (bytes out), for comparing with what the daemons saw."""
+    """``argv`` as the nagios user (bytes out), seeing ``links`` as a daemon started with them
+    does, for comparing with what the daemons saw."""
     import pwd
     pw = pwd.getpwnam(USER)
     full_env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": pw.pw_dir, **(env or {})}
-    return subprocess.run(argv, capture_output=True, timeout=timeout, env=full_env,
-                          user=pw.pw_uid, group=pw.pw_gid, extra_groups=[], cwd="/")
+    drop = ["/usr/bin/setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}",
+            "--clear-groups", "--"]
+    return subprocess.run(in_namespace([*drop, *argv], links or {}), capture_output=True,
+                          timeout=timeout, env=full_env, cwd="/")
 
 
 # -- one venv and one Postfix queue per test session ------------------------------------------
@@ -474,6 +501,8 @@ _SHARED: dict[str, object] = {}
 NON_ASCII_DOMAIN = "bücher.example"
 NON_ASCII_RCPT = f"jörg@{NON_ASCII_DOMAIN}"
 LAB_MESSAGES = 26
+#: Where the daemons under test see the lab's log: the bounce-rate check's default log.
+MAIL_LOG = "/var/log/mail.log"
 
 
 def shared_venv(config, repo: Path) -> Path:
@@ -499,6 +528,9 @@ def shared_postfix(config):
             for i in range(6):
                 lab.sendmail("sender@src.example", [NON_ASCII_RCPT], subject=f"idn {i}")
             lab.wait_settled(expect_total=LAB_MESSAGES, timeout=60)
+            # the bounce-rate check reads this log as nagios, as /var/log/mail.log (MAIL_LOG)
+            lab.log_file.touch()
+            os.chmod(lab.log_file, 0o644)
             stack.enter_context(lab.allow_unprivileged_listing())
         except BaseException:
             stack.close()
