@@ -538,3 +538,13 @@ def shared_postfix(config):
         _SHARED["postfix"] = lab
         config.add_cleanup(stack.close)
     return _SHARED["postfix"]
+
+
+def proc_user(pid: int) -> str:
+    """The user a process runs as (effective uid, as ps shows it), from /proc. NRPE 4.1 keeps
+    its real uid 0 in the listener but runs every command fully as nrpe_user."""
+    import pwd
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Uid:"):
+            return pwd.getpwuid(int(line.split()[2])).pw_name
+    raise LookupError(pid)

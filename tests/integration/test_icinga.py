@@ -102,6 +102,7 @@ object Host "mail1" {{
                                api_port=API_PORT).write()
     try:
         lab.start()
+        assert nagios_lab.proc_user(lab.proc.pid) == "nagios"
         lab.reschedule_all()
         results = lab.wait_checked(len(CHECKS), timeout=30)
     finally:

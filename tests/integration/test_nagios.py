@@ -110,11 +110,13 @@ def test_ok_nagios_daemon_runs_every_check_on_the_real_queue(base, venv, postfix
         nrpe.start()
         lab.start()
         services = lab.wait_checked(2 * len(CHECKS), timeout=40)
+        users = {nagios_lab.proc_user(p.pid) for p in (lab.proc, nrpe.proc)}
     finally:
         lab.stop()
         nrpe.stop()
         shutil.rmtree(nrpe.base, ignore_errors=True)
 
+    assert users == {"nagios"}
     by_name = {(s["host_name"], s["service_description"]): s for s in services}
     for check in CHECKS:
         for host in ("mail-local", "mail-nrpe"):

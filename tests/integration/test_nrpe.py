@@ -75,6 +75,7 @@ def test_ok_every_nrpe_command_round_trips_unchanged(base, venv, postfix):
     direct, remote, remote_v2 = {}, {}, {}
     try:
         lab.start()
+        assert nagios_lab.proc_user(lab.proc.pid) == "nagios"     # NRPE refuses root anyway
         for name, line in cmds.items():
             # the very same command line, as nagios, seeing the same /opt and /var/log
             direct[name] = nagios_lab.run_as_nagios(
