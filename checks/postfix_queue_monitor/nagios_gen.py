@@ -351,19 +351,23 @@ def render(checks: list[Check] | None = None) -> dict[str, str]:
     }
 
 
-def default_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "nagios_configs"
+def default_dir() -> Path | None:
+    """nagios_configs/ of the source tree this module runs from (None when installed)."""
+    root = Path(__file__).resolve().parents[2]
+    return root / "nagios_configs" if (root / "pyproject.toml").exists() else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m postfix_queue_monitor.nagios_gen",
-                                 description=__doc__.split("\n\n")[0])
+                                 description="Generate nagios_configs/ from the checks' parsers.")
     ap.add_argument("dir", nargs="?", type=Path, default=None,
                     help="output directory (default: nagios_configs/ of the source tree)")
     ap.add_argument("--check", action="store_true",
                     help="write nothing; exit 1 when a file differs from the generator's output")
     args = ap.parse_args(argv)
     out = args.dir or default_dir()
+    if out is None:
+        ap.error("not running from a source tree: name the output directory")
     checks, missing = load_checks()
     if missing:
         print(f"nagios_gen: left out (no module yet): {', '.join(missing)}", file=sys.stderr)
