@@ -104,12 +104,17 @@ def test_ok_nagios_daemon_runs_every_check_on_the_real_queue(base, venv, postfix
     nrpe = nagios_lab.NrpeLab(nrpe_base, CONFIGS / "nrpe.cfg", venv, NRPE_PORT,
                               keep_env={**env, "XDG_STATE_HOME": str(nrpe_base / "state")},
                               links=links).write()
+    # one service of the admin's own: a command with $ARG3$ options, judged non-OK
+    own = ("define service {\n    use                     postfix-queue-service\n"
+           "    host_name               mail-local\n    service_description     Lab deferred\n"
+           f"    check_command           check_postfix_queue!20!40!--queue deferred "
+           f"--config-dir {postfix.config_dir}\n}}\n")
     lab = nagios_lab.NagiosLab(base, [CONFIGS / "commands.cfg", CONFIGS / "services.cfg"],
-                               user1, hosts(), env=env, links=links).write()
+                               user1, hosts() + own, env=env, links=links).write()
     try:
         nrpe.start()
         lab.start()
-        services = lab.wait_checked(2 * len(CHECKS), timeout=40)
+        services = lab.wait_checked(2 * len(CHECKS) + 1, timeout=40)
         users = {nagios_lab.proc_user(p.pid) for p in (lab.proc, nrpe.proc)}
     finally:
         lab.stop()
@@ -139,5 +144,11 @@ def test_ok_nagios_daemon_runs_every_check_on_the_real_queue(base, venv, postfix
     w, c = metrics.THRESHOLD_DEFAULTS["queue"]
     assert f"queue_total={nagios_lab.LAB_MESSAGES};{w};{c};0" in total.split()
     assert f"queue_deferred={nagios_lab.LAB_MESSAGES};;;0" in total.split()
+    own = by_name[("mail-local", "Lab deferred")]
+    n = nagios_lab.LAB_MESSAGES
+    assert own["current_state"] == "1"
+    assert own["plugin_output"] == (f"POSTFIX QUEUE WARNING - {n} deferred (> 20): 100% refused, "
+                                    f"top {nagios_lab.NON_ASCII_DOMAIN} 6")
+    assert f"queue_deferred={n};20;40;0" in own["performance_data"].split()
     assert by_name[("mail-nrpe", "Postfix queue")]["check_command"].startswith(
         "check_nrpe_postfix!check_postfix_queue")
