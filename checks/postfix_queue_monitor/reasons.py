@@ -185,6 +185,30 @@ def _strip(text: str) -> str:
         text = text[m.end():]
 
 
+#: what varies between otherwise equal texts and says nothing about the cause (host names such
+#: as d1.ess.barracudanetworks.com or mx.spam-filter.example, addresses such as spam@x,
+#: Gmail's per-message token): replaced before classifying, so that words in names cannot pick a
+#: class and texts that differ only there share one cache entry.
+_NORMALIZE: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    # (a quick test, the pattern, its replacement); every pattern starts only where a word does
+    ("[", re.compile(r"(?<![^\s(<])[^\s\[\]()<>]+\[[^\]\s]*\](?::\d+)?"), "HOST"),
+    ("@", re.compile(r"<[^<>\s]*@[^<>\s]*>"), "<ADDR>"),
+    ("@", re.compile(r"(?<![\w.+=-])[\w.+=-]+@[\w-]+(?:\.[\w-]+)*"), "ADDR"),
+    ("gsmtp", re.compile(r"(?<!\S)\S+ - gsmtp\b"), "- gsmtp"),
+    # long bracketed tokens: Microsoft's "[AM4PEPF00025F97.EURPRD83.prod.outlook.com …]",
+    # Mimecast's "[dMDIcuXEPaWkLrAnT9uJTA.uk12]"; short codes such as "[TSS04]" stay
+    ("[", re.compile(r"\[[^\[\]]{12,}\]"), "[ID]"),
+)
+
+
+def normalize(text: str) -> str:
+    """The text without its host names, addresses and per-message tokens."""
+    for quick, pattern, repl in _NORMALIZE:
+        if quick in text:
+            text = pattern.sub(repl, text)
+    return text
+
+
 def split(text: str) -> tuple[str, str]:
     """(Postfix's own words, the remote's reply) of one delay text; the reply may be empty."""
     text = _strip(text)
@@ -196,7 +220,13 @@ def split(text: str) -> tuple[str, str]:
 
 @lru_cache(maxsize=4096)
 def classify(text: str) -> str:
-    """The class of one delay or bounce text (cached: queues repeat a few texts many times)."""
+    """The class of one delay or bounce text (cached: queues repeat a few texts many times,
+    and texts that differ only in host names or addresses share an entry)."""
+    return _classify(normalize(text or ""))
+
+
+@lru_cache(maxsize=4096)
+def _classify(text: str) -> str:
     local, reply = split(text)
     whole = f"{local} {reply}" if reply else local
     for rule in _SORTED:
