@@ -129,9 +129,10 @@ RULES: tuple[Rule, ...] = (
        r"5\.4\.1 Recipient address rejected: Access denied|undeliverable address|"
        r"unrouteable address|address unknown|no mailbox here|account (?:is )?(?:disabled|"
        r"inactive|suspended|closed)|user (?:account )?(?:is )?(?:disabled|inactive|suspended)|"
-       r"recipient (?:address )?rejected: (?:user|mailbox)|p=(?:NoSuchUser|DisabledUser)",
+       r"recipient (?:address )?rejected: (?:user|mailbox|domain not found)|"
+       r"p=(?:NoSuchUser|DisabledUser)",
        unless=r"Sender address rejected|Command died with status|Command output:"),
-    _r("recipient_unknown", r"\b[45]\.1\.(?:1|10|6)\b|\b5\.2\.1\b", scope="reply", weak=True),
+    _r("recipient_unknown", r"\b[45]\.1\.(?:1|2|10|6)\b|\b5\.2\.1\b", scope="reply", weak=True),
     # -- refused: the connection could not be opened (Postfix's own words only) -----------------
     _r("refused", r"Connection refused|No route to host|Network is unreachable|"
                   r"Host is unreachable|connect to \S+: (?:No such file or directory|"
