@@ -103,8 +103,7 @@ def shorten(text: str, limit: int = EXAMPLE_CHARS) -> str:
 
 
 def details(snap: QueueSnapshot, top: int = 5) -> list[str]:
-    """-v lines: deferral classes and top destination domains, an example and the suggested
-    action for the top classes, then parsing notes."""
+    """-v lines: deferral classes and top destination domains, then parsing notes."""
     out: list[str] = []
     total = sum(snap.deferred_classes.values())
     if total:
@@ -112,15 +111,21 @@ def details(snap: QueueSnapshot, top: int = 5) -> list[str]:
         out.append(f"deferred recipients by reason: {classes}")
         domains = ", ".join(f"{d} {n}" for d, n in snap.deferred_domains.most_common(top))
         out.append(f"top deferred domains: {domains}")
-        examples = class_examples(snap)
-        perm = class_permanent(snap)
-        for cls, _ in snap.deferred_classes.most_common(3):
-            example = examples.get(cls)
-            if example:
-                out.append(f"  {cls}: e.g. {shorten(example[0])}")
-            permanent = perm.get(cls, (0, 0))[1] > 0
-            out.append(f"  {cls}: {reasons.action(cls, permanent)}")
     out.extend(parse_notes(snap))
+    return out
+
+
+def advice(snap: QueueSnapshot, classes: int = 3) -> list[str]:
+    """For the top deferral classes: an example text and the suggested action (two lines
+    each, indented; for a -vv level or the report). Advice only: nothing is run."""
+    out: list[str] = []
+    examples = class_examples(snap)
+    perm = class_permanent(snap)
+    for cls, _ in snap.deferred_classes.most_common(classes):
+        example = examples.get(cls)
+        if example:
+            out.append(f"  {cls}: e.g. {shorten(example[0])}")
+        out.append(f"  {cls}: {reasons.action(cls, perm.get(cls, (0, 0))[1] > 0)}")
     return out
 
 

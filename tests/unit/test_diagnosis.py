@@ -78,18 +78,26 @@ def test_cause_on_the_first_line_of_a_check(tmp_path, capsys):
                                      "71% timeout, top gmail.com 300")
 
 
-def test_details_lists_classes_domains_example_and_action():
+def test_details_lists_classes_and_domains():
     snap = snap_of([("gmail.com", TIMEOUT, 3), ("gmail.com", UNKNOWN, 2),
                     ("example.net", REFUSED, 1)])
-    lines = diagnosis.details(snap)
-    assert lines[0] == "deferred recipients by reason: timeout 3, recipient_unknown 2, refused 1"
-    assert lines[1] == "top deferred domains: gmail.com 5, example.net 1"
-    assert f"  timeout: e.g. {TIMEOUT}" in lines
-    assert any(ln.startswith("  timeout: check that outgoing port 25") for ln in lines)
+    assert diagnosis.details(snap) == [
+        "deferred recipients by reason: timeout 3, recipient_unknown 2, refused 1",
+        "top deferred domains: gmail.com 5, example.net 1"]
+    assert diagnosis.details(QueueSnapshot(now=NOW)) == []
+
+
+def test_advice_gives_an_example_and_an_action_per_top_class():
+    snap = snap_of([("gmail.com", TIMEOUT, 3), ("gmail.com", UNKNOWN, 2),
+                    ("example.net", REFUSED, 1), ("x.example", "mail transport unavailable", 1)])
+    lines = diagnosis.advice(snap)
+    assert len(lines) == 3 * 2
+    assert lines[0] == f"  timeout: e.g. {TIMEOUT}"
+    assert lines[1].startswith("  timeout: check that outgoing port 25")
     # the 550 text is permanent: its action carries the postsuper advice
-    unknown_action = next(ln for ln in lines if ln.startswith("  recipient_unknown: the address"))
-    assert "postsuper -d" in unknown_action
-    assert len(lines) == 2 + 3 * 2
+    assert lines[3].startswith("  recipient_unknown: the address does not exist")
+    assert "postsuper -d" in lines[3] and "postsuper" not in lines[1]
+    assert not any("transport" in ln for ln in lines)          # 4th class: not shown
 
 
 def test_class_examples_and_permanence_count_recipients():
