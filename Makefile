@@ -20,7 +20,7 @@ deps:
 	scripts/install-deps.sh
 
 demo: deps venv
-	$(BIN)/python scripts/demo.py
+	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
 
 test: deps venv lint
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
@@ -32,7 +32,7 @@ integration: deps venv
 	$(BIN)/python -m pytest -ra tests/integration
 
 lint: venv
-	$(BIN)/ruff check checks tests tools scripts benchmarks
+	$(BIN)/ruff check $(wildcard checks tests tools scripts benchmarks)
 
 bench: deps venv
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
