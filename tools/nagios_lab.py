@@ -351,28 +351,20 @@ object CheckerComponent "checker" {{ }}
         return subprocess.run([ICINGA2, "daemon", "-C", "-c", str(self.conf), *self.defines()],
                               capture_output=True, text=True, timeout=60)
 
-    def make_certs(self, ca_lab: IcingaLab | None = None) -> None:
-        """This node's key and certificate, signed by ``ca_lab``'s CA (default: a new own CA)."""
-        ca_lab = ca_lab or self
+    def make_certs(self, pki: Pki | None = None) -> None:
+        """This node's key and certificate from ``pki`` (default: a new CA of its own), with
+        ``icinga2 pki``, in ``DataDir/certs`` where the ApiListener looks for them."""
+        pki = pki or Pki(self.base / "pki")
+        key, crt = pki.issue(self.node)
         certs = self.base / "data" / "certs"
         certs.mkdir(parents=True, exist_ok=True)
-        chown_tree(self.base / "data")
-        n = self.node
-        steps = [] if (ca_lab.base / "data" / "ca" / "ca.crt").exists() else [
-            (["pki", "new-ca"], ca_lab)]
-        steps += [(["pki", "new-cert", "--cn", n, "--key", f"{certs}/{n}.key",
-                    "--csr", f"{certs}/{n}.csr"], self),
-                  (["pki", "sign-csr", "--csr", f"{certs}/{n}.csr", "--cert",
-                    f"{certs}/{n}.crt"], ca_lab)]
-        for argv, lab in steps:
-            subprocess.run([ICINGA2, *argv, *lab.defines()], check=True, capture_output=True,
-                           timeout=60)
-        shutil.copy(ca_lab.base / "data" / "ca" / "ca.crt", certs / "ca.crt")
+        for src in (key, crt, pki.ca_crt):
+            shutil.copy(src, certs / src.name)
         chown_tree(self.base / "data")
 
-    def start(self, ca_lab: IcingaLab | None = None) -> IcingaLab:
+    def start(self, pki: Pki | None = None) -> IcingaLab:
         if not (self.base / "data" / "certs" / f"{self.node}.crt").exists():
-            self.make_certs(ca_lab)
+            self.make_certs(pki)
         self.proc = subprocess.Popen([ICINGA2, "daemon", "-c", str(self.conf), *self.defines()],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
@@ -421,6 +413,35 @@ object CheckerComponent "checker" {{ }}
             res = [s for s in self.services() if s["attrs"]["last_check_result"]]
             return res if len(res) >= count else None
         return _wait(done, timeout, f"{count} Icinga 2 check results", step=0.2)
+
+
+class Pki:
+    """A CA made with ``icinga2 pki new-ca`` and the node certificates it signed, each made
+    once (RSA 4096 keys take a second or more each; a test session shares one Pki)."""
+
+    def __init__(self, base: Path):
+        self.base = base
+        self.lab = IcingaLab(base, [], SYSTEM_PLUGINS)
+        self.ca_crt = base / "data" / "ca" / "ca.crt"
+        self.issued = base / "issued"
+
+    def _run(self, *argv: str) -> None:
+        subprocess.run([ICINGA2, "pki", *argv, *self.lab.defines()], check=True,
+                       capture_output=True, timeout=60)
+
+    def issue(self, node: str) -> tuple[Path, Path]:
+        key, csr, crt = (self.issued / f"{node}.{x}" for x in ("key", "csr", "crt"))
+        if crt.exists():
+            return key, crt
+        self.issued.mkdir(parents=True, exist_ok=True)
+        for sub in ("data", "log", "cache", "spool", "run"):
+            (self.base / sub).mkdir(exist_ok=True)
+        chown_tree(self.base)
+        if not self.ca_crt.exists():
+            self._run("new-ca")
+        self._run("new-cert", "--cn", node, "--key", str(key), "--csr", str(csr))
+        self._run("sign-csr", "--csr", str(csr), "--cert", str(crt))
+        return key, crt
 
 
 # -- NRPE ----------------------------------------------------------------------------------------
@@ -512,6 +533,15 @@ def shared_venv(config, repo: Path) -> Path:
         _SHARED["venv"] = venv
         config.add_cleanup(lambda: shutil.rmtree(venv.parent, ignore_errors=True))
     return _SHARED["venv"]  # type: ignore[return-value]
+
+
+def shared_pki(config) -> Pki:
+    """The session's Icinga 2 CA and node certificates."""
+    if "pki" not in _SHARED:
+        base = public_tempdir("pqm-icinga-pki-")
+        _SHARED["pki"] = Pki(base)
+        config.add_cleanup(lambda: shutil.rmtree(base, ignore_errors=True))
+    return _SHARED["pki"]  # type: ignore[return-value]
 
 
 def shared_postfix(config):

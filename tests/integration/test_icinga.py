@@ -34,6 +34,11 @@ def postfix(request):
     return nagios_lab.shared_postfix(request.config)
 
 
+@pytest.fixture(scope="module")
+def pki(request):
+    return nagios_lab.shared_pki(request.config)
+
+
 @pytest.fixture
 def base():
     d = nagios_lab.public_tempdir("pqm-icinga-")
@@ -84,7 +89,7 @@ object Host "mail.local.invalid" {
     assert f"Instantiated {2 * len(CHECKS)} Services" in res.stdout
 
 
-def test_ok_icinga2_api_returns_our_results_from_the_real_queue(base, venv, postfix):
+def test_ok_icinga2_api_returns_our_results_from_the_real_queue(base, venv, postfix, pki):
     plugins = nagios_lab.plugin_dir(venv, base)
     state = base / "state"
     state.mkdir()
@@ -101,7 +106,7 @@ object Host "mail1" {{
     lab = nagios_lab.IcingaLab(base, conf_files(), plugins, extra=extra,
                                api_port=API_PORT).write()
     try:
-        lab.start()
+        lab.start(pki)
         assert nagios_lab.proc_user(lab.proc.pid) == "nagios"
         lab.reschedule_all()
         results = lab.wait_checked(len(CHECKS), timeout=30)
@@ -133,7 +138,7 @@ object Host "mail1" {{
     assert f"queue_total={nagios_lab.LAB_MESSAGES};{w};{c};0" in perf
 
 
-def test_ok_icinga2_agent_runs_our_checks_via_command_endpoint(base, venv, postfix):
+def test_ok_icinga2_agent_runs_our_checks_via_command_endpoint(base, venv, postfix, pki):
     """A master (API 15665) whose apply rules send the checks to a mail host's agent (API on
     127.0.0.1:15667, accept_commands): the results come back with the agent as check_source
     and its plugin path. The master's own PluginDir has no check_postfix_* at all."""
@@ -162,8 +167,8 @@ object Host "{agent_name}" {{
   vars.postfix_queue_bounce_log_file = "{postfix.log_file}"
 }}
 """).write()
-    master.make_certs()
-    agent.make_certs(ca_lab=master)
+    master.make_certs(pki)      # both signed by one CA, as icinga2 node setup arranges
+    agent.make_certs(pki)
     try:
         agent.start()
         master.start()
