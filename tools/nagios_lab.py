@@ -169,11 +169,13 @@ define contact {
 """
 
 
-def nagios_host(name: str, hostgroup: str, address: str = "127.0.0.1",
-                custom: Mapping[str, str] | None = None) -> str:
+def nagios_host(name: str, hostgroup: str | None = None, address: str = "127.0.0.1",
+                custom: Mapping[str, str] | None = None, use: str | None = None) -> str:
     extra = "".join(f"    _{k:<22} {v}\n" for k, v in (custom or {}).items())
+    extra += f"    use                     {use}\n" if use else ""
+    extra += f"    hostgroups              {hostgroup}\n" if hostgroup else ""
     return (f"define host {{\n    host_name               {name}\n"
-            f"    address                 {address}\n    hostgroups              {hostgroup}\n"
+            f"    address                 {address}\n"
             "    max_check_attempts      1\n    check_command           lab-noop\n"
             "    check_period            lab-24x7\n    contacts                lab\n"
             f"{extra}}}\n")
@@ -243,10 +245,10 @@ class NagiosLab:
 
     def wait_checked(self, count: int, timeout: float = 30) -> list[dict[str, str]]:
         def done():
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"nagios exited {self.proc.returncode}: {self.log()[-2000:]}")
             svcs = [s for s in self.services() if s.get("has_been_checked") == "1"]
             return svcs if len(svcs) >= count else None
-        if self.proc is not None and self.proc.poll() is not None:
-            raise RuntimeError(f"nagios exited {self.proc.returncode}: {self.log()}")
         return _wait(done, timeout, f"{count} checked services in {self.status_file}")
 
     def log(self) -> str:

@@ -48,7 +48,7 @@ def base():
 
 def hosts() -> str:
     return (nagios_lab.nagios_host("mail-local", nagios_gen.HOSTGROUP)
-            + nagios_lab.nagios_host("mail-nrpe", nagios_gen.NRPE_HOSTGROUP,
+            + nagios_lab.nagios_host("mail-nrpe", use=nagios_gen.NRPE_HOST_TEMPLATE,
                                      custom={"NRPE_OPTIONS": f"-p {NRPE_PORT} -t 30"}))
 
 
@@ -81,7 +81,9 @@ def test_ok_nagios4_verify_next_to_debians_stock_config(base):
     lines = [x for x in stock if x.strip() != "cfg_dir=/etc/nagios4/conf.d"]
     (base / "host.cfg").write_text(
         "define host {\n    use linux-server\n    host_name mail1\n    address 127.0.0.1\n"
-        f"    hostgroups {nagios_gen.HOSTGROUP},{nagios_gen.NRPE_HOSTGROUP}\n}}\n")
+        f"    hostgroups {nagios_gen.HOSTGROUP}\n}}\n"
+        "define host {\n    use linux-server,postfix-nrpe-host\n    host_name mail2\n"
+        "    address 127.0.0.1\n}\n")
     lines += [f"cfg_file={CONFIGS / 'commands.cfg'}", f"cfg_file={CONFIGS / 'services.cfg'}",
               f"cfg_file={base / 'host.cfg'}"]
     (base / "nagios.cfg").write_text("\n".join(lines) + "\n")
@@ -89,6 +91,27 @@ def test_ok_nagios4_verify_next_to_debians_stock_config(base):
                          capture_output=True, text=True, timeout=30)
     assert res.returncode == 0, res.stdout
     assert "Total Errors:   0" in res.stdout
+
+
+def test_ok_check_nrpe_postfix_gets_the_templates_default_options(base):
+    """A host that only uses postfix-nrpe-host: check_nrpe gets exactly the template's default
+    options (an undefined custom macro would reach it as a stray '$'). check_nrpe here is a
+    stand-in printing its arguments, so nothing is contacted."""
+    plugins = base / "plugins"
+    plugins.mkdir()
+    (plugins / "check_nrpe").write_text('#!/bin/sh\necho "ARGS: $*"\n')
+    (plugins / "check_nrpe").chmod(0o755)
+    lab = nagios_lab.NagiosLab(base, [CONFIGS / "commands.cfg", CONFIGS / "services.cfg"],
+                               plugins, nagios_lab.nagios_host(
+                                   "mail-plain", use=nagios_gen.NRPE_HOST_TEMPLATE)).write()
+    try:
+        lab.start()
+        services = lab.wait_checked(len(CHECKS), timeout=30)
+    finally:
+        lab.stop()
+    outputs = sorted(s["plugin_output"] for s in services)
+    assert outputs == sorted(f"ARGS: -H 127.0.0.1 {nagios_gen.NRPE_DEFAULT_OPTIONS} -c {c.command}"
+                             for c in CHECKS)
 
 
 def test_ok_nagios_daemon_runs_every_check_on_the_real_queue(base, venv, postfix):
