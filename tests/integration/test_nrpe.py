@@ -112,18 +112,19 @@ def test_ok_every_nrpe_command_round_trips_unchanged(base, venv, postfix):
             assert mask_ages(first2) == mask_ages(first.encode())
 
 
-def test_unknown_passes_through_nrpe_when_postfix_is_down(base, venv):
-    """No MAIL_CONFIG: the default instance, which is not running here (FACTS.md)."""
-    import subprocess
-    if subprocess.run(["/usr/sbin/postfix", "status"], capture_output=True).returncode == 0:
-        pytest.skip("the system Postfix runs here: the down case cannot be shown")
+def test_unknown_passes_through_nrpe_when_postqueue_fails(base, venv):
+    """postqueue refuses a Postfix instance the default main.cf does not name (FACTS.md): the
+    check's one UNKNOWN line and exit 3 come through NRPE as they are."""
+    bogus = str(base / "no-such-instance")
     lab = nagios_lab.NrpeLab(base, SNIPPET, venv, SPARE_PORT,
-                             keep_env={"XDG_STATE_HOME": str(base)}).write()
+                             keep_env={"MAIL_CONFIG": bogus,
+                                       "XDG_STATE_HOME": str(base)}).write()
     try:
         lab.start()
         r = lab.check_nrpe("check_postfix_queue")
     finally:
         lab.stop()
-    assert r.returncode == 3
+    assert r.returncode == 3, r.stdout
     assert r.stdout.startswith(b"POSTFIX QUEUE UNKNOWN - ")
     assert r.stdout.count(b"\n") == 1 and r.stderr == b""
+    assert b"alternate_config_directories" in r.stdout, r.stdout
