@@ -124,6 +124,26 @@ def _stop(proc: subprocess.Popen | None, timeout: float = 10) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(5)
+    # The leader's exit is not the group's: icinga2 forks a worker that may still hold the API
+    # port, and the next daemon's client would then talk to the old one (seen as a certificate
+    # signature failure). Wait for the whole group, then make sure of it.
+    deadline = time.monotonic() + timeout
+    while _group_alive(proc.pid):
+        if time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            deadline = time.monotonic() + 5
+        time.sleep(0.05)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _wait(cond, timeout: float, what: str, step: float = 0.1):
