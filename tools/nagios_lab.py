@@ -128,11 +128,14 @@ def _stop(proc: subprocess.Popen | None, timeout: float = 10) -> None:
     # port, and the next daemon's client would then talk to the old one (seen as a certificate
     # signature failure). Wait for the whole group, then make sure of it.
     deadline = time.monotonic() + timeout
+    killed = False
     while _group_alive(proc.pid):
         if time.monotonic() > deadline:
+            if killed:      # only zombies left (reaped by init, not us): nothing holds a port
+                break
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            deadline = time.monotonic() + 5
+            killed, deadline = True, time.monotonic() + 5
         time.sleep(0.05)
 
 
