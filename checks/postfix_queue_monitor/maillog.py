@@ -837,10 +837,15 @@ def measure_deliveries(log_file: Optional[str], journal: bool, syslog_name: Opti
     else:
         assert log_file is not None
         source = os.path.abspath(log_file)
-        if not os.path.exists(source):
+        try:
+            os.stat(source)
+            readable = os.access(source, os.R_OK)
+        except FileNotFoundError:
             raise MonitorError(f"log file {log_file} does not exist (pass --log-file PATH, "
-                               f"or --journal)")
-        if not os.access(source, os.R_OK):
+                               f"or --journal)") from None
+        except PermissionError:
+            readable = False
+        if not readable:
             raise MonitorError(f"log file {log_file} is not readable by this user (uid "
                                f"{os.geteuid()}): add the user to group adm (usermod -aG adm "
                                f"USER) or pass a readable --log-file")
