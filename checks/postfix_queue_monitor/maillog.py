@@ -491,6 +491,26 @@ def rotated_candidates(path: str) -> list[str]:
     return [p for _, p in out[:20]]
 
 
+_NUMBERED = re.compile(r"\.(\d+)(?:\.gz)?")
+_DATED = re.compile(r"-(\d{8,})(?:\.gz)?")
+
+
+def rotation_rank(path: str, base: str) -> tuple[str, float]:
+    """How new a rotated file is, comparable within one naming scheme: ``.1`` is newer than
+    ``.2``, ``-20261130`` newer than ``-20261129``; other names go by mtime."""
+    suffix = os.path.basename(path)[len(os.path.basename(base)):]
+    m = _NUMBERED.fullmatch(suffix)
+    if m:
+        return ("numbered", -int(m[1]))
+    m = _DATED.fullmatch(suffix)
+    if m:
+        return ("dated", float(m[1]))
+    try:
+        return ("mtime", os.stat(path).st_mtime)
+    except OSError:
+        return ("mtime", 0.0)
+
+
 class FileReader:
     """Reads new complete lines of a log file into a LineFeeder, across rotations."""
 
@@ -638,17 +658,21 @@ class FileReader:
                                    f"next to it: lines written to it after the last run are "
                                    f"not counted")
             else:
-                old_mtime = os.stat(old).st_mtime
                 with _open_log(old) as ofh:
                     self._read_from(ofh, pos.offset, final=True)
                 tally.notes.append(f"{self.path} was {how}: finished {old} from offset "
                                    f"{pos.offset}")
-                # rotations since then: whole files, oldest first
-                for cand in reversed(rotated_candidates(self.path)):
-                    if cand != old and os.stat(cand).st_mtime > old_mtime:
-                        with _open_log(cand) as cfh:
-                            self._read_from(cfh, 0, final=True)
-                        tally.notes.append(f"read rotated {cand} whole")
+                # rotations since then (newer names in the same scheme): whole, oldest first
+                kind, rank = rotation_rank(old, self.path)
+                newer = []
+                for cand in rotated_candidates(self.path):
+                    ck, cr = rotation_rank(cand, self.path)
+                    if cand != old and ck == kind and cr > rank:
+                        newer.append((cr, cand))
+                for _, cand in sorted(newer):
+                    with _open_log(cand) as cfh:
+                        self._read_from(cfh, 0, final=True)
+                    tally.notes.append(f"read rotated {cand} whole")
             end = self._read_from(fh, 0, final=False)
             return self._position(fh, st, end)
 
