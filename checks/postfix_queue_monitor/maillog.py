@@ -684,7 +684,8 @@ JOURNAL_HINT = ("add the user to group systemd-journal or adm (usermod -aG syste
 
 def _journal_error(stderr: str, rc: int) -> Optional[str]:
     low = stderr.lower()
-    if "insufficient permissions" in low or "not seeing messages from other users" in low:
+    if ("insufficient permissions" in low or "not seeing messages from other users" in low
+            or "permission denied" in low):
         return f"this user may not read the system journal: {JOURNAL_HINT}"
     if "no journal files were found" in low:
         return ("no journal files were found (no systemd-journald here?): pass --log-file "
@@ -711,7 +712,12 @@ class JournalReader:
         return max(0.2, self.deadline - time.monotonic())
 
     def _run(self, argv: list[str]) -> Iterator[bytes]:
-        with Child(argv, self._left()) as child:
+        try:
+            child = Child(argv, self._left())
+        except MonitorError as exc:
+            raise MonitorError(f"cannot read the journal: {exc} (install systemd's journalctl, "
+                               f"or pass --log-file PATH)") from None
+        with child:
             yield from child.lines()
             rc, err = child.finish()
         problem = _journal_error(err, rc)
