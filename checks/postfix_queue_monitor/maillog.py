@@ -20,6 +20,7 @@ import json
 import os
 import re
 import stat
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -37,7 +38,7 @@ COUNTS: tuple[str, ...] = ("sent", "bounced", "expired", "deferred")
 PROBES = frozenset({"deliverable", "undeliverable"})
 DELIVERY_AGENTS: tuple[str, ...] = ("smtp", "lmtp", "local", "virtual", "pipe", "error", "retry",
                                     "discard")
-CHUNK = 4 * 1024 * 1024
+CHUNK = 1024 * 1024
 FP_LEN = 1024            # bytes of a log's head that identify it across renames
 MAX_SAMPLES = 5          # unmatched Postfix lines kept for -v
 
@@ -296,7 +297,11 @@ class Tally:
         idx = self._INDEX.get(ev.kind)
         if idx is None:           # probes and unknown statuses count nowhere
             return
-        mi = minute(ev.ts)
+        self.count(ev.ts, idx, ev.text)
+
+    def count(self, ts: float, idx: int, text: str) -> None:
+        """One recipient (or expired message): idx 0 sent, 1 bounced, 2 expired, 3 deferred."""
+        mi = int(ts // 60 * 60)
         if mi < self.since:
             return
         b = self.buckets.get(mi)
@@ -305,13 +310,13 @@ class Tally:
         b[idx] += 1
         self.events += 1
         if idx in (1, 3):
-            cls = reasons.classify(ev.text)
+            cls = reasons.classify(text)
             classes = b[4 if idx == 1 else 5]
             classes[cls] = classes.get(cls, 0) + 1
             key = f"{'b' if idx == 1 else 'd'}:{cls}"
             old = self.texts.get(key)
             if old is None or old[1] <= mi:
-                self.texts[key] = [ev.text[:300], mi]
+                self.texts[key] = [text[:300], mi]
 
     def unmatched_line(self, line: bytes) -> None:
         self.unmatched += 1
@@ -346,6 +351,19 @@ class Tally:
         return t
 
 
+_STATUS_FAST = re.compile(rb"(" + _TS + rb") +\S+ ([^\s\[:]+)(?:\[\d+\])?: " + _STATUS_LINE, re.S)
+_STATUS_INDEX = {b"sent": 0, b"bounced": 1, b"deferred": 3, b"deliverable": None,
+                 b"undeliverable": None}
+
+
+def _has_delivery(program: bytes) -> bool:
+    """Whether this program's table counts status lines first (delivery agents, qmgr, any
+    renamed or unknown service)."""
+    sub = program.rpartition(b"/")[2].decode("ascii", "replace")
+    table = TABLE.get(sub, FALLBACK)
+    return any(name == "delivery" for name, _ in table[:2])
+
+
 class LineFeeder:
     """Feeds blocks of complete lines into a Tally: only lines that can matter are parsed in
     Python (those with ``status=`` and Postfix lines the table's union does not recognise);
@@ -355,13 +373,17 @@ class LineFeeder:
         self.tally = tally
         self.clock = clock
         self.is_postfix = program_matcher(syslog_name)
+        self._delivery_table: dict[bytes, bool] = {}
         if syslog_name:
             prog = re.escape(syslog_name.encode("utf-8", "surrogateescape").rstrip(b"/")) + \
                 rb"/[^\s\[:]+"
         else:
             prog = rb"postfix[^\s\[:]*"
+        # possessive quantifiers (Python >= 3.11) make the many failing lines fail fast
+        plus = b"+" if sys.version_info >= (3, 11) else b""
         self._maybe_unmatched = re.compile(
-            rb"\n" + _TS + rb" +\S+ " + prog + rb"(?:\[\d+\])?: (?!" + _KNOWN_FAST + rb")[^\n]*")
+            rb"\n" + _TS + rb" +" + plus + rb"\S+" + plus + rb" " + prog + plus
+            + rb"(?:\[\d+\])?: (?!" + _KNOWN_FAST + rb")[^\n]*" + plus)
 
     def feed_line(self, line: bytes) -> None:
         """One line, parsed through the table (the reference path; the journal uses
@@ -382,6 +404,7 @@ class LineFeeder:
         last_end = -1
         find, rfind = data.find, data.rfind
         clock, is_postfix = self.clock, self.is_postfix
+        fast, delivery_table, count = _STATUS_FAST.match, self._delivery_table, tally.count
         pos = find(b"status=")
         while pos >= 0:
             start = rfind(b"\n", 0, pos) + 1
@@ -390,6 +413,26 @@ class LineFeeder:
                 end = len(data)
             if start > last_end:
                 line = data[start:end]
+                m = fast(line)
+                if m is not None:
+                    # a status line of a program whose table starts with "delivery": exactly
+                    # what parse_line would return, without building an Event
+                    prog = m[2]
+                    ok = delivery_table.get(prog)
+                    if ok is None:
+                        ok = delivery_table[prog] = bool(
+                            is_postfix(prog) and _has_delivery(prog))
+                    if ok:
+                        ts = clock.parse(m[1])
+                        if ts is not None:
+                            idx = _STATUS_INDEX.get(m["status"])
+                            if idx is not None:
+                                text = m["text"]
+                                count(ts, idx, text.decode("utf-8", "replace") if text and
+                                      idx != 0 else "")
+                            last_end = end
+                            pos = find(b"status=", end)
+                            continue
                 res = parse_line(line, clock, is_postfix)
                 if res is not None:
                     if res is UNMATCHED:
