@@ -351,9 +351,7 @@ class Tally:
         return t
 
 
-_STATUS_FAST = re.compile(rb"(" + _TS + rb") +\S+ ([^\s\[:]+)(?:\[\d+\])?: " + _STATUS_LINE, re.S)
-_STATUS_INDEX = {b"sent": 0, b"bounced": 1, b"deferred": 3, b"deliverable": None,
-                 b"undeliverable": None}
+_STATUS_INDEX: dict[bytes, int] = {b"sent": 0, b"bounced": 1, b"deferred": 3}
 
 
 def _has_delivery(program: bytes) -> bool:
@@ -381,9 +379,11 @@ class LineFeeder:
             prog = rb"postfix[^\s\[:]*"
         # possessive quantifiers (Python >= 3.11) make the many failing lines fail fast
         plus = b"+" if sys.version_info >= (3, 11) else b""
-        self._maybe_unmatched = re.compile(
-            rb"\n" + _TS + rb" +" + plus + rb"\S+" + plus + rb" " + prog + plus
-            + rb"(?:\[\d+\])?: (?!" + _KNOWN_FAST + rb")[^\n]*" + plus)
+        self._scan = re.compile(
+            rb"\n(?P<ts>" + _TS + rb") +" + plus + rb"\S+" + plus + rb" (?P<prog>" + prog + plus
+            + rb")(?:\[\d+\])?: (?:" + _QID + plus + rb": (?:to=<[^\n]*, status=(?P<st>[a-z-]+)"
+            + rb"(?: \((?P<tx>[^\n]*)\))?[ \t\r]*$|from=<[^\n]*, status=(?:force-)?expired"
+            + rb"[^\n]*)|(?!" + _KNOWN_FAST + rb")[^\n]*" + plus + rb")", re.M)
 
     def feed_line(self, line: bytes) -> None:
         """One line, parsed through the table (the reference path; the journal uses
@@ -398,56 +398,40 @@ class LineFeeder:
             self.tally.add(res)  # type: ignore[arg-type]
 
     def feed_block(self, data: bytes) -> None:
-        """A block of whole lines (the last one may lack its newline)."""
+        """A block of whole lines (the last one may lack its newline).
+
+        One pass of the regex engine over the block finds the delivery status lines, the qmgr
+        expiries and the Postfix lines the common table entries do not recognise; Python only
+        sees those. Lines of other programs never leave the regex engine."""
         tally = self.tally
         tally.lines += data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
-        last_end = -1
-        find, rfind = data.find, data.rfind
-        clock, is_postfix = self.clock, self.is_postfix
-        fast, delivery_table, count = _STATUS_FAST.match, self._delivery_table, tally.count
-        pos = find(b"status=")
-        while pos >= 0:
-            start = rfind(b"\n", 0, pos) + 1
-            end = find(b"\n", pos)
-            if end < 0:
-                end = len(data)
-            if start > last_end:
-                line = data[start:end]
-                m = fast(line)
-                if m is not None:
-                    # a status line of a program whose table starts with "delivery": exactly
-                    # what parse_line would return, without building an Event
-                    prog = m[2]
-                    ok = delivery_table.get(prog)
-                    if ok is None:
-                        ok = delivery_table[prog] = bool(
-                            is_postfix(prog) and _has_delivery(prog))
-                    if ok:
-                        ts = clock.parse(m[1])
-                        if ts is not None:
-                            idx = _STATUS_INDEX.get(m["status"])
-                            if idx is not None:
-                                text = m["text"]
-                                count(ts, idx, text.decode("utf-8", "replace") if text and
-                                      idx != 0 else "")
-                            last_end = end
-                            pos = find(b"status=", end)
-                            continue
-                res = parse_line(line, clock, is_postfix)
-                if res is not None:
-                    if res is UNMATCHED:
-                        tally.unmatched_line(line)
-                    else:
-                        tally.add(res)  # type: ignore[arg-type]
-            last_end = end
-            pos = find(b"status=", end)
-        for m in self._maybe_unmatched.finditer(b"\n" + data):
+        clock, is_postfix, count = self.clock, self.is_postfix, tally.count
+        delivery_table = self._delivery_table
+        for m in self._scan.finditer(b"\n" + data):
+            st = m["st"]
+            if st is not None:
+                prog = m["prog"]
+                ok = delivery_table.get(prog)
+                if ok is None:
+                    ok = delivery_table[prog] = bool(is_postfix(prog) and _has_delivery(prog))
+                if ok:
+                    # exactly what parse_line would return, without building an Event
+                    ts = clock.parse(m["ts"])
+                    if ts is not None:
+                        idx = _STATUS_INDEX.get(st, None)
+                        if idx is not None:
+                            text = m["tx"]
+                            count(ts, idx, text.decode("utf-8", "replace") if text and idx
+                                  else "")
+                        continue
             line = m.group()[1:]
-            if b"status=" in line:
-                continue               # handled above
             res = parse_line(line, clock, is_postfix)
+            if res is None:
+                continue
             if res is UNMATCHED:
                 tally.unmatched_line(line)
+            else:
+                tally.add(res)  # type: ignore[arg-type]
 
 
 # -- the rotation-aware file reader ------------------------------------------------------------
@@ -644,7 +628,7 @@ class FileReader:
         with _open_log(self.path) as fh:
             st = os.fstat(fh.fileno())
             first = self._first_ts(self.path)
-            if first is not None and first > since:
+            if first is None or first > since:
                 older = rotated_candidates(self.path)
                 if older:
                     with _open_log(older[0]) as ofh:

@@ -272,3 +272,45 @@ def test_syslog_name_filters_instances(log):
     st = M.measure_deliveries(str(log.path), False, None, 3600, str(log.path.parent / "b"),
                               T0, 5)
     assert st.sent == 2
+
+
+def _measure_in_child(args):
+    path, state, now = args
+    st = M.measure_deliveries(path, False, None, 3600, state, now, 20)
+    return st.sent, st.lines_read
+
+
+def test_concurrent_runs_never_count_twice(log):
+    """Eight runs at once on the same log and state: the lock serialises read-and-update, so
+    exactly one reads the lines and every run reports the same window."""
+    import multiprocessing
+    log.write(50, T0 - 60)
+    state = str(log.path.parent / "st")
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(8) as pool:
+        results = pool.map(_measure_in_child, [(str(log.path), state, T0 + i) for i in range(8)])
+    assert all(sent == 50 for sent, _ in results), results
+    assert sum(read for _, read in results) == 50, results
+
+
+def test_first_run_on_empty_current_file_reads_rotated_tail(log):
+    log.write(3, T0 - 600, path=log.path.with_name("mail.log.1"))
+    log.path.touch()
+    assert measure(log, T0).sent == 3
+
+
+def test_rfc3339_log_first_run_window_and_incremental(log):
+    def rfc(ts: float, n: int, st: str = "sent") -> bytes:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S.123456+00:00", time.gmtime(ts)).encode()
+        return Log.line(ts, st, n).split(b" vm ", 1)[1].join([stamp + b" vm ", b""])
+    with open(log.path, "wb") as fh:
+        for i in range(30000):
+            fh.write(rfc(T0 - 86400 + i, i, "bounced"))
+        for i in range(5):
+            fh.write(rfc(T0 - 300 + i, i))
+    st = measure(log, T0)
+    assert (st.sent, st.bounced) == (5, 0) and st.lines_read < 3000
+    with open(log.path, "ab") as fh:
+        fh.write(rfc(T0 + 5, 99, "deferred"))
+    st = measure(log, T0 + 10)
+    assert (st.sent, st.deferred, st.lines_read) == (5, 1, 1)
