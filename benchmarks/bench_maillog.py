@@ -76,26 +76,23 @@ def stamp_of(ts: float) -> str:
 
 
 def generate(path: Path, size_mb: int, end: float, seed: int = 7) -> None:
+    """A week of mail ending at ``end``: the time advances with the bytes written, so the log's
+    last line is at ``end`` whatever the line sizes turn out to be."""
     rng = random.Random(seed)
     target = size_mb * 1024 * 1024
-    sample = sum(len("\n".join(message_lines(random.Random(i), stamp_of(end), i))) + 1
-                 for i in range(2000)) / 2000
-    est_messages = int(target / sample)
-    step = 7 * 86400 / est_messages          # a week of mail, ending at `end`
-    t = end - 7 * 86400
+    span = 7 * 86400
     n = 0
     written = 0
     with open(path, "w", encoding="utf-8", buffering=8 * 1024 * 1024) as fh:
         last_sec, stamp = -1, ""
         while written < target:
-            sec = int(t)
+            sec = int(end - span + span * written / target)
             if sec != last_sec:
                 stamp, last_sec = stamp_of(sec), sec
             block = "\n".join(message_lines(rng, stamp, n)) + "\n"
             fh.write(block)
             written += len(block)
             n += 1
-            t = min(end, t + step)
 
 
 def append(path: Path, size: int, ts: float, seed: int) -> None:
