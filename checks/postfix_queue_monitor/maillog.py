@@ -58,6 +58,7 @@ class Clock:
         self.now = now
         self._year = time.localtime(now).tm_year
         self._cache: dict[bytes, Optional[float]] = {}
+        self._minutes: dict[bytes, Optional[int]] = {}
 
     def parse(self, ts: bytes) -> Optional[float]:
         if ts[:1].isdigit():
@@ -72,6 +73,24 @@ class Clock:
             return base + int(ts[-2:])
         except ValueError:
             return None
+
+    def minute_of(self, ts: bytes) -> Optional[int]:
+        """The start of the minute of a timestamp (buckets need no more), cached per minute."""
+        if ts[:1].isdigit():
+            if ts.endswith((b"Z", b"z")):
+                key = ts[:16] + b"Z"
+            elif ts[-3:-2] == b":" and ts[-6:-5] in (b"+", b"-"):
+                key = ts[:16] + ts[-6:]
+            else:
+                t = self.parse(ts)
+                return None if t is None else int(t // 60 * 60)
+        else:
+            key = ts[:-3]
+        mi = self._minutes.get(key, -1)
+        if mi == -1:
+            t = self.parse(ts)
+            mi = self._minutes[key] = None if t is None else int(t // 60 * 60)
+        return mi
 
     def _classic_minute(self, key: bytes) -> Optional[float]:
         m = _CLASSIC.fullmatch(key + b":00")
@@ -201,8 +220,9 @@ FALLBACK = TABLE["delivery_agent"]
 #: Message starts every Postfix program's table recognises (the bulk of a busy log), for the
 #: scan that looks for unmatched lines inside the regex engine; what it lets through is checked
 #: line by line against the sub-process's own table, so this only has to be cheap, not complete.
-_KNOWN_FAST = (rb"[0-9A-Za-z]+: (?:client=|message-id=|from=<|to=<|removed|uid=|placed on hold|"
-               rb"sender non-delivery)|(?:dis)?connect (?:from|to) |warning: ")
+_KNOWN_QID = (rb"client=|message-id=|from=<|to=<|removed|uid=|placed on hold|"
+              rb"sender non-delivery")
+_KNOWN_PLAIN = rb"(?:dis)?connect (?:from|to) "
 
 
 @dataclass(frozen=True)
@@ -297,11 +317,11 @@ class Tally:
         idx = self._INDEX.get(ev.kind)
         if idx is None:           # probes and unknown statuses count nowhere
             return
-        self.count(ev.ts, idx, ev.text)
+        self.count(int(ev.ts // 60 * 60), idx, ev.text)
 
-    def count(self, ts: float, idx: int, text: str) -> None:
-        """One recipient (or expired message): idx 0 sent, 1 bounced, 2 expired, 3 deferred."""
-        mi = int(ts // 60 * 60)
+    def count(self, mi: int, idx: int, text: str) -> None:
+        """One recipient (or expired message) in minute ``mi``: idx 0 sent, 1 bounced,
+        2 expired, 3 deferred."""
         if mi < self.since:
             return
         b = self.buckets.get(mi)
@@ -378,12 +398,16 @@ class LineFeeder:
         else:
             prog = rb"postfix[^\s\[:]*"
         # possessive quantifiers (Python >= 3.11) make the many failing lines fail fast
-        plus = b"+" if sys.version_info >= (3, 11) else b""
+        q = b"+" if sys.version_info >= (3, 11) else b""
         self._scan = re.compile(
-            rb"\n(?P<ts>" + _TS + rb") +" + plus + rb"\S+" + plus + rb" (?P<prog>" + prog + plus
-            + rb")(?:\[\d+\])?: (?:" + _QID + plus + rb": (?:to=<[^\n]*, status=(?P<st>[a-z-]+)"
-            + rb"(?: \((?P<tx>[^\n]*)\))?[ \t\r]*$|from=<[^\n]*, status=(?:force-)?expired"
-            + rb"[^\n]*)|(?!" + _KNOWN_FAST + rb")[^\n]*" + plus + rb")", re.M)
+            rb"\n(?P<ts>" + _TS + rb") +" + q + rb"\S+" + q + rb" (?P<prog>" + prog + q
+            + rb")(?:\[\d+\])?: (?:"
+            # a queue ID: a status line, an expiry, or a message start no table entry knows
+            + _QID + q + rb": (?:to=<[^\n]*, status=(?P<st>[a-z-]+)(?: \((?P<tx>[^\n]*)\))?"
+            + rb"[ \t\r]*$|from=<[^>\n]*" + q + rb">, status=(?:force-)?expired[^\n]*" + q
+            + rb"|(?!" + _KNOWN_QID + rb")[^\n]*" + q + rb")"
+            # no queue ID
+            + rb"|(?!" + _QID + rb": )(?!" + _KNOWN_PLAIN + rb")[^\n]*" + q + rb")", re.M)
 
     def feed_line(self, line: bytes) -> None:
         """One line, parsed through the table (the reference path; the journal uses
@@ -406,7 +430,7 @@ class LineFeeder:
         tally = self.tally
         tally.lines += data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
         clock, is_postfix, count = self.clock, self.is_postfix, tally.count
-        delivery_table = self._delivery_table
+        delivery_table, minute_of = self._delivery_table, clock.minute_of
         for m in self._scan.finditer(b"\n" + data):
             st = m["st"]
             if st is not None:
@@ -416,12 +440,12 @@ class LineFeeder:
                     ok = delivery_table[prog] = bool(is_postfix(prog) and _has_delivery(prog))
                 if ok:
                     # exactly what parse_line would return, without building an Event
-                    ts = clock.parse(m["ts"])
-                    if ts is not None:
+                    mi = minute_of(m["ts"])
+                    if mi is not None:
                         idx = _STATUS_INDEX.get(st, None)
                         if idx is not None:
                             text = m["tx"]
-                            count(ts, idx, text.decode("utf-8", "replace") if text and idx
+                            count(mi, idx, text.decode("utf-8", "replace") if text and idx
                                   else "")
                         continue
             line = m.group()[1:]

@@ -202,3 +202,14 @@ def test_bounce_classes_use_reasons_classify():
     st = M.read_counts(lines, NOW, DAY)
     assert st.top_bounce_class() == ("recipient_unknown", 2)
     assert st.bounce_texts["mailbox_full"] == "host x said: 552 5.2.2 Mailbox full"
+
+
+@pytest.mark.parametrize("ts", [b"Nov 29 14:29:59", b"Nov  9 00:00:00", b"Dec 31 23:59:59",
+                                b"2026-11-29T14:29:59.999999+05:30", b"2026-11-29T14:29:00Z",
+                                b"2026-11-29T14:29:01-03:00", b"2026-11-29T14:29:01+0100",
+                                b"2026-11-29T14:29:01", b"Nov 31 10:00:00", b"2026-13-01T00:00:00Z"])
+def test_minute_of_agrees_with_parse(ts):
+    clock = M.Clock(NOW)
+    t = clock.parse(ts)
+    assert clock.minute_of(ts) == (None if t is None else int(t // 60 * 60))
+    assert clock.minute_of(ts) == clock.minute_of(ts)      # cached, same answer
