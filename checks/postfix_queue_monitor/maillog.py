@@ -399,12 +399,14 @@ class LineFeeder:
             prog = rb"postfix[^\s\[:]*"
         # possessive quantifiers (Python >= 3.11) make the many failing lines fail fast
         q = b"+" if sys.version_info >= (3, 11) else b""
+        # The scan starts at the program name, a literal the regex engine searches for fast;
+        # lines of other programs are skipped without a match attempt.
         self._scan = re.compile(
-            rb"\n(?P<ts>" + _TS + rb") +" + q + rb"\S+" + q + rb" (?P<prog>" + prog + q
-            + rb")(?:\[\d+\])?: (?:"
+            rb" (?P<prog>" + prog + q + rb")(?:\[\d+\])?: (?:"
             # a queue ID: a status line, an expiry, or a message start no table entry knows
             + _QID + q + rb": (?:to=<[^\n]*, status=(?P<st>[a-z-]+)(?: \((?P<tx>[^\n]*)\))?"
-            + rb"[ \t\r]*$|from=<[^>\n]*" + q + rb">, status=(?:force-)?expired[^\n]*" + q
+            + rb"[ \t\r]*$|from=<(?:[^>\n]|>(?!, ))*>, status=(?:force-)?expired"
+            + rb"[^\n]*" + q
             + rb"|(?!" + _KNOWN_QID + rb")[^\n]*" + q + rb")"
             # no queue ID
             + rb"|(?!" + _QID + rb": )(?!" + _KNOWN_PLAIN + rb")[^\n]*" + q + rb")", re.M)
@@ -431,7 +433,13 @@ class LineFeeder:
         tally.lines += data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
         clock, is_postfix, count = self.clock, self.is_postfix, tally.count
         delivery_table, minute_of = self._delivery_table, clock.minute_of
-        for m in self._scan.finditer(b"\n" + data):
+        rfind = data.rfind
+        for m in self._scan.finditer(data):
+            start = m.start()
+            ls = rfind(b"\n", 0, start) + 1
+            head = data[ls:start]                   # "<timestamp> <host>"
+            if b": " in head:
+                continue                            # " postfix…" inside another line's text
             st = m["st"]
             if st is not None:
                 prog = m["prog"]
@@ -440,7 +448,7 @@ class LineFeeder:
                     ok = delivery_table[prog] = bool(is_postfix(prog) and _has_delivery(prog))
                 if ok:
                     # exactly what parse_line would return, without building an Event
-                    mi = minute_of(m["ts"])
+                    mi = minute_of(head.rpartition(b" ")[0].rstrip(b" "))
                     if mi is not None:
                         idx = _STATUS_INDEX.get(st, None)
                         if idx is not None:
@@ -448,7 +456,7 @@ class LineFeeder:
                             count(mi, idx, text.decode("utf-8", "replace") if text and idx
                                   else "")
                         continue
-            line = m.group()[1:]
+            line = data[ls:m.end()]
             res = parse_line(line, clock, is_postfix)
             if res is None:
                 continue

@@ -207,9 +207,50 @@ def test_bounce_classes_use_reasons_classify():
 @pytest.mark.parametrize("ts", [b"Nov 29 14:29:59", b"Nov  9 00:00:00", b"Dec 31 23:59:59",
                                 b"2026-11-29T14:29:59.999999+05:30", b"2026-11-29T14:29:00Z",
                                 b"2026-11-29T14:29:01-03:00", b"2026-11-29T14:29:01+0100",
-                                b"2026-11-29T14:29:01", b"Nov 31 10:00:00", b"2026-13-01T00:00:00Z"])
+                                b"2026-11-29T14:29:01", b"Nov 31 10:00:00",
+                                b"2026-13-01T00:00:00Z"])
 def test_minute_of_agrees_with_parse(ts):
     clock = M.Clock(NOW)
     t = clock.parse(ts)
     assert clock.minute_of(ts) == (None if t is None else int(t // 60 * 60))
     assert clock.minute_of(ts) == clock.minute_of(ts)      # cached, same answer
+
+
+TRICKY = [
+    status("postfix/smtp"),
+    status("postfix/smtp", "bounced",
+           "550 rejected by postfix/smtp[2]: X: to=<a>, status=sent (y)"),
+    b"Nov 29 14:29:02 vm amavis[9]: relayed postfix/smtp[1]: AB1: to=<a@b>, relay=x, "
+    b"status=sent (250 ok)\n",
+    b"Nov 29 14:29:02 vm postfix/smtpd[1]: AB2: to=<a@b>, status=sent (smtpd never says this)\n",
+    b"Nov 29 14:29:02 vm postfix/submission/smtpd[1]: warning: hostname x does not resolve\n",
+    b"Nov 29 14:29:02 vm postfix/qmgr[1]: AB3: from=<a>b@c>, status=expired, returned to sender\n",
+    b"Nov 29 14:29:02 vm postfix/qmgr[1]: AB3: from=<a@c>, size=12, nrcpt=1 (queue active)\n",
+    b"Nov 29 14:29:02 vm postfix/anvil[1]: statistics: max connection rate 1/60s\n",
+    b"Nov 29 14:29:02 vm postfix/newthing[1]: AB4: something\n",
+    b"Nov 29 14:29:02 vm postfix/newthing[1]: AB5: to=<a@b>, relay=x, status=deferred (later)\n",
+    b"Nov 29 14:29:02 vm postfix-out/smtp[1]: AB6: to=<a@b>, relay=x, status=sent (ok)\n",
+    b"Nov 29 14:29:02 vm postfix/smtp[1]: AB7: to=<a@b>, relay=x, status=deliverable (ok)\n",
+    b"garbage postfix/smtp[1]: AB8: to=<a@b>, relay=x, status=sent (ok)\n",
+    b"2026-11-29T14:29:02.5+01:00 vm postfix/lmtp[1]: AB9: to=<a@b>, status=bounced (5.2.2 full)\n",
+    b"Nov 29 14:29:02 vm postfix/local[1]: AC1: to=<r\xe9@b>, relay=local, status=sent (\xff)\n",
+    b"Nov 29 14:29:02 vm postfix/smtp[1]: connect to mx[1.2.3.4]:25: Connection refused\n",
+    b"Nov 29 14:29:02 vm postfix/pickup[1]: AC2: client=odd\n",
+]
+
+
+@pytest.mark.parametrize("syslog_name", [None, "postfix", "postfix-out"])
+def test_block_scan_agrees_with_line_by_line(syslog_name):
+    """The fast block path and the table path see the same events and unmatched lines."""
+    by_line = M.Tally(since=0)
+    fl = M.LineFeeder(by_line, M.Clock(NOW), syslog_name)
+    for line in TRICKY:
+        fl.feed_line(line)
+    by_block = M.Tally(since=0)
+    M.LineFeeder(by_block, M.Clock(NOW), syslog_name).feed_block(b"".join(TRICKY))
+    assert by_block.buckets == by_line.buckets
+    assert by_block.lines == by_line.lines == len(TRICKY)
+    # the block path trusts the common message starts (client=, from=<…) for every program
+    assert by_line.unmatched - by_block.unmatched == (1 if syslog_name != "postfix-out" else 0)
+    assert sum(b[0] for b in by_line.buckets.values()) == {None: 4, "postfix": 3,
+                                                           "postfix-out": 1}[syslog_name]
