@@ -795,6 +795,19 @@ class JournalReader:
         idents = self.identifiers()
         if not idents:
             return cursor
+        try:
+            return self._read(idents, cursor, since)
+        except MonitorError as exc:
+            if not cursor or "cursor" not in str(exc):
+                raise
+        # the stored cursor is unusable (journal rotated away, machine id changed): the window
+        tally = self.feeder.tally
+        tally.buckets.clear()        # the window is read again: start its counts afresh
+        tally.texts.clear()
+        tally.notes.append("the stored journal cursor was refused: read the window again")
+        return self._read(idents, None, since)
+
+    def _read(self, idents: list[str], cursor: Optional[str], since: float) -> Optional[str]:
         argv = self.base + ["-o", "json", "--output-fields=MESSAGE,SYSLOG_IDENTIFIER"]
         argv += [f"--after-cursor={cursor}"] if cursor else [f"--since=@{int(since)}"]
         argv += [f"SYSLOG_IDENTIFIER={i}" for i in idents]

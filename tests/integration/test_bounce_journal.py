@@ -141,3 +141,17 @@ def test_unknown_journalctl_missing(jdir):
     with pytest.raises(MonitorError, match="cannot read the journal: .*not found.*--log-file"):
         M.measure_deliveries(None, True, None, 3600, str(jdir / "s"), NOW, 5,
                              journalctl=str(jdir / "no-journalctl"))
+
+
+def test_refused_cursor_falls_back_to_the_window(jdir):
+    journal, state, seq = jdir / "t.journal", jdir / "state", [0]
+    import_into(journal, [(NOW - 60, "postfix/smtp", status("A1", "sent"))], seq)
+    assert measure(journal, state, NOW).sent == 1
+    from postfix_queue_monitor.state import StateDir
+    name = M.state_name("journal:" + str(journal), None, 3600)
+    with StateDir(str(state)).locked(name, 1) as sf:
+        data = sf.read(M.STATE_KIND)
+        data["cursor"] = "garbage"
+        sf.write(M.STATE_KIND, data)
+    st = measure(journal, state, NOW + 1)
+    assert st.sent == 1 and any("cursor was refused" in n for n in st.notes)
