@@ -168,6 +168,11 @@ def test_critical_counts_equal_the_log_across_flush_and_expiry(lab, tmp_path):
     # a third run reads nothing new and says the same
     rc3, out3, perf3 = run_check(lab, state, "-w", "5", "-c", "15", "-v")
     assert perf3 == perf and "; 0 new line(s) read" in out3
+    # --syslog-name: this instance by its name (its own state, a first run) and another name
+    rc4, out4, perf4 = run_check(lab, state, "--syslog-name", "postfix-bounce")
+    assert {k: int(perf4[f"delivery_{k}"]) for k in after} == after, out4
+    rc5, out5, perf5 = run_check(lab, state, "--syslog-name", "postfix")
+    assert sum(perf5[f"delivery_{k}"] for k in after) == 0 and rc5 == 0, out5
     # keep the real log for the unit tests' fixture (refreshed by hand: see the fixture's name)
     capture = os.environ.get("PQM_CAPTURE_LOG")
     if capture:
