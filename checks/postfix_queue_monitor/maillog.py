@@ -35,7 +35,6 @@ from .state import StateDir, instance_key
 DEFAULT_LOGS: tuple[str, ...] = ("/var/log/mail.log", "/var/log/maillog", "/var/log/postfix.log")
 STATE_KIND = "bounce-rate"
 COUNTS: tuple[str, ...] = ("sent", "bounced", "expired", "deferred")
-PROBES = frozenset({"deliverable", "undeliverable"})
 DELIVERY_AGENTS: tuple[str, ...] = ("smtp", "lmtp", "local", "virtual", "pipe", "error", "retry",
                                     "discard")
 CHUNK = 1024 * 1024
@@ -262,9 +261,8 @@ def parse_message(program: bytes, msg: bytes, ts: float) -> Event | str | None:
             continue
         if name == "delivery":
             kind = m["status"].decode("ascii")
-            if kind not in ("sent", "bounced", "deferred", "deliverable", "undeliverable",
-                            "expired"):
-                kind = "other"
+            if kind not in ("sent", "bounced", "deferred", "deliverable", "undeliverable"):
+                kind = "other"        # counts nowhere; "expired" is qmgr's per-message line
             text = (m["text"] or b"").decode("utf-8", "replace")
             return Event(ts, kind, text, program.decode("utf-8", "replace"))
         if name == "expired":

@@ -254,3 +254,15 @@ def test_block_scan_agrees_with_line_by_line(syslog_name):
     assert by_line.unmatched - by_block.unmatched == (1 if syslog_name != "postfix-out" else 0)
     assert sum(b[0] for b in by_line.buckets.values()) == {None: 4, "postfix": 3,
                                                            "postfix-out": 1}[syslog_name]
+
+
+def test_expired_counts_only_from_qmgr():
+    lines = [status("postfix/smtp", "expired"),
+             b"Nov 29 14:29:02 vm postfix/smtp[1]: AB3: from=<a@c>, status=expired, returned\n",
+             b"Nov 29 14:29:02 vm postfix/qmgr[1]: AB3: from=<a@c>, status=expired, returned to "
+             b"sender\n"]
+    st = M.read_counts(lines, NOW, DAY)
+    assert (st.expired, st.sent, st.bounced, st.deferred) == (1, 0, 0, 0)
+    tally = M.Tally(since=0)
+    M.LineFeeder(tally, M.Clock(NOW), None).feed_block(b"".join(lines))
+    assert sum(b[2] for b in tally.buckets.values()) == 1
