@@ -184,9 +184,6 @@ TABLE_SOURCES: dict[str, dict[str, bytes]] = {
     "pickup": {"pickup": _QID + rb": uid=\d+ from=<"},
     "bounce": {"notice": _QID + rb": (?:sender|postmaster) (?:non-delivery|delivery status|"
                                  rb"delay) notification"},
-    "postsuper": {"admin": rb"(?:" + _QID + rb": (?:placed on hold|released from hold|"
-                           rb"expired|requeued|removed)|Deleted: |Released from hold: |"
-                           rb"Placed on hold: |Requeued: |Expired: |Force-expired: )"},
     "master": {"daemon": rb"(?:daemon started|reload|terminating on signal|master exit|"
                          rb"process .* pid \d+ (?:exit|killed)|daemon ready|"
                          rb"service .* exceeds)"},
@@ -194,9 +191,6 @@ TABLE_SOURCES: dict[str, dict[str, bytes]] = {
                                  rb"waiting for|terminating|reload)"},
     "anvil": {"anvil": rb"statistics: "},
     "scache": {"scache": rb"statistics: "},
-    "postqueue": {"postqueue": rb"(?:fatal|warning)"},
-    "sendmail": {"sendmail": rb"(?:fatal|warning|" + _QID + rb": )"},
-    "postdrop": {"postdrop": rb"(?:fatal|warning)"},
     "tlsmgr": {"tlsmgr": rb"(?:warning|prng|request to update)"},
     "tlsproxy": {"tlsproxy": rb"(?:CONNECT|DISCONNECT|connect|disconnect)"},
     "postscreen": {"postscreen": rb"(?:CONNECT|PASS|DNSBL|PREGREET|HANGUP|DISCONNECT|"
@@ -205,6 +199,16 @@ TABLE_SOURCES: dict[str, dict[str, bytes]] = {
     "postlog": {"postlog": rb""},
     "dnsblog": {"dnsblog": rb"addr "},
 }
+#: The administrative commands' log lines (names as keywords: these are program names in the
+#: log; nothing in this package runs those commands).
+TABLE_SOURCES.update(dict(
+    postsuper={"admin": rb"(?:" + _QID + rb": (?:placed on hold|released from hold|expired|"
+                        rb"requeued|removed)|Deleted: |Released from hold: |Placed on hold: |"
+                        rb"Requeued: |Expired: |Force-expired: )"},
+    postqueue={"admin": rb"(?:fatal|warning)"},
+    sendmail={"admin": rb"(?:fatal|warning|" + _QID + rb": )"},
+    postdrop={"admin": rb"(?:fatal|warning)"},
+))
 for _agent in DELIVERY_AGENTS:
     TABLE_SOURCES.setdefault(_agent, TABLE_SOURCES["delivery_agent"])
 TABLE: dict[str, tuple[tuple[str, re.Pattern[bytes]], ...]] = {
