@@ -22,20 +22,11 @@ from ..cli import (
     parse_duration,
     run,
     violation,
+    whole_number,
 )
 
 NAME = "POSTFIX BOUNCE RATE"
 Clock = Callable[[], float]
-
-
-def _min_deliveries(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: must be 0 or more")
-    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -52,7 +43,7 @@ def parser() -> argparse.ArgumentParser:
                         "starting with postfix")
     p.add_argument("--window", metavar="DURATION", type=parse_duration, default=3600.0,
                    help="sliding window (default 1h; one-minute resolution)")
-    p.add_argument("--min-deliveries", metavar="N", type=_min_deliveries, default=10,
+    p.add_argument("--min-deliveries", metavar="N", type=whole_number(0), default=10,
                    help="below this many sent+bounced+expired recipients in the window: OK, "
                         "too few to judge (default 10)")
     return p
