@@ -238,14 +238,15 @@ def parse_text(lines: Iterable[bytes | str], now: float) -> QueueSnapshot:
         if not line.strip():
             flush()
             continue
+        m = _SUMMARY.match(line)
+        if m:                       # normally after a blank line; tolerate its absence
+            flush()
+            snap.expected_messages = int(m["n"])
+            continue
         if current is None:
             if line.startswith("-") and "Queue ID" in line:
                 continue
             if line.strip() == "Mail queue is empty":
-                continue
-            m = _SUMMARY.match(line)
-            if m:
-                snap.expected_messages = int(m["n"])
                 continue
             m = _ENTRY.match(line)
             if not m:

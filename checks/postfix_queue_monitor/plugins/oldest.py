@@ -1,0 +1,96 @@
+"""check_postfix_oldest_message: age of the oldest message, from its true arrival time.
+
+Age = now − ``arrival_time`` (the queue file's T record), never a file's mtime: a deferred
+file's mtime is its next retry, in the future.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator, Sequence
+
+import nagiosplugin
+
+from .. import metrics
+from ..cli import (
+    ErrorContext,
+    argv_or_sys,
+    check_parser,
+    fmt_age,
+    judged_context,
+    run,
+    violation,
+)
+from ..queue import QUEUES
+from .common import Clock, QueueResource, QueueSummary, add_queue_option, worst
+
+NAME = "POSTFIX OLDEST"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = check_parser("check_postfix_oldest_message",
+                     "Age of the oldest message in the Postfix queue (true arrival time).",
+                     durations=True)
+    add_queue_option(p, "default: every queue but hold")
+    return p
+
+
+def judged_queues(args: argparse.Namespace) -> list[str]:
+    chosen = args.queue or list(metrics.DEFAULT_OLDEST_QUEUES)
+    if "total" in chosen:
+        chosen = list(QUEUES)
+    return list(dict.fromkeys(chosen))
+
+
+class OldestAge(QueueResource):
+    def __init__(self, args: argparse.Namespace, **kw):
+        super().__init__(args, **kw)
+        self.judged = judged_queues(args)
+
+    def measure(self) -> Iterator[nagiosplugin.Metric]:
+        snap = self.read()
+        yield nagiosplugin.Metric("oldest_age", round(snap.oldest_age(self.judged), 3), "s",
+                                  min=0, context="oldest_age")
+        for q in QUEUES:
+            age = round(snap.stats(q).oldest_age(snap.now), 3)
+            yield nagiosplugin.Metric(f"oldest_age_{q}", age,
+                                      "s", min=0, context=f"oldest_age_{q}")
+
+    def oldest_queue(self) -> str | None:
+        snap = self.snapshot
+        if snap is None:
+            return None
+        ages = {q: snap.stats(q).oldest_age(snap.now) for q in self.judged
+                if snap.stats(q).messages}
+        return max(ages, key=ages.__getitem__) if ages else None
+
+
+class Summary(QueueSummary):
+    resource: OldestAge
+
+    def describe_ok(self, results: nagiosplugin.Results) -> str:
+        queue = self.resource.oldest_queue()
+        if queue is None:
+            return f"no message in {', '.join(self.resource.judged)}"
+        age = results["oldest_age"].metric.value
+        return f"oldest {queue} message is {fmt_age(age)} old"
+
+    def describe_problem(self, results: nagiosplugin.Results) -> str:
+        r = worst(results)[0]
+        rng = r.context.critical if r.state == nagiosplugin.Critical else r.context.warning
+        queue = self.resource.oldest_queue() or "queued"
+        return (f"oldest {queue} message is {fmt_age(r.metric.value)} old "
+                f"({violation(r.metric.value, rng, fmt_age)})")
+
+
+def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> None:
+    args = parser().parse_args(argv_or_sys(argv))
+    resource = OldestAge(args, **({"clock": clock} if clock else {}))
+    contexts = [judged_context("oldest_age", args, True)]
+    contexts += [judged_context(f"oldest_age_{q}", args, False) for q in QUEUES]
+    check = nagiosplugin.Check(resource, *contexts, ErrorContext(), Summary(resource))
+    check.name = NAME
+    run(check, args)
+
+
+main = nagiosplugin.guarded(verbose=0)(main)

@@ -1,0 +1,259 @@
+"""A private Postfix instance for tests, the demo and benchmarks (never shipped).
+
+It touches nothing of the system's Postfix but one line, and only on request: to let an
+unprivileged user (nagios, zabbix) list the private instance, the default main.cf must name it in
+``alternate_config_directories`` (FACTS.md); ``Lab.allow_unprivileged_listing`` adds it and puts
+the file back as it was. The instance has no inet listener unless ``smtpd_port`` is given, relays
+everything to ``relay_port`` on 127.0.0.1 (nothing listens there by default, so mail defers at
+once), logs to its own ``maillog_file`` and keeps retries far away so the queue stays put.
+
+Run as root. Everything it starts is stopped by ``stop()`` (``postfix -c DIR stop``, then the
+master's PID is waited for).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+QUEUE_DIRS = ("maildrop", "incoming", "active", "deferred", "hold")
+DEFAULT_MAIN_CF = Path("/etc/postfix/main.cf")
+
+
+def available() -> str | None:
+    """None when a lab can run here, else the reason it cannot."""
+    if os.geteuid() != 0:
+        return "not root: a private Postfix instance needs root (run make test as root)"
+    for prog in ("/usr/sbin/postfix", "/usr/sbin/postqueue", "/usr/sbin/sendmail",
+                 "/usr/sbin/postconf"):
+        if not os.path.exists(prog):
+            return f"{prog} missing: Postfix is not installed (make test installs it on Debian)"
+    try:
+        pwd.getpwnam("postfix")
+    except KeyError:
+        return "no postfix user: Postfix is not installed"
+    return None
+
+
+def _run(argv: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, check=True, capture_output=True, text=True, **kw)
+
+
+class Lab:
+    """One private Postfix instance under ``base`` (a fresh temp dir by default)."""
+
+    def __init__(self, name: str = "lab", base: str | Path | None = None, relay_port: int = 25259,
+                 smtpd_port: int | None = None, main_cf: dict[str, str] | None = None):
+        self.name = name
+        self.base = Path(base) if base else Path(tempfile.mkdtemp(prefix=f"pqm-{name}-"))
+        self.config_dir = self.base / "etc"
+        self.queue_dir = self.base / "spool"
+        self.data_dir = self.base / "data"
+        self.log_file = self.base / "log" / "postfix.log"
+        self.relay_port = relay_port
+        self.smtpd_port = smtpd_port
+        self.extra = dict(main_cf or {})
+        self.started = False
+        self._main_cf_backup: bytes | None = None
+
+    # -- life cycle --
+    def setup(self) -> Lab:
+        os.chmod(self.base, 0o755)   # postfix daemons must reach the queue below it
+        for d in (self.config_dir, self.queue_dir, self.data_dir, self.log_file.parent):
+            d.mkdir(parents=True, exist_ok=True)
+            os.chmod(d, 0o755)
+        shutil.chown(self.data_dir, "postfix")
+        shutil.copy("/etc/postfix/master.cf", self.config_dir / "master.cf")
+        settings = {
+            "compatibility_level": "3.6",
+            "queue_directory": str(self.queue_dir),
+            "data_directory": str(self.data_dir),
+            "myhostname": f"{self.name}.lab.invalid",
+            "mydomain": "lab.invalid",
+            "myorigin": "$myhostname",
+            "mydestination": "",
+            "local_transport": "error:local delivery is disabled in the lab",
+            "alias_maps": "",
+            "alias_database": "",
+            "relayhost": f"[127.0.0.1]:{self.relay_port}",
+            "inet_protocols": "ipv4",
+            "inet_interfaces": "loopback-only",
+            "maillog_file": str(self.log_file),
+            "maillog_file_prefixes": str(self.base),
+            "syslog_name": f"postfix-{self.name}",
+            "smtp_connect_timeout": "2s",
+            "queue_run_delay": "3600s",
+            "minimal_backoff_time": "3600s",
+            "maximal_backoff_time": "7200s",
+            "maximal_queue_lifetime": "5d",
+            "bounce_queue_lifetime": "5d",
+            "smtpd_relay_restrictions": "permit_mynetworks, reject",
+            "mynetworks": "127.0.0.0/8",
+        }
+        if self.smtpd_port is None:
+            settings["master_service_disable"] = "inet"
+        settings.update(self.extra)
+        (self.config_dir / "main.cf").write_text(
+            "".join(f"{k} = {v}\n" for k, v in settings.items()))
+        # no chroot: the lab's queue has none of the files a chroot needs
+        _run(["postconf", "-c", str(self.config_dir), "-F", "*/*/chroot = n"])
+        if self.smtpd_port is not None:
+            _run(["postconf", "-c", str(self.config_dir), "-M#", "smtp/inet"])
+            _run(["postconf", "-c", str(self.config_dir), "-M",
+                  f"127.0.0.1:{self.smtpd_port}/inet = 127.0.0.1:{self.smtpd_port} inet n - n - - "
+                  f"smtpd"])
+        return self
+
+    def start(self) -> Lab:
+        _run(["postfix", "-c", str(self.config_dir), "start"])
+        self.started = True
+        self._wait_for(lambda: (self.queue_dir / "public" / "showq").exists(), 15,
+                       "showq socket")
+        return self
+
+    def master_pid(self) -> int | None:
+        try:
+            return int((self.queue_dir / "pid" / "master.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def stop(self) -> None:
+        if not self.started:
+            return
+        pid = self.master_pid()
+        subprocess.run(["postfix", "-c", str(self.config_dir), "stop"], capture_output=True)
+        if pid:
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and _alive(pid):
+                time.sleep(0.1)
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, 9)
+        self.started = False
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def __enter__(self) -> Lab:
+        return self.setup().start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.destroy()
+
+    # -- mail --
+    def sendmail(self, sender: str, recipients: Iterable[str], body: str = "lab message\n",
+                 subject: str = "lab") -> None:
+        rcpts = list(recipients)
+        msg = f"From: {sender}\nTo: {', '.join(rcpts)}\nSubject: {subject}\n\n{body}"
+        _run(["/usr/sbin/sendmail", "-C", str(self.config_dir), "-f", sender, "--", *rcpts],
+             input=msg)
+
+    def inject(self, count: int, domains: int = 10, sender: str = "sender@src.example",
+               recipients_per_message: int = 1, parallel: int = 4) -> None:
+        """``count`` messages to users spread over ``domains`` domains, via sendmail."""
+        procs: list[subprocess.Popen] = []
+        for i in range(count):
+            rcpts = [f"u{i}.{r}@d{(i + r) % domains:02d}.example"
+                     for r in range(recipients_per_message)]
+            msg = f"From: {sender}\nTo: {', '.join(rcpts)}\nSubject: lab {i}\n\nmessage {i}\n"
+            p = subprocess.Popen(["/usr/sbin/sendmail", "-C", str(self.config_dir), "-f", sender,
+                                  "--", *rcpts], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL, text=True)
+            assert p.stdin is not None
+            p.stdin.write(msg)
+            p.stdin.close()
+            procs.append(p)
+            if len(procs) >= parallel:
+                _reap(procs.pop(0))
+        for p in procs:
+            _reap(p)
+
+    def smtp_source(self, count: int, to: str, sessions: int = 20, size: int = 1000,
+                    sender: str = "sender@src.example") -> None:
+        """Fast injection through the lab's smtpd (needs ``smtpd_port``): ~700 messages/s."""
+        assert self.smtpd_port, "smtp_source needs a lab started with smtpd_port"
+        _run(["smtp-source", "-s", str(sessions), "-m", str(count), "-l", str(size), "-f", sender,
+              "-t", to, f"127.0.0.1:{self.smtpd_port}"], timeout=600)
+
+    # -- looking at the queue --
+    def spool_counts(self) -> dict[str, int]:
+        """Queue files per queue, counted in the spool itself (root only)."""
+        counts = {}
+        for q in QUEUE_DIRS:
+            n = 0
+            for _root, _dirs, files in os.walk(self.queue_dir / q):
+                n += len(files)
+            counts[q] = n
+        return counts
+
+    def wait_settled(self, expect_total: int | None = None, timeout: float = 120) -> dict[str, int]:
+        """Wait until nothing is in maildrop/incoming/active (and the total is reached)."""
+        def settled() -> bool:
+            c = self.spool_counts()
+            moving = c["maildrop"] + c["incoming"] + c["active"]
+            return moving == 0 and (expect_total is None or sum(c.values()) >= expect_total)
+        self._wait_for(settled, timeout, f"queue to settle ({self.spool_counts()})")
+        return self.spool_counts()
+
+    def postqueue_json(self) -> list[dict]:
+        import json
+        out = _run(["postqueue", "-c", str(self.config_dir), "-j"]).stdout
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def hold(self, queue_ids: Iterable[str]) -> None:
+        """Put messages on hold (tests only: the shipped code never runs postsuper)."""
+        ids = "\n".join(queue_ids) + "\n"
+        _run(["postsuper", "-c", str(self.config_dir), "-h", "-"], input=ids)
+
+    # -- unprivileged listing --
+    @contextlib.contextmanager
+    def allow_unprivileged_listing(self) -> Iterator[None]:
+        """Name this instance in the default main.cf's alternate_config_directories, restoring
+        the file byte for byte afterwards."""
+        backup = DEFAULT_MAIN_CF.read_bytes()
+        current = _run(["postconf", "-h", "alternate_config_directories"]).stdout.strip()
+        value = ", ".join(x for x in (current, str(self.config_dir)) if x)
+        try:
+            _run(["postconf", "-e", f"alternate_config_directories = {value}"])
+            yield
+        finally:
+            DEFAULT_MAIN_CF.write_bytes(backup)
+
+    # -- helpers --
+    @staticmethod
+    def _wait_for(cond, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not cond():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out waiting for {what}")
+            time.sleep(0.1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _reap(p: subprocess.Popen) -> None:
+    if p.wait(timeout=60) != 0:
+        raise RuntimeError(f"sendmail exited {p.returncode}")
+
+
+def system_postfix_running() -> bool:
+    """True when the system's own Postfix (default instance) runs: then it is only read."""
+    if not os.path.exists("/usr/sbin/postfix"):
+        return False
+    return subprocess.run(["/usr/sbin/postfix", "status"], capture_output=True).returncode == 0
