@@ -111,13 +111,11 @@ def delivery_values(stats: Any) -> dict[str, Any]:
 
 def measure_growth(state_dir: str, config_dir: str | None, deferred_now: int, now: float,
                    window: float) -> float | None:
-    """Deferred growth per hour from the growth check (``plugins.growth.measure_growth``),
-    sharing its state; None while there is no baseline (or the growth check is absent)."""
-    try:
-        from ..plugins.growth import measure_growth as growth  # noqa: PLC0415
-    except ImportError:
-        return None
-    return growth(state_dir, config_dir, deferred_now, now, window)
+    """Deferred growth per hour from the growth check's ``measure_growth`` (the same state
+    file as check_postfix_deferred_growth); None while there is no baseline."""
+    from ..plugins.growth import measure_growth as growth  # noqa: PLC0415
+
+    return growth(state_dir, config_dir, deferred_now, now, window).rate
 
 
 def measure_deliveries(opts: argparse.Namespace, state_dir: str, now: float) -> Any | None:
