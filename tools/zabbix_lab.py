@@ -174,6 +174,12 @@ class ZabbixLab:
                 raise RuntimeError(f"schema {name}: {proc.stderr.decode()[-500:]}")
         # the stock host polls an agent on 10050: disabled before the server reads it
         self.psql("UPDATE hosts SET status=1 WHERE host='Zabbix server'")
+        self.analyze()
+
+    def analyze(self) -> None:
+        """Planner statistics: without them the frontend's trigger-dependency check during an
+        import can pick a plan that runs for minutes (measured: > 90 s instead of 3 s)."""
+        self.psql("ANALYZE")
 
     def _frontend(self) -> None:
         if FRONTEND_CONF.exists() or FRONTEND_CONF.is_symlink():

@@ -54,7 +54,7 @@ def sources(templates_dir: str | None) -> list[tuple[str, str, str]]:
 
 
 def connect(url: str, user: str | None, password: str | None, token: str | None,
-            timeout: float = 30):
+            timeout: float = 120):
     from pyzabbix import ZabbixAPI, ZabbixAPIException  # noqa: PLC0415
     from requests import RequestException  # noqa: PLC0415
 

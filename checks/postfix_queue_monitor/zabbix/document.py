@@ -150,7 +150,7 @@ def measure(opts: argparse.Namespace, clock=time.time) -> Measurement:
         result.errors.append(f"growth: {exc}")
     result.values["meta.growth_ready"] = 0 if growth is None else 1
     if growth is not None:
-        result.values["deferred.growth"] = round(float(growth), 4)
+        result.values["deferred.growth"] = round(float(growth), 2)   # as the check's perfdata
     try:
         stats = measure_deliveries(opts, state_dir, now)
     except MonitorError as exc:
