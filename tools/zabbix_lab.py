@@ -74,8 +74,11 @@ def _as(user: str) -> dict:
 
 class ZabbixLab:
     def __init__(self, workdir: str | None = None, pg_port: int = PG_PORT,
-                 server_port: int = SERVER_PORT, web_port: int = WEB_PORT):
+                 server_port: int = SERVER_PORT, web_port: int = WEB_PORT,
+                 extra_conf: list[str] | None = None):
+        """``extra_conf``: more zabbix_server.conf lines (e.g. TLSCAFile=…)."""
         self.own_dir = workdir is None
+        self.extra_conf = list(extra_conf or [])
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="zabbix-lab-"))
         self.pg_port, self.server_port, self.web_port = pg_port, server_port, web_port
         self.url = f"http://127.0.0.1:{web_port}/"
@@ -233,7 +236,8 @@ $IMAGE_FORMAT_DEFAULT = IMAGE_FORMAT_PNG;
             "StartTimers=1", "StartEscalators=1", "StartAlerters=1", "StartPreprocessors=2",
             "StartLLDProcessors=1", "StartHistoryPollers=1", "StartDBSyncers=2",
             "StartProxyPollers=0", "HousekeepingFrequency=0", "Timeout=10",
-            "UnavailableDelay=10", "UnreachableDelay=5", "UnreachablePeriod=10", ""]))
+            "UnavailableDelay=10", "UnreachableDelay=5", "UnreachablePeriod=10",
+            *self.extra_conf, ""]))
         os.chmod(self.server_conf, 0o644)
         log = open(self.zdir / "stdout.log", "wb")  # noqa: SIM115
         self.server = subprocess.Popen(  # noqa: S603 - root: the server drops to User=zabbix

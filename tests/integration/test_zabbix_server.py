@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,17 +57,41 @@ def wait_until(fn, timeout: float, what: str, step: float = 0.5):
         time.sleep(step)
 
 
+def make_certs(d: Path) -> dict[str, Path]:
+    """A CA, the server's certificate and the sender's, with openssl."""
+    def ossl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=60)
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
+         "ca.crt", "-subj", "/CN=zlab CA", "-days", "2")
+    for name, cn in (("server", "Zabbix server"), ("agent", "mail-tls")):
+        ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out",
+             f"{name}.csr", "-subj", f"/O=zlab/CN={cn}")
+        ossl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", f"{name}.crt", "-days", "2")
+    for f in d.iterdir():
+        f.chmod(0o644)          # the server runs as zabbix; a test directory only
+    return {n: d / n for n in ("ca.crt", "server.crt", "server.key", "agent.crt",
+                               "agent.key")}
+
+
 @pytest.fixture(scope="session")
-def zbx():
+def zbx(tmp_path_factory):
     why = zabbix_lab.missing() or postfix_lab.available()
     if why:
         pytest.skip(why)
-    lab = zabbix_lab.ZabbixLab()
+    d = Path(tempfile.mkdtemp(prefix="zbx-certs-"))
+    d.chmod(0o755)
+    c = make_certs(d)
+    lab = zabbix_lab.ZabbixLab(extra_conf=[f"TLSCAFile={c['ca.crt']}",
+                                           f"TLSCertFile={c['server.crt']}",
+                                           f"TLSKeyFile={c['server.key']}"])
+    lab.certs = c
     lab.start()
     try:
         yield lab
     finally:
         lab.stop()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -298,6 +323,61 @@ def test_rejected_values_exit_2_and_name_the_key(zbx, mailq, state_dir) -> None:
     out = send(mailq, state_dir, "no-such-host")
     assert out.returncode == 2, out.stdout
     assert "REJECTED 1 for no-such-host:postfix.metrics" in out.stdout
+
+
+# -- 5b. several servers, HA nodes, TLS ---------------------------------------------------
+
+def test_unreachable_second_server_exit_1_and_ha_node_failover(zbx, mailq, tmp_path) -> None:
+    state = str(tmp_path / "state")
+    down = "127.0.0.1:10153"       # nothing listens there
+    both = send_args = ("send", "--host", HOST, "--config-dir", str(mailq.config_dir),
+                        "--state-dir", state, "--send-timeout", "2")
+    out = cli(*both, "-z", f"{SERVER},{down}")
+    assert out.returncode == 1, out.stdout
+    assert f"{SERVER}: 1 processed" in out.stdout
+    assert f"{down}: 0 processed, UNREACHABLE" in out.stdout
+    # the reachable server's values are not kept; the other's are
+    with StateDir(state).locked(sender.spool_name([SERVER]), 2) as sf:
+        assert (sf.read(sender.SPOOL_KIND) or {}).get("values", []) == []
+    with StateDir(state).locked(sender.spool_name([down]), 2) as sf:
+        assert len(sf.read(sender.SPOOL_KIND)["values"]) == 1
+    # an HA cluster whose first node is down: the second takes the values
+    out = cli(*send_args, "-z", f"{down};{SERVER}")
+    assert out.returncode == 0, out.stdout
+    assert f"{down};{SERVER}: 1 processed" in out.stdout
+
+
+def test_ok_tls_certificate_from_the_agent_config(zbx, mailq, tmp_path) -> None:
+    c = zbx.certs
+    out = cli("deploy", "--url", zbx.url, "--user", "Admin", "--password", "zabbix",
+              "--host", "mail-tls")
+    assert out.returncode == 0, out.stdout
+    host = zbx.api("host.get", {"filter": {"host": ["mail-tls"]}, "output": ["hostid"]})[0]
+    zbx.api("host.update", {"hostid": host["hostid"], "tls_accept": 4,
+                            "tls_issuer": "CN=zlab CA", "tls_subject": "CN=mail-tls,O=zlab"})
+    conf = tmp_path / "zabbix_agentd.conf"
+    conf.write_text("\n".join([
+        f"ServerActive={SERVER}", "Hostname=mail-tls", "TLSConnect=cert",
+        f"TLSCAFile={c['ca.crt']}", f"TLSCertFile={c['agent.crt']}",
+        f"TLSKeyFile={c['agent.key']}", "TLSServerCertIssuer=CN=zlab CA",
+        "TLSServerCertSubject=CN=Zabbix server,O=zlab", ""]))
+    state = str(tmp_path / "state")
+    args = ("send", "--config", str(conf), "--config-dir", str(mailq.config_dir),
+            "--state-dir", state, "--send-timeout", "3")
+    out = wait_until(lambda: (r := cli(*args)).returncode == 0 and r, 30,
+                     "the server to take values over TLS", step=1)
+    assert out.stdout.startswith(f"host mail-tls: {SERVER}: 1 processed"), out.stdout
+    items = wait_until(lambda: (i := items_of(zbx, "mail-tls"))["postfix.queue.size[total]"][
+        "lastclock"] != "0" and i, 30, "the TLS-sent values")
+    assert items["postfix.queue.size[total]"]["lastvalue"] == str(MESSAGES)
+    # the same host refuses an unencrypted sender (tls_accept=4: certificate only) ...
+    plain = cli("send", "-z", SERVER, "--host", "mail-tls", "--config-dir",
+                str(mailq.config_dir), "--state-dir", state, "--send-timeout", "3")
+    assert plain.returncode == 2 and "REJECTED 1 for mail-tls:postfix.metrics" in plain.stdout
+    # ... and the sender refuses a server whose certificate subject is not the configured one
+    conf.write_text(conf.read_text().replace("CN=Zabbix server,O=zlab", "CN=someone else"))
+    wrong = cli(*args)
+    assert wrong.returncode == 1 and "subject is not 'CN=someone else'" in wrong.stdout
 
 
 # -- 6. the agent path: zabbix_agentd with our UserParameter, zabbix_get --------------------
