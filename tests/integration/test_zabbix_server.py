@@ -197,6 +197,14 @@ def test_ok_deploy_creates_host_then_changes_nothing(zbx) -> None:
         == NODATA
     assert len(zbx.api("template.get", {"filter": {"host": list(
         template.TEMPLATE_NAMES.values())}})) == 2
+    # an API token instead of user/password, from the environment (kept out of ps)
+    tokenid = zbx.api("token.create", {"name": "deploy-test", "userid": "1"})["tokenids"][0]
+    token = zbx.api("token.generate", [tokenid])[0]["token"]
+    third = subprocess.run([sys.executable, "-m", "postfix_queue_monitor.zabbix.cli", "deploy",
+                            "--url", zbx.url, "--host", HOST], capture_output=True, text=True,
+                           env={**_env(), "ZABBIX_TOKEN": token}, timeout=120)
+    assert third.returncode == 0, third.stdout
+    assert f"host '{HOST}' already up to date" in third.stdout
     bad = cli("deploy", "--url", zbx.url, "--user", "Admin", "--password", "wrong",
               "--host", HOST)
     assert bad.returncode == 3 and bad.stdout.count("\n") == 1

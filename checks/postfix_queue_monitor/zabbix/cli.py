@@ -103,7 +103,8 @@ def parser() -> Parser:
                      help="API token instead of user/password (or $ZABBIX_TOKEN)")
     dep.add_argument("--host", required=True, help="the host to create or update")
     dep.add_argument("--group", action="append", metavar="NAME",
-                     help="host group, repeatable (default: 'Postfix servers')")
+                     help="host group, repeatable (a new host's default: 'Postfix servers'; "
+                          "an existing host keeps its groups and gets these added)")
     dep.add_argument("--agent", action="store_true",
                      help="link the agent template (default: the trapper template)")
     dep.add_argument("--agent-address", metavar="HOST[:PORT]",
@@ -216,7 +217,7 @@ def cmd_deploy(opts: argparse.Namespace) -> int:
         raise MonitorError("deploy needs --token, or --user and --password "
                            "(or $ZABBIX_TOKEN / $ZABBIX_USER and $ZABBIX_PASSWORD)")
     api = deploy.connect(opts.url, opts.user, opts.password, opts.token)
-    result = deploy.deploy(api, opts.host, opts.group or ["Postfix servers"],
+    result = deploy.deploy(api, opts.host, opts.group,
                            kind="agent" if opts.agent else "trapper",
                            templates_dir=opts.templates_dir, agent_address=opts.agent_address,
                            macros=_macros(opts.macro))

@@ -93,10 +93,16 @@ def _interface(address: str) -> dict[str, Any]:
             "dns": "" if is_ip else host, "port": port or "10050"}
 
 
-def deploy(api, host: str, groups: list[str], kind: str = "trapper",
+DEFAULT_GROUP = "Postfix servers"
+
+
+def deploy(api, host: str, groups: list[str] | None, kind: str = "trapper",
            templates_dir: str | None = None, agent_address: str | None = None,
            macros: dict[str, str] | None = None) -> Result:
-    """Import the templates, then create or update ``host`` with the ``kind`` template."""
+    """Import the templates, then create or update ``host`` with the ``kind`` template.
+
+    ``groups``: a new host goes into these (default: 'Postfix servers'); an existing one is
+    added to them (None: its groups are left alone)."""
     from pyzabbix import ZabbixAPIException  # noqa: PLC0415
 
     result = Result()
@@ -109,12 +115,12 @@ def deploy(api, host: str, groups: list[str], kind: str = "trapper",
         if not found:
             raise MonitorError(f"template {name!r} is not in Zabbix after the import")
         result.templateid = found[0]["templateid"]
-        group_ids = _group_ids(api, groups, result)
         existing = api.host.get(filter={"host": [host]}, output=["hostid", "status"],
                                 selectParentTemplates=["templateid"],
                                 selectInterfaces=["interfaceid", "type", "ip", "dns", "port"],
                                 selectGroups=["groupid"], selectMacros=["hostmacroid", "macro",
                                                                          "value"])
+        group_ids = _group_ids(api, groups or ([] if existing else [DEFAULT_GROUP]), result)
         if not existing:
             params: dict[str, Any] = {"host": host, "groups": group_ids,
                                       "templates": [{"templateid": result.templateid}]}
