@@ -358,12 +358,137 @@ $IMAGE_FORMAT_DEFAULT = IMAGE_FORMAT_PNG;
         self.stop()
 
 
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+DRIVER_PORT = 10155
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
+
+
+class WebDriver:
+    """Just enough of the W3C WebDriver HTTP protocol (chromedriver) to log in and take a
+    screenshot: no selenium needed."""
+
+    def __init__(self, profile: str, width: int = 1600, height: int = 2000,
+                 port: int = DRIVER_PORT):
+        self.base = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen(  # noqa: S603
+            ["chromedriver", f"--port={port}"], stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True)
+        give_up = time.monotonic() + 20
+        while not _port_open(port):
+            if time.monotonic() > give_up:
+                self.close()
+                raise RuntimeError("chromedriver did not start")
+            time.sleep(0.1)
+        caps = {"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": [*CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                     f"--window-size={width},{height}"]}}}}
+        self.session = self._call("POST", "/session", caps)["sessionId"]
+
+    def _call(self, method: str, path: str, body: dict | None = None):
+        data = json.dumps(body if body is not None else {}).encode() if method == "POST" else None
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=120) as resp:  # noqa: S310 - 127.0.0.1
+            return json.load(resp)["value"]
+
+    def go(self, url: str) -> None:
+        self._call("POST", f"/session/{self.session}/url", {"url": url})
+
+    def find(self, css: str) -> str:
+        return self._call("POST", f"/session/{self.session}/element",
+                          {"using": "css selector", "value": css})[ELEMENT]
+
+    def type(self, css: str, text: str) -> None:
+        self._call("POST", f"/session/{self.session}/element/{self.find(css)}/value",
+                   {"text": text})
+
+    def click(self, css: str) -> None:
+        self._call("POST", f"/session/{self.session}/element/{self.find(css)}/click", {})
+
+    def screenshot(self) -> bytes:
+        import base64
+        return base64.b64decode(self._call("GET", f"/session/{self.session}/screenshot"))
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._call("DELETE", f"/session/{self.session}")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def screenshot(out: str, rounds: int = 14, interval: float = 10.0) -> None:
+    """A real dashboard: lab Zabbix + a private Postfix whose queue grows while the sender runs
+    every ``interval`` s, then the host's template dashboard in headless Chromium."""
+    for prog in ("chromium", "chromedriver"):
+        if not shutil.which(prog):
+            raise RuntimeError(f"{prog} missing: apt-get install --no-install-recommends "
+                               f"chromium chromium-driver")
+    root = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(root / "checks"))
+    sys.path.insert(0, str(root / "tools"))
+    import postfix_lab  # noqa: PLC0415
+
+    prog = [sys.executable, "-m", "postfix_queue_monitor.zabbix.cli"]
+    env = {**os.environ, "PYTHONPATH": str(root / "checks")}
+    host = "mail1.example.org"
+    work = Path(tempfile.mkdtemp(prefix="zabbix-shot-"))
+    with ZabbixLab() as lab, postfix_lab.Lab(name="shot", relay_port=10159) as mq:
+        subprocess.run([*prog, "deploy", "--url", lab.url, "--user", "Admin", "--password",
+                        "zabbix", "--host", host, "--macro", "{$POSTFIX.TRIGGER.PERIOD}=#2",
+                        "--macro", "{$POSTFIX.QUEUE.SIZE.WARN}=60"], check=True, env=env,
+                       capture_output=True, timeout=300)
+        time.sleep(3)
+        state = str(work / "state")
+        for i in range(rounds):
+            mq.inject(4 + 3 * i, domains=5)
+            mq.wait_settled(timeout=60)
+            if i == rounds // 2:
+                mq.hold([r["queue_id"] for r in mq.postqueue_json()[:8]])
+            subprocess.run([*prog, "send", "-z", f"127.0.0.1:{lab.server_port}", "--host", host,
+                            "--config-dir", str(mq.config_dir), "--state-dir", state,
+                            "--growth-window", "1m"], env=env, capture_output=True, timeout=60)
+            time.sleep(interval)
+        hostid = lab.api("host.get", {"filter": {"host": [host]}})[0]["hostid"]
+        # Admin's language en_US needs the en_US locale on the system (often absent: an error
+        # banner on every widget); en_GB is the frontend's own, untranslated language, which
+        # it never complains about (the API refuses to set it without the locale: the DB does)
+        lab.psql("UPDATE users SET lang='en_GB' WHERE username='Admin'")
+        driver = WebDriver(str(work / "chromium-profile"))
+        try:
+            driver.go(lab.url + "index.php")
+            driver.type("#name", "Admin")
+            driver.type("#password", "zabbix")
+            driver.click("#enter")
+            time.sleep(2)
+            driver.go(f"{lab.url}zabbix.php?action=host.dashboard.view&hostid={hostid}"
+                      f"&from=now-{int(rounds * interval / 60) + 1}m&to=now")
+            time.sleep(8)
+            png = driver.screenshot()
+        finally:
+            driver.close()
+    shutil.rmtree(work, ignore_errors=True)
+    Path(out).write_bytes(png)
+    print(f"{out}: {len(png)} bytes")
+
+
 def _cli(argv: list[str]) -> int:
-    """``up DIR``: start and leave running (state in DIR/lab.json); ``down DIR``: stop."""
-    if len(argv) != 2 or argv[0] not in ("up", "down"):
-        print("usage: zabbix_lab.py up|down DIR")
+    """``up DIR``: start and leave running (state in DIR/lab.json); ``down DIR``: stop;
+    ``screenshot OUT.png``: the dashboard of a lab fed by a growing real queue."""
+    if len(argv) != 2 or argv[0] not in ("up", "down", "screenshot"):
+        print("usage: zabbix_lab.py up|down DIR  |  zabbix_lab.py screenshot OUT.png")
         return 2
     action, workdir = argv
+    if action == "screenshot":
+        screenshot(workdir)
+        return 0
     state = Path(workdir) / "lab.json"
     if action == "up":
         Path(workdir).mkdir(parents=True, exist_ok=True)
