@@ -108,3 +108,31 @@ def test_json_command_failure_is_one_line_exit_3(tmp_path: Path) -> None:
     assert out.returncode == 3
     assert out.stdout.count("\n") == 1 and "not found" in out.stdout
     assert out.stderr == ""
+
+
+def test_delivery_seam_takes_maillog_measure_deliveries(monkeypatch, tmp_path: Path) -> None:
+    """Until maillog.measure_deliveries is on main, a stand-in module shows the seam's two
+    outcomes: the assumed keyword signature feeds the document, another one becomes a
+    MonitorError (recorded in meta.error by measure(), queue values unaffected)."""
+    import argparse
+    import types
+
+    from postfix_queue_monitor.errors import MonitorError
+    opts = argparse.Namespace(log_file="/x.log", journal=False, syslog_name=None,
+                              bounce_window=3600.0, timeout=8.0)
+    fake = types.ModuleType("postfix_queue_monitor.maillog")
+    seen = {}
+
+    def good(*, log_file, journal, syslog_name, state_dir, window, now, timeout):
+        seen.update(log_file=log_file, window=window, now=now)
+        return {"sent": 9, "bounced": 1, "expired": 0, "deferred": 2,
+                "bounce_rate": 10.0, "deferral_rate": 16.6667}
+    fake.measure_deliveries = good
+    monkeypatch.setitem(sys.modules, "postfix_queue_monitor.maillog", fake)
+    stats = document.measure_deliveries(opts, str(tmp_path), NOW)
+    assert seen == {"log_file": "/x.log", "window": 3600.0, "now": NOW}
+    assert document.build(document.delivery_values(stats))["delivery"]["bounced"] == 1
+
+    fake.measure_deliveries = lambda log, window: None
+    with pytest.raises(MonitorError, match="adapt that seam"):
+        document.measure_deliveries(opts, str(tmp_path), NOW)

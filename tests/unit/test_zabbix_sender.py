@@ -126,3 +126,18 @@ def test_parse_postmulti() -> None:
     assert parse_postmulti(text) == [
         {"{#INSTANCE}": "postfix-out", "{#CONFIG_DIR}": "/etc/postfix-out"},
         {"{#INSTANCE}": "postfix-in", "{#CONFIG_DIR}": "/etc/postfix-in"}]
+
+
+def test_deploy_without_credentials_is_one_line_exit_3(capsys, monkeypatch) -> None:
+    for var in ("ZABBIX_USER", "ZABBIX_PASSWORD", "ZABBIX_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    assert main(["deploy", "--url", "http://127.0.0.1:10154/", "--host", "h"]) == 3
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "deploy needs --token" in out
+
+
+def test_deploy_unreachable_api_is_one_line_exit_3(capsys) -> None:
+    assert main(["deploy", "--url", "http://127.0.0.1:10154/", "--host", "h",
+                 "--token", "x"]) == 3
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "cannot reach the Zabbix API" in out

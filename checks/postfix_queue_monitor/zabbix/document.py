@@ -125,10 +125,15 @@ def measure_deliveries(opts: argparse.Namespace, state_dir: str, now: float) -> 
         from ..maillog import measure_deliveries as deliveries  # noqa: PLC0415
     except ImportError:
         return None
-    return deliveries(log_file=opts.log_file, journal=opts.journal,
-                      syslog_name=opts.syslog_name, state_dir=state_dir,
-                      window=opts.bounce_window, now=now,
-                      timeout=child_deadline(opts.timeout))
+    try:
+        return deliveries(log_file=opts.log_file, journal=opts.journal,
+                          syslog_name=opts.syslog_name, state_dir=state_dir,
+                          window=opts.bounce_window, now=now,
+                          timeout=child_deadline(opts.timeout))
+    except TypeError as exc:
+        # a signature other than the one assumed here must not stop the queue values
+        raise MonitorError(f"maillog.measure_deliveries does not take the arguments "
+                           f"zabbix/document.py passes ({exc}): adapt that seam") from None
 
 
 def measure(opts: argparse.Namespace, clock=time.time) -> Measurement:
