@@ -158,3 +158,20 @@ def test_memory_flat_distinct_texts_are_capped():
     snap = parse_json_lines(lines(), NOW)
     assert len(snap.deferred_reason_texts) == queue.MAX_REASON_TEXTS
     assert sum(snap.deferred_classes.values()) == queue.MAX_REASON_TEXTS * 3
+
+
+def test_stdlib_json_fallback_gives_the_same_snapshot(fixtures, monkeypatch):
+    lines = (fixtures / "mixed-malformed-dup-postfix311.jsonl").read_bytes().splitlines(True)
+    lines += (fixtures / "deferred-50-four-reasons.jsonl").read_bytes().splitlines(True)
+    fast = parse_json_lines(lines, NOW)
+    monkeypatch.setattr(queue, "_loads", json.loads)
+    slow = parse_json_lines(lines, NOW)
+    assert fast == slow and fast.stats("total").messages == 56
+
+
+def test_folding_midway_changes_nothing(fixtures, monkeypatch):
+    lines = (fixtures / "deferred-50-four-reasons.jsonl").read_bytes().splitlines(True)
+    once = parse_json_lines(lines, NOW)
+    monkeypatch.setattr(queue, "MAX_PENDING", 2)
+    often = parse_json_lines(lines, NOW)
+    assert once == often
