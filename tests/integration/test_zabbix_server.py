@@ -116,7 +116,8 @@ def state_dir(tmp_path_factory) -> str:
 
 def send(mailq, state_dir: str, host: str = HOST, *extra: str) -> subprocess.CompletedProcess:
     return cli("send", "-z", SERVER, "--host", host, "--config-dir", str(mailq.config_dir),
-               "--state-dir", state_dir, "--send-timeout", "3", *extra)
+               "--log-file", str(mailq.log_file), "--state-dir", state_dir,
+               "--send-timeout", "3", *extra)
 
 
 def items_of(zbx, host: str) -> dict[str, dict]:
@@ -228,9 +229,12 @@ def test_ok_sent_values_equal_check_perfdata(zbx, mailq, state_dir) -> None:
                               str(mailq.config_dir))
     growth, _, _ = perfdata("check_postfix_deferred_growth", "--config-dir",
                             str(mailq.config_dir), "--state-dir", state_dir)
+    bounce, _, _ = perfdata("check_postfix_bounce_rate", "--log-file", str(mailq.log_file),
+                            "--state-dir", state_dir)
     assert queue["queue_deferred"] == MESSAGES and queue["queue_total"] == MESSAGES
+    assert bounce["delivery_deferred"] >= MESSAGES and bounce["deferral_rate"] == 100.0
     compared = 0
-    for label, value in {**queue, **oldest, **growth}.items():
+    for label, value in {**queue, **oldest, **growth, **bounce}.items():
         m = metrics.BY_LABEL.get(label)
         if label == "deferred_growth_per_hour":
             # the sender's was the first sample: no baseline, so no growth value (discarded,
@@ -248,14 +252,14 @@ def test_ok_sent_values_equal_check_perfdata(zbx, mailq, state_dir) -> None:
         else:
             assert got == value, (label, got, value)
         compared += 1
-    assert compared == 12 + 6
+    assert compared == 12 + 6 + 6
     assert float(history(zbx, items["postfix.queue.deferred.reason[refused]"])[-1]["value"]) \
         == MESSAGES
     unsupported = {k: r["error"] for k, r in items_of(zbx, HOST).items() if r["state"] != "0"}
     assert unsupported == {}
-    # no delivery measurement yet (the seam for maillog.measure_deliveries): those items have
-    # no value, and are not unsupported either
-    assert items_of(zbx, HOST)["postfix.monitor.version"]["lastvalue"] == __version__
+    now = items_of(zbx, HOST)
+    assert now["postfix.monitor.version"]["lastvalue"] == __version__
+    assert now["postfix.monitor.error"]["lastvalue"] == ""
 
 
 def test_ok_second_send_has_growth_and_still_nothing_unsupported(zbx, mailq, state_dir) -> None:
@@ -339,7 +343,8 @@ def test_unreachable_second_server_exit_1_and_ha_node_failover(zbx, mailq, tmp_p
     state = str(tmp_path / "state")
     down = "127.0.0.1:10153"       # nothing listens there
     both = send_args = ("send", "--host", HOST, "--config-dir", str(mailq.config_dir),
-                        "--state-dir", state, "--send-timeout", "2")
+                        "--log-file", str(mailq.log_file), "--state-dir", state,
+                        "--send-timeout", "2")
     out = cli(*both, "-z", f"{SERVER},{down}")
     assert out.returncode == 1, out.stdout
     assert f"{SERVER}: 1 processed" in out.stdout
@@ -371,7 +376,7 @@ def test_ok_tls_certificate_from_the_agent_config(zbx, mailq, tmp_path) -> None:
         "TLSServerCertSubject=CN=Zabbix server,O=zlab", ""]))
     state = str(tmp_path / "state")
     args = ("send", "--config", str(conf), "--config-dir", str(mailq.config_dir),
-            "--state-dir", state, "--send-timeout", "3")
+            "--log-file", str(mailq.log_file), "--state-dir", state, "--send-timeout", "3")
     out = wait_until(lambda: (r := cli(*args)).returncode == 0 and r, 30,
                      "the server to take values over TLS", step=1)
     assert out.stdout.startswith(f"host mail-tls: {SERVER}: 1 processed"), out.stdout
@@ -380,7 +385,8 @@ def test_ok_tls_certificate_from_the_agent_config(zbx, mailq, tmp_path) -> None:
     assert items["postfix.queue.size[total]"]["lastvalue"] == str(MESSAGES)
     # the same host refuses an unencrypted sender (tls_accept=4: certificate only) ...
     plain = cli("send", "-z", SERVER, "--host", "mail-tls", "--config-dir",
-                str(mailq.config_dir), "--state-dir", state, "--send-timeout", "3")
+                str(mailq.config_dir), "--log-file", str(mailq.log_file), "--state-dir", state,
+                "--send-timeout", "3")
     assert plain.returncode == 2 and "REJECTED 1 for mail-tls:postfix.metrics" in plain.stdout
     # ... and the sender refuses a server whose certificate subject is not the configured one
     conf.write_text(conf.read_text().replace("CN=Zabbix server,O=zlab", "CN=someone else"))
@@ -407,7 +413,7 @@ def agent(mailq, tmp_path_factory):
                                 "UserParameter=postfix.instance.metrics")):
                 line += f" --state-dir {d / 'state'}"
             if line.startswith("UserParameter=postfix.metrics,"):
-                line += f" --config-dir {mailq.config_dir}"
+                line += f" --config-dir {mailq.config_dir} --log-file {mailq.log_file}"
             conf_lines.append(line)
     (d / "userparameter_postfix_queue.conf").write_text("\n".join(conf_lines) + "\n")
     (d / "zabbix_agentd.conf").write_text("\n".join([

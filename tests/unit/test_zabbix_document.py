@@ -74,29 +74,53 @@ def _fake_postqueue(tmp_path: Path, fixture: Path) -> str:
     return str(prog)
 
 
+def _perf(stdout: str) -> dict[str, float]:
+    return {label: float(raw.split(";")[0].rstrip("B%s"))
+            for label, raw in (item.split("=", 1)
+                               for item in stdout.split("|", 1)[1].split())}
+
+
 def test_json_command_equals_check_perfdata(tmp_path: Path, fixtures: Path) -> None:
-    """The same listing through postfix_queue_zabbix json and check_postfix_queue: equal."""
+    """The same listing and log through postfix_queue_zabbix json, check_postfix_queue and
+    check_postfix_bounce_rate: equal numbers."""
     pq = _fake_postqueue(tmp_path, fixtures / "deferred-50-four-reasons.jsonl")
+    log = fixtures / "postfix-3.7-mixed.log"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "checks")}
     out = subprocess.run([sys.executable, "-m", "postfix_queue_monitor.zabbix.cli", "json",
-                          "--postqueue", pq, "--state-dir", str(tmp_path / "state")],
+                          "--postqueue", pq, "--state-dir", str(tmp_path / "state"),
+                          "--log-file", str(log), "--bounce-window", "3650d"],
                          capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stdout
     assert out.stderr == ""
     doc = json.loads(out.stdout)
-    check = subprocess.run([sys.executable, "-c",
-                            "from postfix_queue_monitor.plugins.queue_size import main; main()",
-                            "--postqueue", pq], capture_output=True, text=True, env=env,
-                           timeout=60)
-    perf = dict(item.split("=", 1) for item in check.stdout.split("|", 1)[1].split())
-    compared = 0
-    for label, raw in perf.items():
-        m = metrics.BY_LABEL[label]
-        assert metrics.get_path(doc, m.path) == float(raw.split(";")[0].rstrip("B"))
-        compared += 1
-    assert compared == 12
-    assert doc["meta"]["version"]
+    checks = [("queue_size", ["--postqueue", pq]),
+              ("bounce", ["--log-file", str(log), "--window", "3650d", "--state-dir",
+                          str(tmp_path / "state-check")])]
+    perf: dict[str, float] = {}
+    for module, args in checks:
+        run = subprocess.run([sys.executable, "-c", f"from postfix_queue_monitor.plugins."
+                              f"{module} import main; main()", *args],
+                             capture_output=True, text=True, env=env, timeout=60)
+        perf.update(_perf(run.stdout))
+    for label, value in perf.items():
+        assert metrics.get_path(doc, metrics.BY_LABEL[label].path) == value, label
+    assert len(perf) == 12 + 6
+    assert doc["delivery"]["sent"] > 0 and doc["delivery"]["bounced"] > 0
+    assert doc["meta"]["version"] and doc["meta"]["error"] == ""
     assert doc["deferred"]["baseline"] == 0 and "growth_per_hour" not in doc["deferred"]
+
+
+def test_unreadable_log_is_a_partial_error_not_a_failure(tmp_path: Path, fixtures: Path) -> None:
+    pq = _fake_postqueue(tmp_path, fixtures / "deferred-50-four-reasons.jsonl")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "checks")}
+    out = subprocess.run([sys.executable, "-m", "postfix_queue_monitor.zabbix.cli", "json",
+                          "--postqueue", pq, "--state-dir", str(tmp_path / "state"),
+                          "--log-file", str(tmp_path / "no.log")],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stdout
+    doc = json.loads(out.stdout)
+    assert doc["meta"]["error"].startswith("deliveries: log file ")
+    assert "delivery" not in doc and doc["queue"]["total"]["messages"] == 50
 
 
 def test_json_command_failure_is_one_line_exit_3(tmp_path: Path) -> None:
@@ -111,9 +135,9 @@ def test_json_command_failure_is_one_line_exit_3(tmp_path: Path) -> None:
 
 
 def test_delivery_seam_takes_maillog_measure_deliveries(monkeypatch, tmp_path: Path) -> None:
-    """Until maillog.measure_deliveries is on main, a stand-in module shows the seam's two
-    outcomes: the assumed keyword signature feeds the document, another one becomes a
-    MonitorError (recorded in meta.error by measure(), queue values unaffected)."""
+    """A stand-in for maillog shows the seam's two outcomes: the keyword signature it passes
+    feeds the document; another one becomes a MonitorError (recorded in meta.error by
+    measure(), queue values unaffected) instead of stopping the run."""
     import argparse
     import types
 

@@ -6,10 +6,9 @@ values out with the registry's JSONPath. The numbers come from the same code as 
 checks' perfdata (``metrics.queue_values``, the growth check's ``measure_growth`` and the bounce
 check's ``maillog.measure_deliveries``).
 
-Growth and delivery numbers are optional: until the growth has a baseline, or while the
-delivery measurement is not available (``maillog.measure_deliveries`` is not on main yet; see
-:func:`measure_deliveries`), the document carries no value there and the template's items
-discard the missing value instead of going unsupported.
+Growth and delivery numbers are optional: until the growth has a baseline, or when the mail
+log cannot be read (the reason goes to ``$.meta.error``), the document carries no value there
+and the template's items discard the missing value instead of going unsupported.
 """
 
 from __future__ import annotations
@@ -119,8 +118,8 @@ def measure_growth(state_dir: str, config_dir: str | None, deferred_now: int, no
 
 
 def measure_deliveries(opts: argparse.Namespace, state_dir: str, now: float) -> Any | None:
-    """SEAM: the bounce check's ``maillog.measure_deliveries`` (not on main yet). Until it
-    lands this returns None and the document carries no delivery values."""
+    """The bounce check's ``maillog.measure_deliveries`` (same state file as
+    check_postfix_bounce_rate for the same log, syslog name and window); None without it."""
     try:
         from ..maillog import measure_deliveries as deliveries  # noqa: PLC0415
     except ImportError:
