@@ -454,7 +454,8 @@ def screenshot(out: str, rounds: int = 14, interval: float = 10.0) -> None:
                 mq.hold([r["queue_id"] for r in mq.postqueue_json()[:8]])
             subprocess.run([*prog, "send", "-z", f"127.0.0.1:{lab.server_port}", "--host", host,
                             "--config-dir", str(mq.config_dir), "--state-dir", state,
-                            "--growth-window", "1m"], env=env, capture_output=True, timeout=60)
+                            "--log-file", str(mq.log_file), "--growth-window", "1m"],
+                           env=env, capture_output=True, timeout=60)
             time.sleep(interval)
         hostid = lab.api("host.get", {"filter": {"host": [host]}})[0]["hostid"]
         # Admin's language en_US needs the en_US locale on the system (often absent: an error
