@@ -12,7 +12,7 @@ PACKAGES=(
   icinga2-bin icinga2-common     # icinga2 daemon -C and a real daemon
   nagios-nrpe-server nagios-nrpe-plugin   # nrpe + check_nrpe round trips
   postgresql zabbix-server-pgsql zabbix-frontend-php php-pgsql php-cli   # a real Zabbix 6.0
-  zabbix-agent                   # the UserParameter path, zabbix_get
+  zabbix-agent                   # zabbix_agentd (the UserParameter path); zabbix_get ships in zabbix-server-pgsql
   systemd                        # journalctl (journal files made in tests)
   systemd-journal-remote         # makes real journal files from export format (bounce tests)
   hyperfine                      # benchmarks

@@ -1,0 +1,247 @@
+"""``postfix_queue_zabbix {send,json,discover,deploy}``.
+
+- ``json``: print the document (for ``UserParameter=postfix.metrics``).
+- ``discover``: print the LLD list of Postfix instances from ``postmulti -l``.
+- ``send``: push the document to the trapper item ``postfix.metrics`` (and, with
+  ``--instances``, the instance discovery and each instance's document); exit 0 when every
+  value was processed, 2 when the server rejected some (the line says which), 1 when a server
+  could not be reached (the values wait in the state dir, with their clock, for the next run).
+- ``deploy``: import the templates and create/link the host through the API (pyzabbix).
+
+Failures are one line on stdout and exit 3 (bad options, a failed measurement) — no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Sequence
+
+from .. import __version__
+from ..cli import Parser, parse_duration
+from ..errors import MonitorError
+from ..proc import Child, child_deadline
+from ..state import StateDir
+from . import document, sender, template
+
+EXIT_ERROR = 3
+
+
+def _measuring(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-t", "--timeout", metavar="SECONDS", type=parse_duration, default=8.0,
+                   help="whole-run limit for measuring (default 8)")
+    p.add_argument("--postqueue", metavar="PATH", default=None,
+                   help="the postqueue program (default: postqueue on PATH, else "
+                        "/usr/sbin/postqueue)")
+    p.add_argument("--config-dir", metavar="DIR", default=None,
+                   help="Postfix instance, passed to postqueue -c as it is")
+    p.add_argument("--log-file", metavar="PATH", default=None,
+                   help="mail log for the delivery counts (default: the first of "
+                        "/var/log/mail.log, /var/log/maillog, /var/log/postfix.log, else "
+                        "the journal)")
+    p.add_argument("--journal", action="store_true", help="read the delivery counts from "
+                                                          "journald")
+    p.add_argument("--syslog-name", metavar="NAME", default=None,
+                   help="only this Postfix instance's log lines")
+    p.add_argument("--state-dir", metavar="DIR", default=None,
+                   help="growth, log position and unsent values (default: a per-user "
+                        "directory, created 0700)")
+    p.add_argument("--growth-window", metavar="DURATION", type=parse_duration, default=900.0,
+                   help="deferred growth window (default 15m)")
+    p.add_argument("--bounce-window", metavar="DURATION", type=parse_duration,
+                   default=3600.0, help="delivery count / bounce rate window (default 1h)")
+    p.add_argument("--postmulti", metavar="PATH", default="postmulti",
+                   help="the postmulti program, for --instances and discover")
+
+
+def parser() -> Parser:
+    p = Parser(prog="postfix_queue_zabbix",
+               description="Postfix queue metrics for Zabbix: send, json, discover, deploy.")
+    p.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="{send,json,discover,deploy}",
+                           parser_class=Parser)
+    sub.required = True
+
+    js = sub.add_parser("json", help="print the document of every metric")
+    _measuring(js)
+
+    disc = sub.add_parser("discover", help="print the Postfix instances as Zabbix LLD JSON")
+    disc.add_argument("-t", "--timeout", type=parse_duration, default=8.0)
+    disc.add_argument("--postmulti", metavar="PATH", default="postmulti")
+
+    snd = sub.add_parser("send", help="push the document to a Zabbix trapper")
+    _measuring(snd)
+    dest = snd.add_mutually_exclusive_group(required=True)
+    dest.add_argument("-z", "--zabbix-server", metavar="HOST[:PORT]",
+                      help="server or proxy (',' several servers, ';' nodes of one HA "
+                           "cluster); default port 10051")
+    dest.add_argument("-c", "--config", metavar="FILE",
+                      help="zabbix_agentd.conf: ServerActive, Hostname, SourceIP, TLS*")
+    snd.add_argument("-s", "--host", metavar="NAME",
+                     help="host name in Zabbix (default: the config's Hostname, else this "
+                          "machine's name)")
+    snd.add_argument("--instances", action="store_true",
+                     help="also discover the other Postfix instances (postmulti -l) and send "
+                          "each one's document")
+    snd.add_argument("--spool-max", metavar="N", type=int, default=sender.DEFAULT_SPOOL_MAX,
+                     help=f"values kept per server when it is unreachable, oldest dropped "
+                          f"first (default {sender.DEFAULT_SPOOL_MAX})")
+    snd.add_argument("--send-timeout", metavar="SECONDS", type=parse_duration, default=10.0,
+                     help="per-connection network timeout (default 10)")
+
+    dep = sub.add_parser("deploy", help="import the templates, create and link the host")
+    dep.add_argument("--url", required=True, help="frontend URL (…/api_jsonrpc.php is added)")
+    dep.add_argument("--user", default=os.environ.get("ZABBIX_USER"),
+                     help="API user (or $ZABBIX_USER)")
+    dep.add_argument("--password", default=os.environ.get("ZABBIX_PASSWORD"),
+                     help="API password (or $ZABBIX_PASSWORD, which keeps it out of ps)")
+    dep.add_argument("--token", default=os.environ.get("ZABBIX_TOKEN"),
+                     help="API token instead of user/password (or $ZABBIX_TOKEN)")
+    dep.add_argument("--host", required=True, help="the host to create or update")
+    dep.add_argument("--group", action="append", metavar="NAME",
+                     help="host group, repeatable (a new host's default: 'Postfix servers'; "
+                          "an existing host keeps its groups and gets these added)")
+    dep.add_argument("--agent", action="store_true",
+                     help="link the agent template (default: the trapper template)")
+    dep.add_argument("--agent-address", metavar="HOST[:PORT]",
+                     help="the agent interface for --agent (default 127.0.0.1:10050)")
+    dep.add_argument("--templates-dir", metavar="DIR",
+                     help="import these *.yaml files instead of the built-in templates")
+    dep.add_argument("--macro", action="append", metavar="{$NAME}=VALUE", default=[],
+                     help="set a host macro, repeatable (e.g. '{$POSTFIX.QUEUE.SIZE.WARN}=800')")
+    return p
+
+
+# -- instances ------------------------------------------------------------------------------
+
+def parse_postmulti(text: str) -> list[dict[str, str]]:
+    """``postmulti -l`` → instances other than the default one, as LLD rows."""
+    rows = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 4 or parts[0] == "-":
+            continue
+        name, _group, _enabled, config_dir = parts[:4]
+        rows.append({"{#INSTANCE}": name, "{#CONFIG_DIR}": config_dir})
+    return rows
+
+
+def list_instances(postmulti: str, timeout: float) -> list[dict[str, str]]:
+    with Child([postmulti, "-l"], child_deadline(timeout)) as child:
+        out = b"".join(child.lines()).decode("utf-8", "replace")
+        rc, err = child.finish()
+    if rc != 0:
+        last = err.strip().splitlines()[-1] if err.strip() else "no message"
+        raise MonitorError(f"postmulti -l exited {rc}: {last}")
+    return parse_postmulti(out)
+
+
+def _instance_opts(opts: argparse.Namespace, config_dir: str) -> argparse.Namespace:
+    inst = argparse.Namespace(**vars(opts))
+    inst.config_dir = config_dir
+    return inst
+
+
+# -- commands -------------------------------------------------------------------------------
+
+def cmd_json(opts: argparse.Namespace) -> int:
+    print(document.measure(opts).text())
+    return 0
+
+
+def cmd_discover(opts: argparse.Namespace) -> int:
+    print(json.dumps(list_instances(opts.postmulti, opts.timeout)))
+    return 0
+
+
+def _destinations(opts: argparse.Namespace) -> tuple[list[list[str]], dict[str, str]]:
+    if opts.zabbix_server:
+        return sender.parse_servers(opts.zabbix_server), {}
+    conf = sender.read_agent_config(opts.config)
+    servers = conf.get("serveractive") or ""
+    if not servers:
+        raise MonitorError(f"{opts.config} has no ServerActive: set it or pass --zabbix-server")
+    return sender.parse_servers(servers), conf
+
+
+def cmd_send(opts: argparse.Namespace) -> int:
+    clusters, conf = _destinations(opts)
+    wrapper = sender.tls_wrapper(conf)
+    host = opts.host or conf.get("hostname") or socket.gethostname()
+    values: list[sender.Value] = []
+    problem = None
+    try:
+        m = document.measure(opts)
+        values.append(sender.Value.at(host, template.MASTER_KEY, m.text(), m.clock))
+        if opts.instances:
+            rows = list_instances(opts.postmulti, opts.timeout)
+            values.append(sender.Value.at(host, template.DISCOVERY_KEY, json.dumps(rows),
+                                          time.time()))
+            for row in rows:
+                im = document.measure(_instance_opts(opts, row["{#CONFIG_DIR}"]))
+                key = template.instance_key("postfix.instance.metrics", row["{#INSTANCE}"])
+                values.append(sender.Value.at(host, key, im.text(), im.clock))
+    except MonitorError as exc:
+        problem = str(exc)       # still deliver what the spool holds and what was measured
+    state = StateDir(opts.state_dir)
+    outcomes = [sender.send_to(nodes, values, state, timeout=opts.send_timeout,
+                               wrapper=wrapper, spool_max=opts.spool_max,
+                               source_ip=conf.get("sourceip"))
+                for nodes in clusters]
+    code, line = sender.summarize(outcomes)
+    if problem is not None:
+        print(f"measuring failed: {problem} ({line})")
+        return EXIT_ERROR
+    print(f"host {host}: {line}")
+    return code
+
+
+def _macros(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, eq, value = pair.partition("=")
+        if not eq or not (name.startswith("{$") and name.endswith("}")):
+            raise MonitorError(f"--macro {pair!r}: expected {{$NAME}}=VALUE")
+        out[name] = value
+    return out
+
+
+def cmd_deploy(opts: argparse.Namespace) -> int:
+    from . import deploy  # noqa: PLC0415 - pyzabbix/requests only for this command
+
+    if not opts.token and not (opts.user and opts.password is not None):
+        raise MonitorError("deploy needs --token, or --user and --password "
+                           "(or $ZABBIX_TOKEN / $ZABBIX_USER and $ZABBIX_PASSWORD)")
+    api = deploy.connect(opts.url, opts.user, opts.password, opts.token)
+    result = deploy.deploy(api, opts.host, opts.group,
+                           kind="agent" if opts.agent else "trapper",
+                           templates_dir=opts.templates_dir, agent_address=opts.agent_address,
+                           macros=_macros(opts.macro))
+    print(f"deployed: {'; '.join(result.actions)} (hostid {result.hostid})")
+    return 0
+
+
+COMMANDS = {"json": cmd_json, "discover": cmd_discover, "send": cmd_send,
+            "deploy": cmd_deploy}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opts = parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        code = COMMANDS[opts.command](opts)
+    except MonitorError as exc:
+        print(str(exc))
+        code = EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        print(f"internal error: {type(exc).__name__}: {exc}".splitlines()[0][:300])
+        code = EXIT_ERROR
+    sys.stdout.flush()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""The Zabbix JSON document: every metric of the registry at its JSONPath, in one object.
+
+The sender pushes it as the value of one trapper master item (``postfix.metrics``); the agent
+returns it through ``UserParameter=postfix.metrics``; the templates' dependent items pick their
+values out with the registry's JSONPath. The numbers come from the same code as the Nagios
+checks' perfdata (``metrics.queue_values``, the growth check's ``measure_growth`` and the bounce
+check's ``maillog.measure_deliveries``).
+
+Growth and delivery numbers are optional: until the growth has a baseline, or when the mail
+log cannot be read (the reason goes to ``$.meta.error``), the document carries no value there
+and the template's items discard the missing value instead of going unsupported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import __version__, metrics
+from ..errors import MonitorError
+from ..metrics import Metric
+from ..proc import child_deadline
+from ..queue import QueueSnapshot, default_postqueue, read_queue
+from ..state import StateDir
+
+#: Values about the collection itself: Zabbix only (no Nagios label), not in CONTRACT.md's key
+#: table, so they live here rather than in the shared registry.
+META: tuple[Metric, ...] = (
+    Metric("meta.collect_seconds", "postfix.monitor.collect_time", "$.meta.collect_seconds",
+           "Monitor: collection time", "s", "float"),
+    Metric("meta.version", "postfix.monitor.version", "$.meta.version",
+           "Monitor: version", "", "char"),
+    Metric("meta.listing", "postfix.monitor.listing", "$.meta.listing",
+           "Monitor: queue listing used", "", "unsigned"),
+    Metric("meta.malformed", "postfix.monitor.malformed", "$.meta.malformed_lines",
+           "Monitor: malformed listing lines", "", "unsigned"),
+    Metric("meta.error", "postfix.monitor.error", "$.meta.error",
+           "Monitor: partial measuring error", "", "char"),
+    Metric("meta.growth_ready", "postfix.queue.deferred.growth.ready", "$.deferred.baseline",
+           "Deferred growth: baseline", "", "unsigned"),
+)
+
+#: Everything the document can carry, in template order.
+ALL: tuple[Metric, ...] = (*metrics.REGISTRY, *META)
+BY_ID: dict[str, Metric] = {m.id: m for m in ALL}
+
+#: Metrics that may be absent from a document (no baseline yet, no delivery measurement):
+#: their items discard a missing value rather than becoming unsupported.
+OPTIONAL: frozenset[str] = frozenset(
+    m.id for m in metrics.REGISTRY if m.id == "deferred.growth" or m.id.startswith("delivery."))
+
+#: ``$.meta.listing`` values (the template's value map says the same).
+LISTING = {"json": 0, "text": 1}
+DELIVERY_FIELDS = ("sent", "bounced", "expired", "deferred", "bounce_rate", "deferral_rate")
+
+
+@dataclass
+class Measurement:
+    """One collection: the values by metric id and when they were taken."""
+
+    clock: float
+    values: dict[str, Any] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def document(self) -> dict[str, Any]:
+        return build(self.values, self.errors)
+
+    def text(self) -> str:
+        return json.dumps(self.document(), separators=(",", ":"), sort_keys=False)
+
+
+def build(values: dict[str, Any], errors: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """The document: each metric present in ``values`` at its registry path."""
+    unknown = set(values) - set(BY_ID)
+    if unknown:
+        raise ValueError(f"not in the registry: {sorted(unknown)}")
+    doc: dict[str, Any] = {}
+    for m in ALL:
+        if m.id == "meta.error":
+            metrics.set_path(doc, m.path, "; ".join(errors))
+        elif m.id in values and values[m.id] is not None:
+            metrics.set_path(doc, m.path, values[m.id])
+    return doc
+
+
+def snapshot_values(snap: QueueSnapshot) -> dict[str, Any]:
+    values: dict[str, Any] = dict(metrics.queue_values(snap))
+    values["meta.listing"] = LISTING.get(snap.source, 0)
+    values["meta.malformed"] = snap.malformed
+    return values
+
+
+def delivery_values(stats: Any) -> dict[str, Any]:
+    """Registry values from whatever ``measure_deliveries`` returns (a mapping or an object
+    with ``sent``, ``bounced``, ``expired``, ``deferred``, ``bounce_rate``, ``deferral_rate``)."""
+    out: dict[str, Any] = {}
+    for name in DELIVERY_FIELDS:
+        value = stats.get(name) if isinstance(stats, dict) else getattr(stats, name, None)
+        if value is None:
+            continue
+        mid = f"delivery.count.{name}" if name in metrics.DELIVERY_COUNTS else f"delivery.{name}"
+        out[mid] = round(float(value), 4) if "rate" in name else int(value)
+    return out
+
+
+# -- the seams to the growth and bounce checks ----------------------------------------------
+
+def measure_growth(state_dir: str, config_dir: str | None, deferred_now: int, now: float,
+                   window: float) -> float | None:
+    """Deferred growth per hour from the growth check's ``measure_growth`` (the same state
+    file as check_postfix_deferred_growth); None while there is no baseline."""
+    from ..plugins.growth import measure_growth as growth  # noqa: PLC0415
+
+    return growth(state_dir, config_dir, deferred_now, now, window).rate
+
+
+def measure_deliveries(opts: argparse.Namespace, state_dir: str, now: float) -> Any | None:
+    """The bounce check's ``maillog.measure_deliveries`` (same state file as
+    check_postfix_bounce_rate for the same log, syslog name and window); None without it."""
+    try:
+        from ..maillog import measure_deliveries as deliveries  # noqa: PLC0415
+    except ImportError:
+        return None
+    try:
+        return deliveries(log_file=opts.log_file, journal=opts.journal,
+                          syslog_name=opts.syslog_name, state_dir=state_dir,
+                          window=opts.bounce_window, now=now,
+                          timeout=child_deadline(opts.timeout))
+    except TypeError as exc:
+        # a signature other than the one assumed here must not stop the queue values
+        raise MonitorError(f"maillog.measure_deliveries does not take the arguments "
+                           f"zabbix/document.py passes ({exc}): adapt that seam") from None
+
+
+def measure(opts: argparse.Namespace, clock=time.time) -> Measurement:
+    """Collect everything the checks measure. The queue listing is required (its failure is a
+    MonitorError); a failing growth or delivery measurement is recorded in ``$.meta.error``
+    and its values are left out."""
+    started = time.monotonic()
+    now = clock()
+    snap = read_queue(opts.postqueue or default_postqueue(), opts.config_dir,
+                      child_deadline(opts.timeout), now)
+    result = Measurement(clock=now, values=snapshot_values(snap))
+    result.errors.extend(snap.warnings)
+    state_dir = StateDir(opts.state_dir).path
+    try:
+        growth = measure_growth(state_dir, opts.config_dir,
+                                snap.stats("deferred").messages, now, opts.growth_window)
+    except MonitorError as exc:
+        growth = None
+        result.errors.append(f"growth: {exc}")
+    result.values["meta.growth_ready"] = 0 if growth is None else 1
+    if growth is not None:
+        result.values["deferred.growth"] = round(float(growth), 2)   # as the check's perfdata
+    try:
+        stats = measure_deliveries(opts, state_dir, now)
+    except MonitorError as exc:
+        stats = None
+        result.errors.append(f"deliveries: {exc}")
+    if stats is not None:
+        result.values.update(delivery_values(stats))
+    result.values["meta.version"] = __version__
+    result.values["meta.collect_seconds"] = round(time.monotonic() - started, 4)
+    return result

@@ -1,0 +1,521 @@
+"""Against a real Zabbix 6.0 (PostgreSQL + zabbix_server + frontend under php -S, brought up once
+for the session by tools/zabbix_lab.py) and a real private Postfix queue (tools/postfix_lab.py).
+
+The order matters and is the file's order: templates are imported, the host deployed, values
+sent and read back, a trigger flips, the server is stopped while the sender spools, and the
+no-data trigger is checked last, after the agent and discovery tests have let the time pass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import zabbix_lab
+
+import postfix_lab
+from postfix_queue_monitor import __version__, metrics
+from postfix_queue_monitor.state import StateDir
+from postfix_queue_monitor.zabbix import document, sender, template
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = ROOT / "zabbix_templates"
+BIN = Path(sys.executable).parent
+SERVER = f"127.0.0.1:{zabbix_lab.SERVER_PORT}"
+AGENT_PORT = 10150
+RELAY_PORT = 10159          # nothing listens: every message defers ("Connection refused")
+HOST = "mail-trapper"
+MESSAGES = 12
+NODATA = "30s"              # the minimum nodata() accepts
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT / "checks")}
+
+
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "postfix_queue_monitor.zabbix.cli", *args],
+                          capture_output=True, text=True, env=_env(), timeout=timeout)
+
+
+def wait_until(fn, timeout: float, what: str, step: float = 0.5):
+    give_up = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > give_up:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(step)
+
+
+def make_certs(d: Path) -> dict[str, Path]:
+    """A CA, the server's certificate and the sender's, with openssl."""
+    def ossl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=60)
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
+         "ca.crt", "-subj", "/CN=zlab CA", "-days", "2")
+    for name, cn in (("server", "Zabbix server"), ("agent", "mail-tls")):
+        ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out",
+             f"{name}.csr", "-subj", f"/O=zlab/CN={cn}")
+        ossl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", f"{name}.crt", "-days", "2")
+    for f in d.iterdir():
+        f.chmod(0o644)          # the server runs as zabbix; a test directory only
+    return {n: d / n for n in ("ca.crt", "server.crt", "server.key", "agent.crt",
+                               "agent.key")}
+
+
+@pytest.fixture(scope="session")
+def zbx(tmp_path_factory):
+    why = zabbix_lab.missing() or postfix_lab.available()
+    if why:
+        pytest.skip(why)
+    d = Path(tempfile.mkdtemp(prefix="zbx-certs-"))
+    d.chmod(0o755)
+    c = make_certs(d)
+    lab = zabbix_lab.ZabbixLab(extra_conf=[f"TLSCAFile={c['ca.crt']}",
+                                           f"TLSCertFile={c['server.crt']}",
+                                           f"TLSKeyFile={c['server.key']}"])
+    lab.certs = c
+    lab.start()
+    try:
+        yield lab
+    finally:
+        lab.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def mailq():
+    why = postfix_lab.available()
+    if why:
+        pytest.skip(why)
+    lab = postfix_lab.Lab(name="zbx", relay_port=RELAY_PORT)
+    lab.setup().start()
+    try:
+        lab.inject(MESSAGES, domains=3)
+        lab.wait_settled(MESSAGES, timeout=60)
+        yield lab
+    finally:
+        lab.destroy()
+
+
+@pytest.fixture(scope="session")
+def state_dir(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("zbx-state") / "state")
+
+
+def send(mailq, state_dir: str, host: str = HOST, *extra: str) -> subprocess.CompletedProcess:
+    return cli("send", "-z", SERVER, "--host", host, "--config-dir", str(mailq.config_dir),
+               "--log-file", str(mailq.log_file), "--state-dir", state_dir,
+               "--send-timeout", "3", *extra)
+
+
+def items_of(zbx, host: str) -> dict[str, dict]:
+    rows = zbx.api("item.get", {"host": host, "output": ["itemid", "key_", "state", "error",
+                                                          "value_type", "lastclock",
+                                                          "lastvalue"]})
+    return {r["key_"]: r for r in rows}
+
+
+def history(zbx, item: dict, since: int = 0) -> list[dict]:
+    return zbx.api("history.get", {"itemids": [item["itemid"]], "history": int(item["value_type"]),
+                                   "time_from": since, "sortfield": "clock",
+                                   "sortorder": "ASC", "output": "extend"})
+
+
+def trigger_value(zbx, host: str, name_start: str) -> int:
+    rows = zbx.api("trigger.get", {"host": host, "output": ["description", "value"],
+                                   "expandDescription": True})
+    found = [int(r["value"]) for r in rows if r["description"].startswith(name_start)]
+    assert found, f"no trigger {name_start!r} on {host}"
+    return max(found)
+
+
+def perfdata(check: str, *args: str) -> tuple[dict[str, float], float, float]:
+    t0 = time.time()
+    out = subprocess.run([str(BIN / check), *args], capture_output=True, text=True,
+                         env=_env(), timeout=60)
+    t1 = time.time()
+    assert "|" in out.stdout, out.stdout
+    perf = {}
+    for item in out.stdout.split("|", 1)[1].split():
+        label, raw = item.split("=", 1)
+        perf[label] = float(raw.split(";")[0].rstrip("Bs%"))
+    return perf, t0, t1
+
+
+# -- 1. every committed template imports ----------------------------------------------------
+
+def test_ok_every_yaml_imports_through_the_api(zbx) -> None:
+    files = sorted(TEMPLATES.glob("*.yaml")) + sorted(TEMPLATES.glob("*.yml"))
+    assert len(files) == 2
+    from postfix_queue_monitor.zabbix.deploy import IMPORT_RULES
+    for path in files:
+        assert zbx.api("configuration.import", {"format": "yaml", "source": path.read_text(),
+                                                "rules": IMPORT_RULES}) is True
+    for kind in template.KINDS:
+        got = zbx.api("template.get", {"filter": {"host": [template.TEMPLATE_NAMES[kind]]},
+                                       "selectItems": "count", "selectTriggers": "count",
+                                       "selectGraphs": "count", "selectDashboards": "count",
+                                       "selectDiscoveries": "count", "output": ["host"]})
+        assert len(got) == 1, kind
+        t = got[0]
+        assert int(t["items"]) == len(document.ALL) + 1
+        assert int(t["dashboards"]) == 1 and int(t["discoveries"]) == 1
+        assert int(t["graphs"]) >= 7
+    zbx.analyze()   # fresh planner statistics for what follows (see ZabbixLab.analyze)
+
+
+# -- 2. deploy (twice: idempotent) ---------------------------------------------------------
+
+def test_ok_deploy_creates_host_then_changes_nothing(zbx) -> None:
+    args = ["deploy", "--url", zbx.url, "--user", "Admin", "--password", "zabbix",
+            "--host", HOST, "--group", "Mail servers",
+            "--macro", "{$POSTFIX.TRIGGER.PERIOD}=#1", "--macro", f"{{$POSTFIX.NODATA.PERIOD}}"
+            f"={NODATA}"]
+    first = cli(*args)
+    assert first.returncode == 0, first.stdout
+    assert f"created host '{HOST}' linked to 'Postfix queue by Zabbix trapper'" in first.stdout
+    second = cli(*args)
+    assert second.returncode == 0, second.stdout
+    assert f"host '{HOST}' already up to date" in second.stdout
+    hosts = zbx.api("host.get", {"filter": {"host": [HOST]}, "selectParentTemplates": ["host"],
+                                 "selectGroups": ["name"], "selectMacros": ["macro", "value"]})
+    assert len(hosts) == 1
+    assert [t["host"] for t in hosts[0]["parentTemplates"]] == ["Postfix queue by Zabbix trapper"]
+    assert [g["name"] for g in hosts[0]["groups"]] == ["Mail servers"]
+    assert {m["macro"]: m["value"] for m in hosts[0]["macros"]}["{$POSTFIX.NODATA.PERIOD}"] \
+        == NODATA
+    assert len(zbx.api("template.get", {"filter": {"host": list(
+        template.TEMPLATE_NAMES.values())}})) == 2
+    # an API token instead of user/password, from the environment (kept out of ps)
+    tokenid = zbx.api("token.create", {"name": "deploy-test", "userid": "1"})["tokenids"][0]
+    token = zbx.api("token.generate", [tokenid])[0]["token"]
+    third = subprocess.run([sys.executable, "-m", "postfix_queue_monitor.zabbix.cli", "deploy",
+                            "--url", zbx.url, "--host", HOST], capture_output=True, text=True,
+                           env={**_env(), "ZABBIX_TOKEN": token}, timeout=120)
+    assert third.returncode == 0, third.stdout
+    assert f"host '{HOST}' already up to date" in third.stdout
+    bad = cli("deploy", "--url", zbx.url, "--user", "Admin", "--password", "wrong",
+              "--host", HOST)
+    assert bad.returncode == 3 and bad.stdout.count("\n") == 1
+    assert "refused the login" in bad.stdout
+
+
+# -- 3. send: history equals the checks' perfdata, nothing unsupported ----------------------
+
+def test_ok_sent_values_equal_check_perfdata(zbx, mailq, state_dir) -> None:
+    # a new host's trapper items take values once the configuration cache has them (2 s here)
+    sent = wait_until(lambda: (r := send(mailq, state_dir)).returncode == 0 and r, 30,
+                      "the server to accept values for the new host", step=1)
+    assert sent.stdout.startswith(f"host {HOST}: {SERVER}: 1 processed"), sent.stdout
+    items = wait_until(lambda: (i := items_of(zbx, HOST))["postfix.queue.size[total]"][
+        "lastclock"] != "0" and i, 30, "values in the items")
+    master = items["postfix.metrics"]
+    doc_row = history(zbx, master)[-1]
+    clock = int(doc_row["clock"]) + int(doc_row["ns"]) / 1e9
+    queue, q0, q1 = perfdata("check_postfix_queue", "--config-dir", str(mailq.config_dir))
+    oldest, o0, o1 = perfdata("check_postfix_oldest_message", "--config-dir",
+                              str(mailq.config_dir))
+    growth, _, _ = perfdata("check_postfix_deferred_growth", "--config-dir",
+                            str(mailq.config_dir), "--state-dir", state_dir)
+    bounce, _, _ = perfdata("check_postfix_bounce_rate", "--log-file", str(mailq.log_file),
+                            "--state-dir", state_dir)
+    assert queue["queue_deferred"] == MESSAGES and queue["queue_total"] == MESSAGES
+    assert bounce["delivery_deferred"] >= MESSAGES and bounce["deferral_rate"] == 100.0
+    compared = 0
+    for label, value in {**queue, **oldest, **growth, **bounce}.items():
+        m = metrics.BY_LABEL.get(label)
+        if label == "deferred_growth_per_hour":
+            # the sender's was the first sample: no baseline, so no growth value (discarded,
+            # not unsupported); the check, run after it, has that sample as its baseline
+            assert history(zbx, items[m.key]) == [] and value == 0.0
+            continue
+        item = items[m.key]
+        rows = history(zbx, item)
+        assert rows, f"no history for {m.key}"
+        got = float(rows[-1]["value"])
+        assert int(rows[-1]["clock"]) == int(doc_row["clock"])
+        if label.startswith("oldest_age") and value > 0:
+            # the check ran after the sender: its ages are older by the time in between
+            assert got + (o0 - clock) - 0.5 <= value <= got + (o1 - clock) + 0.5, (label, got)
+        else:
+            assert got == value, (label, got, value)
+        compared += 1
+    assert compared == 12 + 6 + 6
+    assert float(history(zbx, items["postfix.queue.deferred.reason[refused]"])[-1]["value"]) \
+        == MESSAGES
+    unsupported = {k: r["error"] for k, r in items_of(zbx, HOST).items() if r["state"] != "0"}
+    assert unsupported == {}
+    now = items_of(zbx, HOST)
+    assert now["postfix.monitor.version"]["lastvalue"] == __version__
+    assert now["postfix.monitor.error"]["lastvalue"] == ""
+
+
+def test_ok_second_send_has_growth_and_still_nothing_unsupported(zbx, mailq, state_dir) -> None:
+    out = send(mailq, state_dir)
+    assert out.returncode == 0, out.stdout
+    growth = wait_until(lambda: history(zbx, items_of(zbx, HOST)[
+        "postfix.queue.deferred.growth"]), 20, "a growth value")
+    perf, _, _ = perfdata("check_postfix_deferred_growth", "--config-dir",
+                          str(mailq.config_dir), "--state-dir", state_dir)
+    # the queue did not change: both 0, the check's against the sender's samples
+    assert float(growth[-1]["value"]) == perf["deferred_growth_per_hour"] == 0.0
+    items = items_of(zbx, HOST)
+    assert items["postfix.queue.deferred.growth.ready"]["lastvalue"] == "1"
+    assert {k: r["error"] for k, r in items.items() if r["state"] != "0"} == {}
+
+
+# -- 4. a threshold trigger goes to PROBLEM and back ----------------------------------------
+
+def _set_macro(zbx, host: str, macro: str, value: str) -> None:
+    out = cli("deploy", "--url", zbx.url, "--user", "Admin", "--password", "zabbix",
+              "--host", host, "--macro", f"{macro}={value}")
+    assert out.returncode == 0, out.stdout
+
+
+def test_problem_then_ok_queue_size_trigger(zbx, mailq, state_dir) -> None:
+    name = "Postfix: too many messages queued (over "
+    assert trigger_value(zbx, HOST, name) == 0
+    _set_macro(zbx, HOST, "{$POSTFIX.QUEUE.SIZE.WARN}", str(MESSAGES - 1))
+    time.sleep(3)   # CacheUpdateFrequency=2
+    assert send(mailq, state_dir).returncode == 0
+    wait_until(lambda: trigger_value(zbx, HOST, name) == 1, 20, "the trigger to fire")
+    _set_macro(zbx, HOST, "{$POSTFIX.QUEUE.SIZE.WARN}", "500")
+    time.sleep(3)
+    assert send(mailq, state_dir).returncode == 0
+    wait_until(lambda: trigger_value(zbx, HOST, name) == 0, 20, "the trigger to recover")
+
+
+# -- 5. server down for several runs: everything spooled arrives with its own clock ----------
+
+def test_unreachable_runs_spool_then_arrive_with_original_clocks(zbx, mailq, state_dir) -> None:
+    zbx.stop_server()
+    try:
+        for _ in range(3):
+            out = send(mailq, state_dir)
+            assert out.returncode == 1, out.stdout
+            assert "UNREACHABLE" in out.stdout
+            time.sleep(1.1)     # distinct clocks
+        assert "3 values kept in the spool" in out.stdout
+        nodes = sender.parse_servers(SERVER)[0]
+        with StateDir(state_dir).locked(sender.spool_name(nodes), 2) as sf:
+            spooled = sf.read(sender.SPOOL_KIND)["values"]
+        assert len(spooled) == 3
+    finally:
+        zbx.start_server()
+    out = wait_until(lambda: (r := send(mailq, state_dir)).returncode == 0 and r, 60,
+                     "the restarted server to take the spool", step=1)
+    assert "3 from the spool" in out.stdout and "4 processed" in out.stdout
+    items = items_of(zbx, HOST)
+    want = {(v["clock"], v["ns"]) for v in spooled}
+    got_master = wait_until(
+        lambda: want <= {(int(r["clock"]), int(r["ns"])) for r in history(
+            zbx, items["postfix.metrics"], min(c for c, _ in want))} and True, 30,
+        "the spooled documents in history")
+    assert got_master
+    total = {(int(r["clock"]), int(r["ns"])) for r in history(
+        zbx, items["postfix.queue.size[total]"], min(c for c, _ in want))}
+    assert want <= total
+    with StateDir(state_dir).locked(sender.spool_name(nodes), 2) as sf:
+        assert sf.read(sender.SPOOL_KIND)["values"] == []
+
+
+def test_rejected_values_exit_2_and_name_the_key(zbx, mailq, state_dir) -> None:
+    out = send(mailq, state_dir, "no-such-host")
+    assert out.returncode == 2, out.stdout
+    assert "REJECTED 1 for no-such-host:postfix.metrics" in out.stdout
+
+
+# -- 5b. several servers, HA nodes, TLS ---------------------------------------------------
+
+def test_unreachable_second_server_exit_1_and_ha_node_failover(zbx, mailq, tmp_path) -> None:
+    state = str(tmp_path / "state")
+    down = "127.0.0.1:10153"       # nothing listens there
+    both = send_args = ("send", "--host", HOST, "--config-dir", str(mailq.config_dir),
+                        "--log-file", str(mailq.log_file), "--state-dir", state,
+                        "--send-timeout", "2")
+    out = cli(*both, "-z", f"{SERVER},{down}")
+    assert out.returncode == 1, out.stdout
+    assert f"{SERVER}: 1 processed" in out.stdout
+    assert f"{down}: 0 processed, UNREACHABLE" in out.stdout
+    # the reachable server's values are not kept; the other's are
+    with StateDir(state).locked(sender.spool_name([SERVER]), 2) as sf:
+        assert (sf.read(sender.SPOOL_KIND) or {}).get("values", []) == []
+    with StateDir(state).locked(sender.spool_name([down]), 2) as sf:
+        assert len(sf.read(sender.SPOOL_KIND)["values"]) == 1
+    # an HA cluster whose first node is down: the second takes the values
+    out = cli(*send_args, "-z", f"{down};{SERVER}")
+    assert out.returncode == 0, out.stdout
+    assert f"{down};{SERVER}: 1 processed" in out.stdout
+
+
+def test_ok_tls_certificate_from_the_agent_config(zbx, mailq, tmp_path) -> None:
+    c = zbx.certs
+    out = cli("deploy", "--url", zbx.url, "--user", "Admin", "--password", "zabbix",
+              "--host", "mail-tls")
+    assert out.returncode == 0, out.stdout
+    host = zbx.api("host.get", {"filter": {"host": ["mail-tls"]}, "output": ["hostid"]})[0]
+    zbx.api("host.update", {"hostid": host["hostid"], "tls_accept": 4,
+                            "tls_issuer": "CN=zlab CA", "tls_subject": "CN=mail-tls,O=zlab"})
+    conf = tmp_path / "zabbix_agentd.conf"
+    conf.write_text("\n".join([
+        f"ServerActive={SERVER}", "Hostname=mail-tls", "TLSConnect=cert",
+        f"TLSCAFile={c['ca.crt']}", f"TLSCertFile={c['agent.crt']}",
+        f"TLSKeyFile={c['agent.key']}", "TLSServerCertIssuer=CN=zlab CA",
+        "TLSServerCertSubject=CN=Zabbix server,O=zlab", ""]))
+    state = str(tmp_path / "state")
+    args = ("send", "--config", str(conf), "--config-dir", str(mailq.config_dir),
+            "--log-file", str(mailq.log_file), "--state-dir", state, "--send-timeout", "3")
+    out = wait_until(lambda: (r := cli(*args)).returncode == 0 and r, 30,
+                     "the server to take values over TLS", step=1)
+    assert out.stdout.startswith(f"host mail-tls: {SERVER}: 1 processed"), out.stdout
+    items = wait_until(lambda: (i := items_of(zbx, "mail-tls"))["postfix.queue.size[total]"][
+        "lastclock"] != "0" and i, 30, "the TLS-sent values")
+    assert items["postfix.queue.size[total]"]["lastvalue"] == str(MESSAGES)
+    # the same host refuses an unencrypted sender (tls_accept=4: certificate only) ...
+    plain = cli("send", "-z", SERVER, "--host", "mail-tls", "--config-dir",
+                str(mailq.config_dir), "--log-file", str(mailq.log_file), "--state-dir", state,
+                "--send-timeout", "3")
+    assert plain.returncode == 2 and "REJECTED 1 for mail-tls:postfix.metrics" in plain.stdout
+    # ... and the sender refuses a server whose certificate subject is not the configured one
+    conf.write_text(conf.read_text().replace("CN=Zabbix server,O=zlab", "CN=someone else"))
+    wrong = cli(*args)
+    assert wrong.returncode == 1 and "subject is not 'CN=someone else'" in wrong.stdout
+
+
+# -- 6. the agent path: zabbix_agentd with our UserParameter, zabbix_get --------------------
+
+@pytest.fixture(scope="session")
+def agent(mailq, tmp_path_factory):
+    if not shutil.which("zabbix_agentd") or not shutil.which("zabbix_get"):
+        pytest.skip("zabbix_agentd / zabbix_get missing (zabbix-agent, zabbix-server-pgsql)")
+    d = tmp_path_factory.mktemp("agent")
+    os.chmod(d, 0o755)
+    prog = BIN / "postfix_queue_zabbix"
+    shipped = (TEMPLATES / "userparameter_postfix_queue.conf").read_text()
+    # the shipped lines, with this venv's program, the lab instance and a private state dir
+    conf_lines = []
+    for line in shipped.splitlines():
+        if line.startswith("UserParameter="):
+            line = line.replace("/usr/local/bin/postfix_queue_zabbix", str(prog))
+            if line.startswith(("UserParameter=postfix.metrics,",
+                                "UserParameter=postfix.instance.metrics")):
+                line += f" --state-dir {d / 'state'}"
+            if line.startswith("UserParameter=postfix.metrics,"):
+                line += f" --config-dir {mailq.config_dir} --log-file {mailq.log_file}"
+            conf_lines.append(line)
+    (d / "userparameter_postfix_queue.conf").write_text("\n".join(conf_lines) + "\n")
+    (d / "zabbix_agentd.conf").write_text("\n".join([
+        f"PidFile={d / 'agentd.pid'}", f"LogFile={d / 'agentd.log'}", "LogFileSize=0",
+        "Server=127.0.0.1", "ServerActive=", "ListenIP=127.0.0.1", f"ListenPort={AGENT_PORT}",
+        "Hostname=mail-agent", "StartAgents=2", "Timeout=15",
+        # root here only so that postqueue -c may name the private instance without editing
+        # the system's main.cf (alternate_config_directories); production runs as zabbix
+        "AllowRoot=1", f"Include={d / 'userparameter_postfix_queue.conf'}", ""]))
+    proc = subprocess.Popen(["zabbix_agentd", "-f", "-c", str(d / "zabbix_agentd.conf")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        wait_until(lambda: zabbix_lab._port_open(AGENT_PORT), 15, "zabbix_agentd to listen",
+                   step=0.2)
+        yield d
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def zabbix_get(key: str) -> str:
+    out = subprocess.run(["zabbix_get", "-s", "127.0.0.1", "-p", str(AGENT_PORT), "-t", "20",
+                          "-k", key], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_ok_agent_userparameter_through_zabbix_get(agent, mailq) -> None:
+    doc = json.loads(zabbix_get("postfix.metrics"))
+    queue, _, _ = perfdata("check_postfix_queue", "--config-dir", str(mailq.config_dir))
+    for label, value in queue.items():
+        assert metrics.get_path(doc, metrics.BY_LABEL[label].path) == value, label
+    inst = json.loads(zabbix_get(f"postfix.instance.metrics[{mailq.config_dir}]"))
+    assert inst["queue"]["total"]["messages"] == MESSAGES
+    assert json.loads(zabbix_get("postfix.instances")) == []   # no postmulti instances here
+
+
+def test_ok_agent_template_items_polled_by_the_server(zbx, agent) -> None:
+    out = cli("deploy", "--url", zbx.url, "--user", "Admin", "--password", "zabbix",
+              "--host", "mail-agent", "--agent", "--agent-address", f"127.0.0.1:{AGENT_PORT}")
+    assert out.returncode == 0, out.stdout
+    time.sleep(3)
+    master = items_of(zbx, "mail-agent")["postfix.metrics"]
+    zbx.api("task.create", [{"type": 6, "request": {"itemid": master["itemid"]}}])
+    items = wait_until(lambda: (i := items_of(zbx, "mail-agent"))["postfix.queue.size[total]"][
+        "lastclock"] != "0" and i, 60, "the agent's values")
+    assert items["postfix.queue.size[total]"]["lastvalue"] == str(MESSAGES)
+    assert {k: r["error"] for k, r in items.items() if r["state"] != "0"} == {}
+
+
+# -- 7. discovery of instances (send --instances) -------------------------------------------
+
+def test_ok_discovered_instance_gets_its_items(zbx, mailq, tmp_path) -> None:
+    host = "mail-multi"
+    out = cli("deploy", "--url", zbx.url, "--user", "Admin", "--password", "zabbix",
+              "--host", host)
+    assert out.returncode == 0, out.stdout
+    # postmulti -l as on a multi-instance host, naming the lab instance
+    pm = tmp_path / "postmulti"
+    pm.write_text("#!/bin/sh\nprintf '%s\\n' '-  -  y  /etc/postfix' "
+                  f"'postfix-zbx  mta  y  {mailq.config_dir}'\n")
+    pm.chmod(0o755)
+    state = str(tmp_path / "state")
+    args = ("--instances", "--postmulti", str(pm))
+    time.sleep(3)
+    # the first run creates the items (LLD); its instance value may arrive before they exist
+    first = send(mailq, state, host, *args)
+    assert first.returncode in (0, 2), first.stdout
+    key = "postfix.queue.size[postfix-zbx,deferred]"
+    wait_until(lambda: key in items_of(zbx, host), 30, "the discovered items")
+    time.sleep(3)
+    again = wait_until(lambda: (r := send(mailq, state, host, *args)).returncode == 0 and r, 30,
+                       "the discovered items to take values", step=1)
+    assert "3 processed" in again.stdout
+    items = wait_until(lambda: (i := items_of(zbx, host))[key]["lastclock"] != "0" and i, 30,
+                       "a value in the discovered item")
+    assert items[key]["lastvalue"] == str(MESSAGES)
+    assert "postfix.queue.oldest_age[postfix-zbx]" in items
+    assert {k: r["error"] for k, r in items.items() if r["state"] != "0"} == {}
+
+
+# -- 8. last: the no-data trigger fires once sending stops ----------------------------------
+
+def test_problem_nodata_when_sending_stops(zbx, mailq, state_dir) -> None:
+    name = "Postfix: no metrics received"
+    items = items_of(zbx, HOST)
+    last = int(items["postfix.metrics"]["lastclock"])
+    wait_until(lambda: trigger_value(zbx, HOST, name) == 1, 120, "the nodata trigger", step=2)
+    trig = zbx.api("trigger.get", {"host": HOST, "output": ["description", "lastchange"],
+                                   "search": {"description": name}})
+    assert int(trig[0]["lastchange"]) - last >= 30
+    # and the other triggers depend on it
+    deps = zbx.api("trigger.get", {"host": HOST, "output": ["description"],
+                                   "selectDependencies": ["description"],
+                                   "expandDescription": True})
+    for t in deps:
+        if not t["description"].startswith(name):
+            assert any(d["description"].startswith(name) for d in t["dependencies"]), t
+    assert send(mailq, state_dir).returncode == 0
+    wait_until(lambda: trigger_value(zbx, HOST, name) == 0, 30, "nodata to recover")

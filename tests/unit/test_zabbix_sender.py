@@ -1,0 +1,143 @@
+"""Sender: destinations like the agent's ServerActive, the spool, the exit summary."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+
+from postfix_queue_monitor.errors import MonitorError
+from postfix_queue_monitor.state import StateDir
+from postfix_queue_monitor.zabbix import sender
+from postfix_queue_monitor.zabbix.cli import main, parse_postmulti
+
+CLOSED_PORT = 10152   # assigned to this suite; nothing listens there
+
+
+def _closed(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_parse_servers_like_server_active() -> None:
+    assert sender.parse_servers("zbx1") == [["zbx1:10051"]]
+    assert sender.parse_servers("a:10061;b , c:1") == [["a:10061", "b:10051"], ["c:1"]]
+    with pytest.raises(MonitorError, match="IPv6"):
+        sender.parse_servers("[::1]:10051")
+    with pytest.raises(MonitorError, match="port"):
+        sender.parse_servers("a:x")
+    with pytest.raises(MonitorError, match="no Zabbix server"):
+        sender.parse_servers(" , ")
+
+
+def test_agent_config_with_includes(tmp_path: Path) -> None:
+    d = tmp_path / "zabbix_agentd.d"
+    d.mkdir()
+    (d / "a.conf").write_text("Hostname=mail1.example\nTLSConnect=cert\n")
+    (d / "b.txt").write_text("Hostname=ignored\n")
+    conf = tmp_path / "zabbix_agentd.conf"
+    conf.write_text("# comment\nServerActive=zbx1;zbx2:10052,zbx3\nHostname=before\n"
+                    f"Include={d}/*.conf\nSourceIP=127.0.0.1\n")
+    got = sender.read_agent_config(str(conf))
+    assert got["serveractive"] == "zbx1;zbx2:10052,zbx3"
+    assert got["hostname"] == "mail1.example"
+    assert got["tlsconnect"] == "cert" and got["sourceip"] == "127.0.0.1"
+    with pytest.raises(MonitorError, match="cannot read Zabbix agent config"):
+        sender.read_agent_config(str(tmp_path / "missing.conf"))
+
+
+def test_tls_settings_checked() -> None:
+    assert sender.tls_wrapper({}) is None
+    assert sender.tls_wrapper({"tlsconnect": "unencrypted"}) is None
+    with pytest.raises(MonitorError, match="TLSCAFile"):
+        sender.tls_wrapper({"tlsconnect": "cert"})
+    with pytest.raises(MonitorError, match="TLSPSKIdentity"):
+        sender.tls_wrapper({"tlsconnect": "psk"})
+    with pytest.raises(MonitorError, match="expected unencrypted"):
+        sender.tls_wrapper({"tlsconnect": "bogus"})
+
+
+def test_rfc4514_subject() -> None:
+    subject = ((("countryName", "LV"),), (("organizationName", "Zabbix SIA"),),
+               (("commonName", "Zabbix server"),))
+    assert sender.rfc4514(subject) == "CN=Zabbix server,O=Zabbix SIA,C=LV"
+
+
+def test_value_keeps_clock_and_ns() -> None:
+    v = sender.Value.at("h", "k", "1", 1795966298.123456789)
+    assert (v.clock, abs(v.ns - 123456789) < 1000) == (1795966298, True)
+    assert sender.Value.from_dict(v.to_dict()) == v
+
+
+def test_unreachable_spools_with_original_clock_and_bounded(tmp_path: Path) -> None:
+    assert _closed(CLOSED_PORT)
+    state = StateDir(str(tmp_path / "state"))
+    nodes = [f"127.0.0.1:{CLOSED_PORT}"]
+    for i in range(5):
+        out = sender.send_to(nodes, [sender.Value.at("h", "postfix.metrics", f"v{i}", 1000 + i)],
+                             state, timeout=1, spool_max=3)
+        assert out.unreachable is not None and out.sent == 0
+    assert out.spooled == 3 and out.dropped == 1 and out.from_spool == 3
+    with state.locked(sender.spool_name(nodes), 1) as sf:
+        kept = sf.read(sender.SPOOL_KIND)["values"]
+    assert [(v["value"], v["clock"]) for v in kept] == [("v2", 1002), ("v3", 1003),
+                                                        ("v4", 1004)]
+    st = os.stat(state.file(sender.spool_name(nodes)))
+    assert stat.S_IMODE(st.st_mode) == 0o600
+    code, line = sender.summarize([out])
+    assert code == 1 and "UNREACHABLE" in line and "3 values kept" in line
+
+
+def test_summary_of_rejections_names_host_and_key() -> None:
+    o = sender.Outcome("z:10051", sent=3, rejected=[("mail1", "postfix.metrics", 1)])
+    code, line = sender.summarize([o])
+    assert code == 2
+    assert "REJECTED 1 for mail1:postfix.metrics" in line
+    assert sender.summarize([sender.Outcome("z:10051", sent=2)]) == (0, "z:10051: 2 processed")
+
+
+def test_send_cli_unreachable_exit_1(tmp_path: Path, fixtures: Path, capsys) -> None:
+    pq = tmp_path / "postqueue"
+    pq.write_text(f"#!/bin/sh\nexec cat {fixtures / 'deferred-50-four-reasons.jsonl'}\n")
+    pq.chmod(0o755)
+    args = ["send", "--postqueue", str(pq), "--state-dir", str(tmp_path / "s"),
+            "-z", f"127.0.0.1:{CLOSED_PORT}", "--host", "mail1", "--send-timeout", "1"]
+    assert main(args) == 1
+    assert main(args) == 1
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("host mail1: 127.0.0.1:10152: 0 processed, 1 from the spool")
+    assert "2 values kept in the spool" in line
+
+
+def test_send_cli_needs_a_destination(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["send"])
+    assert exc.value.code == 3
+    assert "one of the arguments" in capsys.readouterr().out
+
+
+def test_parse_postmulti() -> None:
+    text = ("-               -               y         /etc/postfix\n"
+            "postfix-out     mta             y         /etc/postfix-out\n"
+            "postfix-in      mta             n         /etc/postfix-in\n")
+    assert parse_postmulti(text) == [
+        {"{#INSTANCE}": "postfix-out", "{#CONFIG_DIR}": "/etc/postfix-out"},
+        {"{#INSTANCE}": "postfix-in", "{#CONFIG_DIR}": "/etc/postfix-in"}]
+
+
+def test_deploy_without_credentials_is_one_line_exit_3(capsys, monkeypatch) -> None:
+    for var in ("ZABBIX_USER", "ZABBIX_PASSWORD", "ZABBIX_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    assert main(["deploy", "--url", "http://127.0.0.1:10154/", "--host", "h"]) == 3
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "deploy needs --token" in out
+
+
+def test_deploy_unreachable_api_is_one_line_exit_3(capsys) -> None:
+    assert main(["deploy", "--url", "http://127.0.0.1:10154/", "--host", "h",
+                 "--token", "x"]) == 3
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "cannot reach the Zabbix API" in out
