@@ -4,7 +4,8 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: all venv deps demo test unit integration lint bench nagios-configs clean
+.PHONY: all venv deps demo test unit integration lint bench nagios-configs zabbix-templates \
+        zabbix-screenshot clean
 
 all: test
 
@@ -39,6 +40,15 @@ bench: deps venv
 
 nagios-configs: venv
 	$(BIN)/python -m postfix_queue_monitor.nagios_gen
+
+zabbix-templates: venv
+	$(BIN)/python -m postfix_queue_monitor.zabbix.template zabbix_templates
+
+# docs/zabbix-dashboard.png from a lab Zabbix fed by a growing private queue (root, ~3 min);
+# chromium is not in install-deps.sh, so CI does not download it
+zabbix-screenshot: deps venv
+	flock /tmp/apt.lock apt-get install -y -q --no-install-recommends chromium chromium-driver >/dev/null
+	$(BIN)/python tools/zabbix_lab.py screenshot docs/zabbix-dashboard.png
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
