@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import nagios_lab
 import pytest
 
+import nagios_lab
 from postfix_lab import Lab, available
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,9 +19,10 @@ import time
 from pathlib import Path
 
 import pytest
-import zabbix_lab
 
+import nagios_lab
 import postfix_lab
+import zabbix_lab
 from postfix_queue_monitor import __version__, metrics
 from postfix_queue_monitor.state import StateDir
 from postfix_queue_monitor.zabbix import document, sender, template
@@ -397,18 +398,19 @@ def test_ok_tls_certificate_from_the_agent_config(zbx, mailq, tmp_path) -> None:
 # -- 6. the agent path: zabbix_agentd with our UserParameter, zabbix_get --------------------
 
 @pytest.fixture(scope="session")
-def agent(mailq, tmp_path_factory):
+def agent(mailq, daemon_venv):
+    """zabbix_agentd as the zabbix user (as in production), running the shipped UserParameter
+    lines from a venv zabbix can execute, on the lab instance it may list."""
     if not shutil.which("zabbix_agentd") or not shutil.which("zabbix_get"):
         pytest.skip("zabbix_agentd / zabbix_get missing (zabbix-agent, zabbix-server-pgsql)")
-    d = tmp_path_factory.mktemp("agent")
-    os.chmod(d, 0o755)
-    prog = BIN / "postfix_queue_zabbix"
+    d = nagios_lab.public_tempdir("pqm-agent-")
+    prog = daemon_venv / "postfix_queue_zabbix"
     shipped = (TEMPLATES / "userparameter_postfix_queue.conf").read_text()
     # the shipped lines, with this venv's program, the lab instance and a private state dir
     conf_lines = []
     for line in shipped.splitlines():
         if line.startswith("UserParameter="):
-            line = line.replace("/usr/local/bin/postfix_queue_zabbix", str(prog))
+            line = line.replace("/opt/postfix-queue-monitor/bin/postfix_queue_zabbix", str(prog))
             if line.startswith(("UserParameter=postfix.metrics,",
                                 "UserParameter=postfix.instance.metrics")):
                 line += f" --state-dir {d / 'state'}"
@@ -419,24 +421,26 @@ def agent(mailq, tmp_path_factory):
     (d / "zabbix_agentd.conf").write_text("\n".join([
         f"PidFile={d / 'agentd.pid'}", f"LogFile={d / 'agentd.log'}", "LogFileSize=0",
         "Server=127.0.0.1", "ServerActive=", "ListenIP=127.0.0.1", f"ListenPort={AGENT_PORT}",
-        "Hostname=mail-agent", "StartAgents=2", "Timeout=15",
-        # root here only so that postqueue -c may name the private instance without editing
-        # the system's main.cf (alternate_config_directories); production runs as zabbix
-        "AllowRoot=1", f"Include={d / 'userparameter_postfix_queue.conf'}", ""]))
-    proc = subprocess.Popen(["zabbix_agentd", "-f", "-c", str(d / "zabbix_agentd.conf")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    try:
-        wait_until(lambda: zabbix_lab._port_open(AGENT_PORT), 15, "zabbix_agentd to listen",
-                   step=0.2)
-        yield d
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        "Hostname=mail-agent", "StartAgents=2", "Timeout=15", "User=zabbix",
+        f"Include={d / 'userparameter_postfix_queue.conf'}", ""]))
+    shutil.chown(d, "zabbix", "zabbix")
+    os.chmod(mailq.log_file, 0o644)   # as group adm would give on a real host
+    with mailq.allow_unprivileged_listing():
+        proc = subprocess.Popen(["zabbix_agentd", "-f", "-c", str(d / "zabbix_agentd.conf")],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            wait_until(lambda: zabbix_lab._port_open(AGENT_PORT), 15,
+                       "zabbix_agentd to listen", step=0.2)
+            yield d
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def zabbix_get(key: str) -> str:
@@ -448,6 +452,9 @@ def zabbix_get(key: str) -> str:
 
 def test_ok_agent_userparameter_through_zabbix_get(agent, mailq) -> None:
     doc = json.loads(zabbix_get("postfix.metrics"))
+    users = subprocess.run(["ps", "-o", "user=", "-C", "zabbix_agentd"], capture_output=True,
+                           text=True).stdout.split()
+    assert users and set(users) == {"zabbix"}, users
     queue, _, _ = perfdata("check_postfix_queue", "--config-dir", str(mailq.config_dir))
     for label, value in queue.items():
         assert metrics.get_path(doc, metrics.BY_LABEL[label].path) == value, label
