@@ -61,7 +61,6 @@ class Lab:
         self.smtpd_port = smtpd_port
         self.extra = dict(main_cf or {})
         self.started = False
-        self._main_cf_backup: bytes | None = None
 
     # -- life cycle --
     def setup(self) -> Lab:
@@ -216,16 +215,32 @@ class Lab:
     # -- unprivileged listing --
     @contextlib.contextmanager
     def allow_unprivileged_listing(self) -> Iterator[None]:
-        """Name this instance in the default main.cf's alternate_config_directories, restoring
-        the file byte for byte afterwards."""
-        backup = DEFAULT_MAIN_CF.read_bytes()
-        current = _run(["postconf", "-h", "alternate_config_directories"]).stdout.strip()
-        value = ", ".join(x for x in (current, str(self.config_dir)) if x)
+        """Name this instance in the default main.cf's alternate_config_directories for the
+        duration, then take it out again.
+
+        Several suites may do this at once on one machine, so each edit is a read-modify-write
+        under an exclusive lock that adds or removes only this instance's directory; when no
+        lab is left, the parameter is removed, leaving the file as it was.
+        """
+        mine = str(self.config_dir)
+        with _main_cf_lock():
+            had_param = _has_param("alternate_config_directories")
+            current = _alternates()
+            _set_alternates([*current, mine])
+            if not had_param:
+                _mark_added()
         try:
-            _run(["postconf", "-e", f"alternate_config_directories = {value}"])
             yield
         finally:
-            DEFAULT_MAIN_CF.write_bytes(backup)
+            with _main_cf_lock():
+                left = [d for d in _alternates() if d != mine]
+                if left:
+                    _set_alternates(left)
+                elif _was_added():
+                    _run(["postconf", "-X", "alternate_config_directories"])
+                    _clear_mark()
+                else:
+                    _set_alternates([])
 
     # -- helpers --
     @staticmethod
@@ -235,6 +250,43 @@ class Lab:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"timed out waiting for {what}")
             time.sleep(0.1)
+
+
+_MARK = Path("/run/pqm-lab-added-alternate_config_directories")
+
+
+@contextlib.contextmanager
+def _main_cf_lock() -> Iterator[None]:
+    import fcntl
+    with open("/run/pqm-lab-main-cf.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def _has_param(name: str) -> bool:
+    return _run(["postconf", "-n", name]).stdout.strip() != ""
+
+
+def _alternates() -> list[str]:
+    value = _run(["postconf", "-h", "alternate_config_directories"]).stdout
+    return [d for d in value.replace(",", " ").split() if d]
+
+
+def _set_alternates(dirs: list[str]) -> None:
+    _run(["postconf", "-e", f"alternate_config_directories = {', '.join(dirs)}"])
+
+
+def _mark_added() -> None:
+    _MARK.write_text("1")
+
+
+def _was_added() -> bool:
+    return _MARK.exists()
+
+
+def _clear_mark() -> None:
+    with contextlib.suppress(FileNotFoundError):
+        _MARK.unlink()
 
 
 def _alive(pid: int) -> bool:

@@ -78,6 +78,25 @@ def parse_range(text: str, *, durations: bool = False, plain_is_upper: bool = Fa
 class Parser(argparse.ArgumentParser):
     """argparse with errors as UNKNOWN on stdout, exit 3."""
 
+    RANGE_OPTIONS = ("-w", "--warning", "-c", "--critical")
+
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+        # Nagios ranges may start with "-" ("-c -100:"), which argparse takes for an option:
+        # glue a range option to its value first, as the C plugins accept it.
+        argv = list(sys.argv[1:] if args is None else args)
+        glued: list[str] = []
+        i = 0
+        while i < len(argv):
+            if argv[i] in self.RANGE_OPTIONS and i + 1 < len(argv):
+                glued.append(f"{argv[i]}={argv[i + 1]}" if argv[i].startswith("--")
+                             else f"{argv[i]}{argv[i + 1]}")
+                i += 2
+                continue
+            glued.append(argv[i])
+            i += 1
+        return super().parse_args(glued, namespace)
+
     def error(self, message: str) -> NoReturn:
         print(f"UNKNOWN - {self.prog}: {message} (see {self.prog} --help)")
         sys.exit(3)
@@ -185,11 +204,30 @@ def fmt_age(seconds: float) -> str:
     return f"{s}s"
 
 
-def judged_context(name: str, args: argparse.Namespace, judged: bool,
-                   fmt_metric: str = "{name} is {valueunit}") -> nagiosplugin.ScalarContext:
+class Threshold(nagiosplugin.ScalarContext):
+    """ScalarContext where a missing threshold judges nothing.
+
+    nagiosplugin reads a missing range as ``0:inf``, so without ``-w`` a negative value (a
+    shrinking queue's growth) would turn WARNING; here it matches everything (``~:``) and stays
+    empty in the perfdata.
+    """
+
+    def __init__(self, name: str, warning: nagiosplugin.Range | None = None,
+                 critical: nagiosplugin.Range | None = None):
+        super().__init__(name, warning or "~:", critical or "~:")
+        self.given = (warning is not None, critical is not None)
+
+    def performance(self, metric: nagiosplugin.Metric, resource: Any) -> nagiosplugin.Performance:
+        return nagiosplugin.Performance(
+            metric.name, metric.value, metric.uom,
+            self.warning if self.given[0] else None, self.critical if self.given[1] else None,
+            metric.min, metric.max)
+
+
+def judged_context(name: str, args: argparse.Namespace, judged: bool) -> Threshold:
     if judged:
-        return nagiosplugin.ScalarContext(name, args.warning, args.critical, fmt_metric=fmt_metric)
-    return nagiosplugin.ScalarContext(name, fmt_metric=fmt_metric)
+        return Threshold(name, args.warning, args.critical)
+    return Threshold(name)
 
 
 def run(check: nagiosplugin.Check, args: argparse.Namespace) -> NoReturn:

@@ -2,7 +2,7 @@
 
 Every child runs in its own session with a deadline; when the deadline passes, or the caller
 leaves the ``with`` block early (nagiosplugin's timeout, an exception), the child's whole process
-group is killed and reaped, so no check leaves an orphan behind. Never ``shell=True``.
+group is killed and reaped, so no check leaves an orphan behind. Never through a shell.
 """
 
 from __future__ import annotations

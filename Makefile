@@ -1,0 +1,41 @@
+# Thin wrappers over the scripts the README names. Run as root on Debian 12 for the real programs.
+PY      ?= /usr/bin/python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: all venv deps demo test unit integration lint bench clean
+
+all: test
+
+# The venv comes from /usr/bin/python3 (FACTS.md: a pyenv python under /root cannot be run by the
+# nagios or zabbix users and starts 6x slower).
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+venv: $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+
+deps:
+	scripts/install-deps.sh
+
+demo: deps venv
+	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
+
+test: deps venv lint
+	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
+
+unit: venv
+	$(BIN)/python -m pytest -q tests/unit
+
+integration: deps venv
+	$(BIN)/python -m pytest -ra tests/integration
+
+lint: venv
+	$(BIN)/ruff check $(wildcard checks tests tools scripts benchmarks)
+
+bench: deps venv
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,249 @@
+"""Each check's main(argv) run in-process with a fixed clock against stand-in postqueues."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import pytest
+
+from fakes import fake_postqueue
+from postfix_queue_monitor.plugins import growth, oldest, queue_size
+
+NOW = 1795966800.0  # 2026-11-29 15:40:00 UTC
+PERF = re.compile(r"(\S+)=([-\d.]+)(\w*|%);?([^;\s]*);?([^;\s]*);?([^;\s]*);?([^;\s]*)")
+
+
+def run(main, argv, capsys, clock=NOW):
+    with pytest.raises(SystemExit) as exc:
+        main(argv, clock=lambda: clock)
+    out, err = capsys.readouterr()
+    assert err == "", f"stderr must stay empty, got {err!r}"
+    return exc.value.code, out
+
+
+def perfdata(out: str) -> dict[str, tuple]:
+    perf = " ".join(line.split("|", 1)[1] for line in out.splitlines() if "|" in line)
+    return {m[1]: (float(m[2]), m[3], m[4], m[5]) for m in PERF.finditer(perf)}
+
+
+@pytest.fixture
+def real50(tmp_path, fixtures):
+    return fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl")
+
+
+QUEUE_LABELS = {f"queue_{q}{b}" for q in ("maildrop", "incoming", "active", "deferred", "hold",
+                                          "total") for b in ("", "_bytes")}
+
+
+def test_ok_without_thresholds_all_perfdata(real50, capsys):
+    code, out = run(queue_size.main, ["--postqueue", real50], capsys)
+    assert code == 0
+    assert out.splitlines()[0].startswith("POSTFIX QUEUE OK - 50 messages queued (50 deferred)")
+    perf = perfdata(out)
+    assert set(perf) == QUEUE_LABELS
+    assert perf["queue_deferred"][0] == 50 and perf["queue_total_bytes"][1] == "B"
+    assert perf["queue_total_bytes"][0] == 189860
+
+
+@pytest.mark.parametrize("argv,code,first", [
+    (["-w", "40", "-c", "100"], 1, "POSTFIX QUEUE WARNING - 50 queued (> 40): 66% greylisted, "
+                                   "top d20.example 33"),
+    (["-w", "10", "-c", "40"], 2, "POSTFIX QUEUE CRITICAL - 50 queued (> 40)"),
+    (["-w", "60:", "--queue", "deferred"], 1, "POSTFIX QUEUE WARNING - 50 deferred (< 60)"),
+    (["-c", "0", "--queue", "hold", "--queue", "active"], 0, "POSTFIX QUEUE OK"),
+])
+def test_queue_states(real50, capsys, argv, code, first):
+    got, out = run(queue_size.main, ["--postqueue", real50, *argv], capsys)
+    assert got == code
+    assert out.splitlines()[0].startswith(first)
+
+
+def test_thresholds_attach_to_judged_labels_only(real50, capsys):
+    _, out = run(queue_size.main, ["--postqueue", real50, "-w", "10", "-c", "20", "--queue",
+                                   "deferred", "--queue", "hold"], capsys)
+    perf = perfdata(out)
+    assert perf["queue_deferred"][2:] == ("10", "20")
+    assert perf["queue_hold"][2:] == ("10", "20")
+    assert perf["queue_total"][2:] == ("", "")
+
+
+def test_worst_state_wins_across_queues(tmp_path, fixtures, capsys):
+    pq = fake_postqueue(tmp_path, j=fixtures / "mixed-malformed-dup-postfix311.jsonl")
+    code, out = run(queue_size.main, ["--postqueue", pq, "--queue", "hold", "--queue", "deferred",
+                                      "-w", "1", "-c", "1", "-v"], capsys)
+    assert code == 2 and "2 deferred (> 1)" in out.splitlines()[0]
+    assert "skipped 3 malformed line(s) of 9" in out and "not json at all" in out
+
+
+def test_verbose_lists_reasons_and_domains(real50, capsys):
+    _, out = run(queue_size.main, ["--postqueue", real50, "-v"], capsys)
+    assert "deferred recipients by reason: greylisted 33, refused 17" in out
+    assert "top deferred domains: d20.example 33" in out
+
+
+def test_oldest_exact_age_and_suffixes(real50, fixtures, capsys):
+    first = min(int(x.split('"arrival_time": ')[1].split(",")[0])
+                for x in (fixtures / "deferred-50-four-reasons.jsonl").read_text().splitlines())
+    code, out = run(oldest.main, ["--postqueue", real50, "-w", "1h", "-c", "2h"], capsys)
+    assert perfdata(out)["oldest_age"][0] == NOW - first
+    assert code == 1
+    assert out.startswith("POSTFIX OLDEST WARNING - oldest deferred message is 1h 16m old (> 1h)")
+    code, _ = run(oldest.main, ["--postqueue", real50, "-w", "1d"], capsys)
+    assert code == 0
+
+
+def test_oldest_ignores_hold_by_default(tmp_path, fixtures, capsys):
+    pq = fake_postqueue(tmp_path, j=fixtures / "mixed-malformed-dup-postfix311.jsonl")
+    _, out = run(oldest.main, ["--postqueue", pq], capsys)
+    perf = perfdata(out)
+    assert perf["oldest_age_hold"][0] == NOW - 1795900000
+    assert perf["oldest_age"][0] == NOW - 1795962000   # active is the oldest outside hold
+    _, out = run(oldest.main, ["--postqueue", pq, "--queue", "hold"], capsys)
+    assert perfdata(out)["oldest_age"][0] == NOW - 1795900000
+
+
+def test_oldest_empty_queue(tmp_path, capsys):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    code, out = run(oldest.main, ["--postqueue", fake_postqueue(tmp_path, j=empty), "-w", "1"],
+                    capsys)
+    assert code == 0 and "no message in" in out
+    assert perfdata(out)["oldest_age"][0] == 0
+
+
+def test_growth_baseline_then_rate(real50, tmp_path, capsys):
+    state = str(tmp_path / "state")
+    code, out = run(growth.main, ["--postqueue", real50, "--state-dir", state, "-w", "10"],
+                    capsys)
+    assert code == 0 and "waiting for baseline" in out
+    assert "deferred_growth_per_hour" not in perfdata(out)
+    small = tmp_path / "small"
+    small.mkdir()
+    lines = (tmp_path / ".." / "x").resolve()  # noqa: F841 - unused
+    pq10 = fake_postqueue(small, j=_first_lines(tmp_path, real50, 10))
+    code, out = run(growth.main, ["--postqueue", pq10, "--state-dir", state, "-w", "10", "-c",
+                                  "50"], capsys, clock=NOW + 360)
+    # 50 → 10 deferred in 6 minutes: −400/h, shrinking, OK with a bare upper limit
+    assert code == 0
+    assert perfdata(out)["deferred_growth_per_hour"][0] == -400
+    code, out = run(growth.main, ["--postqueue", real50, "--state-dir", state, "-w", "10", "-c",
+                                  "50"], capsys, clock=NOW + 720)
+    # reference is still the first sample (oldest in the 15m window): 0/h
+    assert perfdata(out)["deferred_growth_per_hour"][0] == 0
+    code, out = run(growth.main, ["--postqueue", real50, "--state-dir", state, "-c", "50",
+                                  "--window", "5m"], capsys, clock=NOW + 1080)
+    # window 5m: the sample at +720 (50) is the reference → 0; at +360 was 10 (outside)
+    assert code == 0
+    code, out = run(growth.main, ["--postqueue", pq10, "--state-dir", state, "-c", "-100:",
+                                  "--window", "5m"], capsys, clock=NOW + 1260)
+    # an explicit lower bound does alert on shrinking: 50 → 10 in 3 minutes
+    assert code == 2
+    assert out.startswith("POSTFIX GROWTH CRITICAL - deferred queue -800/h (< -100)")
+
+
+def _first_lines(tmp_path, pq_path, n):
+    src = open(pq_path).read().split("cat ")[1].split(";")[0].strip().strip("'")
+    dest = tmp_path / f"first{n}.jsonl"
+    dest.write_text("".join(open(src).readlines()[:n]))
+    return dest
+
+
+def test_growth_corrupt_state_unknown_once_then_baseline(real50, tmp_path, capsys):
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / "growth-default.json").write_text("{garbage")
+    code, out = run(growth.main, ["--postqueue", real50, "--state-dir", str(state)], capsys)
+    assert code == 3 and "growth-default.json is corrupt" in out and len(out.splitlines()) == 1
+    code, out = run(growth.main, ["--postqueue", real50, "--state-dir", str(state)], capsys)
+    assert code == 0 and "waiting for baseline" in out
+
+
+# -- failures: UNKNOWN, one line, what to fix ---------------------------------------------------
+
+@pytest.mark.parametrize("kw,expect", [
+    ({"rc": 69, "stderr": "postqueue: fatal: Queue report unavailable - mail system is down "
+                          "(Connect to the Postfix showq service: Connection refused)"},
+     "Postfix is not running"),
+    ({"rc": 77, "stderr": "postqueue: fatal: User nagios(111) is not allowed to view the mail "
+                          "queue"}, "authorized_mailq_users"),
+    ({"rc": 69, "stderr": "postqueue: error: unauthorized configuration directory name: /x\n"
+                          "postqueue: fatal: specify \"alternate_config_directories = /x\" or "
+                          "\"multi_instance_directories = /x\" in /etc/postfix/main.cf"},
+     'alternate_config_directories = /x'),
+    ({"rc": 70, "stderr": "postqueue: fatal: Connect to the Postfix showq service: Permission "
+                          "denied"}, "permissions of public/showq"),
+    ({"rc": 69, "stderr": "postqueue: fatal: open /x/main.cf: No such file or directory"},
+     "check --config-dir"),
+    ({"rc": 1, "stderr": "something odd"}, "postqueue exited 1: something odd"),
+])
+def test_postqueue_failures_are_unknown_with_a_fix(tmp_path, capsys, kw, expect):
+    pq = fake_postqueue(tmp_path, **kw)
+    argv = ["--postqueue", pq] + (["--config-dir", "/x"] if "/x" in kw["stderr"] else [])
+    for main in (queue_size.main, oldest.main):
+        code, out = run(main, argv, capsys)
+        assert code == 3
+        assert len(out.splitlines()) == 1 and "UNKNOWN - " in out and expect in out
+
+
+def test_missing_postqueue(tmp_path, capsys):
+    code, out = run(queue_size.main, ["--postqueue", str(tmp_path / "nope")], capsys)
+    assert code == 3 and "not found: install Postfix or pass --postqueue" in out
+
+
+def test_garbage_output_is_unknown(tmp_path, capsys):
+    junk = tmp_path / "junk"
+    junk.write_text("hello\nworld\n")
+    code, out = run(queue_size.main, ["--postqueue", fake_postqueue(tmp_path, j=junk)], capsys)
+    assert code == 3 and "none parses as a queue listing" in out
+
+
+def test_root_queue_read_directly_is_a_normal_result(real50, tmp_path, fixtures, capsys):
+    pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl",
+                        stderr="postqueue: warning: Mail system is down -- accessing queue "
+                               "directly (Connect to the Postfix showq service: Connection "
+                               "refused)")
+    code, out = run(queue_size.main, ["--postqueue", pq], capsys)
+    assert code == 0 and "50 messages queued" in out and "mail system is down" in out
+
+
+def test_fallback_to_text_listing_before_postfix_3_1(tmp_path, fixtures, capsys):
+    pq = fake_postqueue(tmp_path, j_invalid=True, p=fixtures / "mixed-long-ids-markers.txt")
+    code, out = run(queue_size.main, ["--postqueue", pq, "-v"], capsys)
+    assert code == 0
+    perf = perfdata(out)
+    assert (perf["queue_active"][0], perf["queue_hold"][0], perf["queue_deferred"][0]) == (1, 2, 2)
+    assert perf["queue_incoming"][0] == 0 and perf["queue_maildrop"][0] == 0
+    assert "read postqueue -p" in out
+
+
+def test_hung_postqueue_is_killed_within_the_timeout(tmp_path, fixtures, capsys):
+    pidfile = tmp_path / "pid"
+    pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl", sleep=60,
+                        pidfile=pidfile)
+    started = time.monotonic()
+    code, out = run(queue_size.main, ["--postqueue", pq, "-t", "2"], capsys)
+    elapsed = time.monotonic() - started
+    assert code == 3 and "did not finish within" in out
+    assert elapsed < 3.0
+    pid = int(pidfile.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+@pytest.mark.parametrize("argv", [["--bogus"], ["-w", "x"], ["--queue", "nope"], ["-t", "0"],
+                                  ["-w", "1d"]])
+def test_bad_options_are_unknown_not_argparse_2(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        queue_size.main(argv)
+    out, err = capsys.readouterr()
+    assert exc.value.code == 3 and err == "" and out.startswith("UNKNOWN - ")
+    assert len(out.splitlines()) == 1
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        growth.main(["-V"])
+    out, err = capsys.readouterr()
+    assert exc.value.code == 0 and out.startswith("check_postfix_deferred_growth 0.") and not err
