@@ -27,7 +27,9 @@ def snapshot(pkg_dir: str | None, path: str, now: float):
     finally:
         if pkg_dir:
             sys.path.remove(pkg_dir)
-    state = {k: (list(v.items()) if hasattr(v, "items") else v) for k, v in vars(snap).items()}
+    # a field only one version has (e.g. a buffer that is empty after parsing) is left out
+    state = {k: (list(v.items()) if hasattr(v, "items") else v) for k, v in vars(snap).items()
+             if v or k in ("lines", "malformed", "now", "source")}
     state["queues"] = {q: vars(s) for q, s in snap.queues.items()}
     state["deferred_class_domains"] = {c: list(d.items())
                                        for c, d in snap.deferred_class_domains.items()}
@@ -46,8 +48,8 @@ def main() -> int:
         print(f"{path}: {'identical' if same else 'DIFFERENT'}; {a[3]:.2f} s ({a[4]}) vs "
               f"{b[3]:.2f} s ({b[4]}); cause {b[1]!r}")
         if not same:
-            for k in a[0]:
-                if a[0][k] != b[0][k]:
+            for k in sorted(set(a[0]) | set(b[0])):
+                if a[0].get(k) != b[0].get(k):
                     print(f"  differs: {k}")
     return 1 if bad else 0
 
