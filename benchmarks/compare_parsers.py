@@ -1,8 +1,10 @@
 """Same input, two copies of the package: are the snapshots identical (values and order)?
 
-    python benchmarks/compare_parsers.py SCRATCH_DIR FILE...
+    python benchmarks/compare_parsers.py [--base DIR] SCRATCH_DIR FILE...
 
-Used to check a proposed queue.py (a scratch copy) against the worktree's before timing it.
+Used to check a proposed queue.py (a scratch copy: the directory that holds
+postfix_queue_monitor/) against the worktree's (or --base's) before timing it. Fields only one
+of the two versions has (a new memo, a buffer) are not compared.
 """
 
 from __future__ import annotations
@@ -27,9 +29,7 @@ def snapshot(pkg_dir: str | None, path: str, now: float):
     finally:
         if pkg_dir:
             sys.path.remove(pkg_dir)
-    # a field only one version has (e.g. a buffer that is empty after parsing) is left out
-    state = {k: (list(v.items()) if hasattr(v, "items") else v) for k, v in vars(snap).items()
-             if v or k in ("lines", "malformed", "now", "source")}
+    state = {k: (list(v.items()) if hasattr(v, "items") else v) for k, v in vars(snap).items()}
     state["queues"] = {q: vars(s) for q, s in snap.queues.items()}
     state["deferred_class_domains"] = {c: list(d.items())
                                        for c, d in snap.deferred_class_domains.items()}
@@ -37,19 +37,24 @@ def snapshot(pkg_dir: str | None, path: str, now: float):
 
 
 def main() -> int:
-    scratch, files = sys.argv[1], sys.argv[2:]
+    argv = sys.argv[1:]
+    base = None
+    if argv[:1] == ["--base"]:
+        base, argv = argv[1], argv[2:]
+    scratch, files = argv[0], argv[1:]
     now = time.time()
     bad = 0
     for path in files:
-        a = snapshot(None, path, now)
+        a = snapshot(base, path, now)
         b = snapshot(scratch, path, now)
-        same = a[:3] == b[:3]
+        common = set(a[0]) & set(b[0])
+        same = ({k: a[0][k] for k in common}, *a[1:3]) == ({k: b[0][k] for k in common}, *b[1:3])
         bad += not same
         print(f"{path}: {'identical' if same else 'DIFFERENT'}; {a[3]:.2f} s ({a[4]}) vs "
               f"{b[3]:.2f} s ({b[4]}); cause {b[1]!r}")
         if not same:
-            for k in sorted(set(a[0]) | set(b[0])):
-                if a[0].get(k) != b[0].get(k):
+            for k in sorted(common):
+                if a[0][k] != b[0][k]:
                     print(f"  differs: {k}")
     return 1 if bad else 0
 

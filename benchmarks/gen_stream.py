@@ -63,13 +63,14 @@ def build_domains(rng: random.Random, n: int) -> list[str]:
             f"{rng.choice(tails)}" for i in range(n)]
 
 
-def generate(out, lines: int, seed: int = 7, domains: int = 20000, now: float | None = None
-             ) -> dict[str, int]:
+def generate(out, lines: int, seed: int = 7, domains: int = 20000, now: float | None = None,
+             address_texts: bool = True) -> dict[str, int]:
     rng = random.Random(seed)
     now = int(now if now is not None else time.time())
     tail = build_domains(rng, domains)
-    weights = [w for w, _ in REASONS]
-    templates = [t for _, t in REASONS]
+    kept = [(w, t) for w, t in REASONS if address_texts or "{addr}" not in t]
+    weights = [w for w, _ in kept]
+    templates = [t for _, t in kept]
     # a domain's MX, IP and reason are fixed: real queues repeat them
     dom_info: dict[str, tuple[str, str, str]] = {}
 
@@ -135,9 +136,11 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out")
     p.add_argument("--lines", type=int, default=1_000_000)
+    p.add_argument("--domains", type=int, default=20000)
+    p.add_argument("--no-address-texts", dest="address_texts", action="store_false")
     args = p.parse_args(argv)
     with open(args.out, "w", encoding="utf-8") as f:
-        counts = generate(f, args.lines)
+        counts = generate(f, args.lines, domains=args.domains, address_texts=args.address_texts)
     print(json.dumps(counts), file=sys.stderr)
 
 

@@ -15,6 +15,7 @@ PACKAGES=(
   zabbix-agent                   # the UserParameter path, zabbix_get
   systemd                        # journalctl (journal files made in tests)
   hyperfine                      # benchmarks
+  time                           # GNU time: the benchmarks' peak RSS per run
 )
 
 if [[ $(id -u) -ne 0 ]]; then
