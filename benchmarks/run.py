@@ -289,10 +289,15 @@ def empty_section(lab, args, results: dict) -> list[str]:
         Series("/usr/bin/python3 -c pass", ["/usr/bin/python3", "-c", "pass"]),
         Series("python -c 'import nagiosplugin'", [PY, "-c", "import nagiosplugin"]),
     ]
+    for label, env in args.proposal_envs:
+        series.append(Series(f"check_postfix_queue, {label}",
+                             [*series[0].argv], env=env))
     log(f"empty queue: {runs} runs")
     alternate(series, runs, master_pid=lab.master_pid(), warmup=2, progress=log)
     results["empty"] = {s.name: [r.__dict__ for r in s.runs] for s in series}
     ours, mailq = series[0], series[1]
+    extra = [f"- {s.name}: {ratio(s, mailq):.2f}× check_mailq (CPU "
+             f"{ratio(s, mailq, 'cpu'):.2f}×)." for s in series[6:]]
     imp = subprocess.run([PY, "-X", "importtime", "-c",
                           "import postfix_queue_monitor.plugins.queue_size"],
                          capture_output=True, text=True).stderr
@@ -312,7 +317,7 @@ def empty_section(lab, args, results: dict) -> list[str]:
                daemon=True),
         *commands(series),
         f"Goal ≤ 2× check_mailq (wall): "
-        f"{verdict(ratio(ours, mailq), 2.0, cpu=ratio(ours, mailq, 'cpu'))}.", "",
+        f"{verdict(ratio(ours, mailq), 2.0, cpu=ratio(ours, mailq, 'cpu'))}.", "", *extra, "",
         f"`python -X importtime -c 'import postfix_queue_monitor.plugins.queue_size'`: "
         f"{total / 1000:.1f} ms of imports in all; the biggest (cumulative µs, top-level and "
         "their direct children):", "", "| cumulative µs | self µs | module |", "|---|---|---|",
