@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: all venv deps demo test unit integration lint bench clean
+.PHONY: all venv deps demo test unit integration lint bench nagios-configs clean
 
 all: test
 
@@ -36,6 +36,9 @@ lint: venv
 
 bench: deps venv
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+nagios-configs: venv
+	$(BIN)/python -m postfix_queue_monitor.nagios_gen
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -324,7 +324,8 @@ def _explain(rc: int, err: str, argv: list[str]) -> str:
     last = next((ln.strip() for ln in reversed(err.splitlines()) if ln.strip()), "")
     user = _username()
     if "unauthorized configuration directory" in low:
-        cdir = argv[argv.index("-c") + 1] if "-c" in argv else "?"
+        cdir = (argv[argv.index("-c") + 1] if "-c" in argv
+                else os.environ.get("MAIL_CONFIG", "the config dir"))
         return (f'postqueue refuses config dir {cdir}: add "alternate_config_directories = {cdir}" '
                 f"to the default main.cf (exact name, no trailing slash)")
     if "not allowed to view the mail queue" in low or rc == 77:
