@@ -2,6 +2,10 @@
 
     python benchmarks/compare_parsers.py [--base DIR] SCRATCH_DIR FILE...
 
+e.g. ``compare_parsers.py /tmp/scratch/checks benchmarks/edge-cases.jsonl
+benchmarks/data/stream-1000k.jsonl`` (edge-cases.jsonl: malformed lines, a bare local part, a
+trailing dot, an unknown queue, a boolean arrival time, forced expiry).
+
 Used to check a proposed queue.py (a scratch copy: the directory that holds
 postfix_queue_monitor/) against the worktree's (or --base's) before timing it. Fields only one
 of the two versions has (a new memo, a buffer) are not compared.

@@ -18,6 +18,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -409,6 +410,67 @@ def maillog_section() -> list[str]:
             "landed on main when these figures were taken.", ""]
 
 
+def _med(runs: list[dict], attr: str) -> float:
+    return statistics.median(r[attr] for r in runs)
+
+
+def goals_summary(results: dict, page: str) -> list[str]:
+    """'Goals at a glance', from results.json (and the few-texts verdict already on the page)."""
+    rows = ["## Goals at a glance", "",
+            "Medians of this run; wall time with CPU in brackets; details and the reasons for "
+            "each miss in the tables and the notes below.", "",
+            "| goal | measured | verdict |", "|---|---|---|"]
+
+    def row(goal: str, runs_a: list[dict], runs_b: list[dict], limit: float) -> None:
+        w = _med(runs_a, "wall") / _med(runs_b, "wall")
+        c = _med(runs_a, "cpu") / _med(runs_b, "cpu")
+        ok = "met" if w <= limit else f"**missed by {100 * (w / limit - 1):.0f}%**"
+        rows.append(f"| {goal} | {w:.2f}× ({c:.2f}×) | {ok} |")
+
+    for size, q in sorted(results.get("queues", {}).items(), key=lambda kv: int(kv[0])):
+        ser = q["series"]
+        ours, pq, mq = ser["check_postfix_queue"], ser["postqueue -j >/dev/null"], \
+            ser["check_mailq -M postfix"]
+        n = f"{int(size):,}"
+        row(f"{n} messages: check_postfix_queue ≤ 1.15× `postqueue -j`", ours, pq, 1.15)
+        row(f"{n} messages: check_postfix_queue ≤ 1.0× check_mailq", ours, mq, 1.0)
+        old = ser["check_postfix_oldest_message"]
+        row(f"{n} messages: check_postfix_oldest_message ≤ 1.15× `postqueue -j`", old, pq, 1.15)
+        rss = _med(ours, "rss_kb") / MB
+        rows.append(f"| {n} messages: peak RSS ≤ 80 MB | {rss:.1f} MB (check_mailq "
+                    f"{_med(mq, 'rss_kb') / MB:.1f} MB) | {'met' if rss <= 80 else '**missed**'} |")
+    st = results.get("stream")
+    if st:
+        row("1M-line stream: parse + cause ≤ 1.0× a naive `json.loads` loop",
+            st["parse_json_lines + cause"], st["json.loads loop"], 1.0)
+        rss = _med(st["check_postfix_queue -w 10 -c 20"], "rss_kb") / MB
+        rows.append(f"| 1M-line stream: peak RSS ≤ 80 MB | {rss:.1f} MB | "
+                    f"{'met' if rss <= 80 else '**missed**'} |")
+    m = re.search(r"### The same stream with few distinct reasons.*?Goal ≤ 1\.0× the naive loop: "
+                  r"([^\n]*)", page, re.S)
+    if m:
+        rows.append(f"| 200k-line stream, few distinct reasons: ≤ 1.0× the naive loop | "
+                    f"{m[1].split(' — ')[0]} | {m[1].split(' — ')[-1].rstrip('.')} |")
+    em = results.get("empty")
+    if em:
+        row("empty queue: check_postfix_queue ≤ 2× check_mailq", em["check_postfix_queue"],
+            em["check_mailq -M postfix"], 2.0)
+    rows += ["| log goals (bounce-rate issue) | see the mail log section | – |", ""]
+    return rows
+
+
+def with_goals(page: str, results: dict) -> str:
+    """The page with its 'Goals at a glance' section (re)placed after 'Machine and load'."""
+    start = page.find("\n## Goals at a glance")
+    if start >= 0:
+        end = page.find("\n## ", start + 5)
+        page = page[:start] + page[end:]
+    anchor = page.find("\n## ", page.find("## Machine and load") + 5)
+    if anchor < 0:
+        return page
+    return page[:anchor] + "\n" + "\n".join(goals_summary(results, page)) + page[anchor:]
+
+
 def closing() -> list[str]:
     """The log section (the bounce issue's) and the hand-written analysis, NOTES.md."""
     notes = HERE / "NOTES.md"
@@ -460,7 +522,11 @@ def main(argv: list[str] | None = None) -> int:
         page = Path(args.out).read_text()
         cut = page.find("\n## Mail log")
         page = page[:cut] if cut >= 0 else page
-        Path(args.out).write_text(page + "\n" + "\n".join(closing()) + "\n")
+        page = page + "\n" + "\n".join(closing()) + "\n"
+        results_path = DATA / f"{Path(args.out).stem}.json"
+        if results_path.exists():      # else the page keeps the goals it has
+            page = with_goals(page, json.loads(results_path.read_text()))
+        Path(args.out).write_text(page)
         return 0
     args.proposal_envs = proposal_envs(args)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -479,9 +545,10 @@ def main(argv: list[str] | None = None) -> int:
     out_path = Path(args.out)
 
     def flush() -> None:
-        out_path.write_text("\n".join(
-            head + [f"- {load_note()} at the end."] + [""] + body + tail + closing()) + "\n")
-        (DATA / "results.json").write_text(json.dumps(results, indent=1))
+        page = "\n".join(head + [f"- {load_note()} at the end."] + [""] + body + tail
+                         + closing()) + "\n"
+        out_path.write_text(with_goals(page, results))
+        (DATA / f"{out_path.stem}.json").write_text(json.dumps(results, indent=1))
 
     if "stream" in only:
         body += stream_section(args, results)
