@@ -14,6 +14,7 @@ PACKAGES=(
   postgresql zabbix-server-pgsql zabbix-frontend-php php-pgsql php-cli   # a real Zabbix 6.0
   zabbix-agent                   # the UserParameter path, zabbix_get
   systemd                        # journalctl (journal files made in tests)
+  systemd-journal-remote         # makes real journal files from export format (bounce tests)
   hyperfine                      # benchmarks
   time                           # GNU time: the benchmarks' peak RSS per run
 )

@@ -38,6 +38,19 @@ def parse_duration(text: str) -> float:
     return value
 
 
+def whole_number(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r}: must be at least {minimum}")
+        return value
+    return parse
+
+
 def _number(text: str, durations: bool) -> str:
     m = _NUMBER.match(text)
     if not m or (m[2] and not durations):

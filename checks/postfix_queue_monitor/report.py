@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from . import __version__, diagnosis, reasons
-from .cli import fmt_age, parse_duration
+from .cli import fmt_age, parse_duration, whole_number
 from .errors import MonitorError
 from .queue import AGE_BUCKETS_MIN, ALL_QUEUES, QueueSnapshot, default_postqueue, read_queue
 
@@ -46,16 +46,6 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
-def _top(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: must be at least 1")
-    return value
-
-
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog=PROG, description="What is in the Postfix queue and why: sizes per queue, "
                 "the deferred queue by domain and age (like qshape), deferral reasons with "
@@ -66,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--config-dir", metavar="DIR", default=None,
                    help="Postfix instance, passed to postqueue -c as it is")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    p.add_argument("--top", metavar="N", type=_top, default=DEFAULT_TOP,
+    p.add_argument("--top", metavar="N", type=whole_number(1), default=DEFAULT_TOP,
                    help=f"destination domains to show (default {DEFAULT_TOP})")
     p.add_argument("-t", "--timeout", metavar="SECONDS", type=parse_duration,
                    default=DEFAULT_TIMEOUT,

@@ -11,11 +11,11 @@ import os
 import pwd
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import nagios_lab
 import pytest
 
 from postfix_lab import Lab, available
@@ -66,32 +66,39 @@ def stuck_queue() -> Iterator[StuckQueue]:
 
 
 @pytest.fixture(scope="session")
-def daemon_venv() -> Iterator[Path]:
+def venv(request: pytest.FixtureRequest) -> Path:
     """This project installed (not editable) into a venv under /tmp, mode 0755, made from
     /usr/bin/python3, so nagios/zabbix can run its console scripts (pytest's tmp_path under
-    /root is unreadable to them)."""
+    /root is unreadable to them). Built once per session."""
     if os.geteuid() != 0:
         pytest.skip("not root: cannot prepare a venv for the daemon users")
-    base = Path(tempfile.mkdtemp(prefix="pqm-daemon-venv-"))
-    os.chmod(base, 0o755)
-    venv = base / "venv"
-    try:
-        subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True)
-        src = base / "src"
-        shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
-            ".venv", ".git", "*.egg-info", "__pycache__", "benchmarks", "build", "tests"))
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q",
-                        "--disable-pip-version-check", str(src)], check=True)
-        shutil.rmtree(src)
-        for dirpath, dirnames, filenames in os.walk(base):
-            for n in dirnames + filenames:
-                p = os.path.join(dirpath, n)
-                if not os.path.islink(p):
-                    os.chmod(p, os.stat(p).st_mode | 0o055 if os.path.isdir(p)
-                             else os.stat(p).st_mode | 0o044)
-        yield venv / "bin"
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    return nagios_lab.shared_venv(request.config, ROOT)
+
+
+@pytest.fixture(scope="session")
+def daemon_venv(venv: Path) -> Path:
+    """The console scripts' directory of ``venv``."""
+    return venv / "bin"
+
+
+@pytest.fixture(scope="session")
+def postfix(request: pytest.FixtureRequest):
+    """A small stuck queue the nagios user may list (see nagios_lab.shared_postfix)."""
+    require_lab()
+    return nagios_lab.shared_postfix(request.config)
+
+
+@pytest.fixture(scope="session")
+def pki(request: pytest.FixtureRequest):
+    return nagios_lab.shared_pki(request.config)
+
+
+@pytest.fixture
+def base(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A fresh 0755 directory under /tmp that the daemon users can read."""
+    d = nagios_lab.public_tempdir(f"pqm-{request.module.__name__.split('_')[-1]}-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
 
 
 def run_as(user: str | None, argv: list[str], timeout: float = 60,

@@ -24,28 +24,6 @@ reason = nagios_lab.available()
 pytestmark = pytest.mark.skipif(reason is not None, reason=reason or "")
 
 
-@pytest.fixture(scope="module")
-def venv(request):
-    return nagios_lab.shared_venv(request.config, ROOT)
-
-
-@pytest.fixture(scope="module")
-def postfix(request):
-    return nagios_lab.shared_postfix(request.config)
-
-
-@pytest.fixture(scope="module")
-def pki(request):
-    return nagios_lab.shared_pki(request.config)
-
-
-@pytest.fixture
-def base():
-    d = nagios_lab.public_tempdir("pqm-icinga-")
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
 def conf_files() -> list[Path]:
     return sorted(CONFIGS.glob("*.conf"))
 

@@ -29,23 +29,6 @@ def unescape(value: str) -> str:
     return value.replace("\\n", "\n")
 
 
-@pytest.fixture(scope="module")
-def venv(request):
-    return nagios_lab.shared_venv(request.config, ROOT)
-
-
-@pytest.fixture(scope="module")
-def postfix(request):
-    return nagios_lab.shared_postfix(request.config)
-
-
-@pytest.fixture
-def base():
-    d = nagios_lab.public_tempdir("pqm-nagios-")
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
 def hosts() -> str:
     return (nagios_lab.nagios_host("mail-local", nagios_gen.HOSTGROUP)
             + nagios_lab.nagios_host("mail-nrpe", use=nagios_gen.NRPE_HOST_TEMPLATE,

@@ -6,7 +6,6 @@ non-ASCII addresses intact) hold on the wire."""
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -27,23 +26,6 @@ pytestmark = pytest.mark.skipif(reason is not None, reason=reason or "")
 
 def snippet_commands() -> dict[str, str]:
     return dict(re.findall(r"^command\[([^\]]+)\]=(.*)$", SNIPPET.read_text(), re.M))
-
-
-@pytest.fixture(scope="module")
-def venv(request):
-    return nagios_lab.shared_venv(request.config, ROOT)
-
-
-@pytest.fixture(scope="module")
-def postfix(request):
-    return nagios_lab.shared_postfix(request.config)
-
-
-@pytest.fixture
-def base():
-    d = nagios_lab.public_tempdir("pqm-nrpe-")
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def mask_ages(text: bytes) -> bytes:

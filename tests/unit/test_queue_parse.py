@@ -14,13 +14,7 @@ from postfix_queue_monitor.queue import age_bucket, infer_arrival, parse_json_li
 NOW = 1795966800.0  # 2026-11-29 15:40:00 UTC
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc")
 
 
 def independent_counts(path):

@@ -14,15 +14,17 @@ import tomllib
 
 from fakes import fake_postqueue
 from postfix_queue_monitor import report
-from postfix_queue_monitor.plugins import growth, oldest, queue_size
+from postfix_queue_monitor.plugins import bounce, growth, oldest, queue_size
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
 # fixture and now may list one value per command (comma-separated) for checks with state
 BLOCK = re.compile(r"<!-- example fixture=(\S+) now=(\S+) -->\n```console\n(.*?)```", re.S)
 MAINS = {"check_postfix_queue": queue_size.main, "check_postfix_oldest_message": oldest.main,
-         "check_postfix_deferred_growth": growth.main, "postfix_queue_report": report.main}
-STATEFUL = {"check_postfix_deferred_growth"}
+         "check_postfix_deferred_growth": growth.main, "postfix_queue_report": report.main,
+         "check_postfix_bounce_rate": bounce.main}
+STATEFUL = {"check_postfix_deferred_growth", "check_postfix_bounce_rate"}
+READS_LOG = {"check_postfix_bounce_rate"}
 
 
 def examples():
@@ -44,10 +46,13 @@ def test_readme_example_output(steps, tmp_path, fixtures, capsys, monkeypatch):
     for i, (fixture, now, command, expected) in enumerate(steps):
         argv = shlex.split(command)
         (tmp_path / str(i)).mkdir()
-        pq = fake_postqueue(tmp_path / str(i), j=fixtures / fixture)
+        if argv[0] in READS_LOG:
+            source = ["--log-file", str(fixtures / fixture)]
+        else:
+            source = ["--postqueue", fake_postqueue(tmp_path / str(i), j=fixtures / fixture)]
         extra = ["--state-dir", str(tmp_path / "state")] if argv[0] in STATEFUL else []
         try:
-            got = MAINS[argv[0]]([*argv[1:], "--postqueue", pq, *extra], clock=lambda t=now: t)
+            got = MAINS[argv[0]]([*argv[1:], *source, *extra], clock=lambda t=now: t)
         except SystemExit as exc:
             got = exc.code
         out = capsys.readouterr().out

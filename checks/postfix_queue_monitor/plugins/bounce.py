@@ -1,0 +1,170 @@
+"""check_postfix_bounce_rate: the share of recipients that bounced (or expired) over a sliding
+window, from the mail log or the journal, judged in percent."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Optional
+
+import nagiosplugin
+
+from .. import maillog, metrics
+from ..cli import (
+    ErrorContext,
+    GuardedResource,
+    argv_or_sys,
+    check_parser,
+    error_hint,
+    fmt_age,
+    fmt_number,
+    parse_duration,
+    run,
+    violation,
+    whole_number,
+)
+
+NAME = "POSTFIX BOUNCE RATE"
+Clock = Callable[[], float]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = check_parser("check_postfix_bounce_rate",
+                     "Share of recipients bounced or expired over a sliding window, from the "
+                     "mail log or the journal; -w/-c in percent.", queue=False, state=True)
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--log-file", metavar="PATH", default=None,
+                     help="the mail log (default: the first of " + ", ".join(maillog.DEFAULT_LOGS)
+                          + " that exists, else the journal)")
+    src.add_argument("--journal", action="store_true", help="read journald instead of a log file")
+    p.add_argument("--syslog-name", metavar="NAME", default=None,
+                   help="only this Postfix instance's lines (NAME/...); default: every name "
+                        "starting with postfix")
+    p.add_argument("--window", metavar="DURATION", type=parse_duration, default=3600.0,
+                   help="sliding window (default 1h; one-minute resolution)")
+    p.add_argument("--min-deliveries", metavar="N", type=whole_number(0), default=10,
+                   help="below this many sent+bounced+expired recipients in the window: OK, "
+                        "too few to judge (default 10)")
+    return p
+
+
+class BounceRate(GuardedResource):
+    def __init__(self, args: argparse.Namespace, clock: Clock = time.time):
+        self.args = args
+        self.clock = clock
+        self.stats: Optional[maillog.DeliveryStats] = None
+
+    def measure(self) -> Iterator[nagiosplugin.Metric]:
+        a = self.args
+        # leave a second for nagiosplugin's own alarm to name the hung part
+        budget = max(0.5, a.timeout - min(1.0, a.timeout * 0.2))
+        s = self.stats = maillog.measure_deliveries(
+            a.log_file, a.journal, a.syslog_name, a.window, a.state_dir, self.clock(), budget)
+        values = {"bounce_rate": s.bounce_rate, "deferral_rate": s.deferral_rate,
+                  "delivery_sent": s.sent, "delivery_bounced": s.bounced,
+                  "delivery_expired": s.expired, "delivery_deferred": s.deferred}
+        for m in metrics.for_check("bounce"):
+            yield nagiosplugin.Metric(m.label, values[m.label], m.uom, min=m.min, max=m.max,
+                                      context=m.label)
+
+    def judged(self) -> bool:
+        return self.stats is not None and self.stats.deliveries >= self.args.min_deliveries
+
+
+class RateContext(nagiosplugin.ScalarContext):
+    """bounce_rate: judged by -w/-c only with enough deliveries in the window."""
+
+    def __init__(self, name: str, args: argparse.Namespace, resource: BounceRate):
+        super().__init__(name, args.warning, args.critical)
+        self.resource = resource
+
+    def evaluate(self, metric: nagiosplugin.Metric, resource: object) -> nagiosplugin.Result:
+        if not self.resource.judged():
+            return self.result_cls(nagiosplugin.Ok, None, metric)
+        return super().evaluate(metric, resource)
+
+
+def _pct(value: float) -> str:
+    return f"{value:.1f}%" if value != int(value) else f"{int(value)}%"
+
+
+class Summary(nagiosplugin.Summary):
+    def __init__(self, resource: BounceRate):
+        self.resource = resource
+
+    def _counts(self, s: maillog.DeliveryStats) -> str:
+        return (f"{s.bounced + s.expired} of {s.deliveries} recipients in "
+                f"{fmt_age(s.window)}")
+
+    def ok(self, results: nagiosplugin.Results) -> str:
+        s = self.resource.stats
+        assert s is not None
+        if not self.resource.judged():
+            return (f"too few deliveries to judge ({s.deliveries} < "
+                    f"{self.resource.args.min_deliveries} in {fmt_age(s.window)}; "
+                    f"{s.deferred} deferred)")
+        return (f"bounce rate {_pct(s.bounce_rate)} ({self._counts(s)}), deferral rate "
+                f"{_pct(s.deferral_rate)}")
+
+    def problem(self, results: nagiosplugin.Results) -> str:
+        hint = error_hint(results)
+        if hint is not None:
+            return hint
+        s = self.resource.stats
+        assert s is not None
+        r = results["bounce_rate"]
+        rng = r.context.critical if r.state == nagiosplugin.Critical else r.context.warning
+        text = (f"bounce rate {_pct(s.bounce_rate)} ({violation(s.bounce_rate, rng, fmt_number)}"
+                f"; {self._counts(s)})")
+        return f"{text}: {cause(s)}"
+
+    def verbose(self, results: nagiosplugin.Results) -> list[str]:
+        s = self.resource.stats
+        if s is None:
+            return []
+        out = [f"window {fmt_age(s.window)} from {s.source}: sent {s.sent}, bounced {s.bounced}, "
+               f"expired {s.expired}, deferred {s.deferred}; {s.lines_read} new line(s) read"
+               + (" (first run: the window only)" if s.first_run else "")]
+        if s.bounce_classes:
+            out.append("bounces by reason: " + ", ".join(
+                f"{c} {n}" for c, n in s.bounce_classes.most_common()))
+            for c, _ in s.bounce_classes.most_common(3):
+                if c in s.bounce_texts:
+                    out.append(f"  {c}: {s.bounce_texts[c]}")
+        if s.deferral_classes:
+            out.append("deferrals by reason: " + ", ".join(
+                f"{c} {n}" for c, n in s.deferral_classes.most_common()))
+        out.extend(s.notes)
+        if s.unmatched:
+            out.append(f"{s.unmatched} Postfix line(s) matched no pattern, e.g.:")
+            out.extend(f"  {line}" for line in s.unmatched_samples)
+        return out
+
+
+def cause(s: maillog.DeliveryStats) -> str:
+    """``top reason recipient_unknown (12 of 15)`` or ``4 expired in the queue``."""
+    top = s.top_bounce_class()
+    bad = s.bounced + s.expired
+    if top and top[1] >= s.expired:
+        return f"top reason {top[0]} ({top[1]} of {bad})"
+    if s.expired:
+        return f"{s.expired} of {bad} expired in the queue (maximal_queue_lifetime)"
+    return "no bounce reason logged"
+
+
+def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> None:
+    args = parser().parse_args(argv_or_sys(argv))
+    resource = BounceRate(args, **({"clock": clock} if clock else {}))
+    contexts: list[nagiosplugin.Context] = []
+    for m in metrics.for_check("bounce"):
+        if m.label == "bounce_rate":
+            contexts.append(RateContext(m.label, args, resource))
+        else:
+            contexts.append(nagiosplugin.ScalarContext(m.label))
+    check = nagiosplugin.Check(resource, *contexts, ErrorContext(), Summary(resource))
+    check.name = NAME
+    run(check, args)
+
+
+main = nagiosplugin.guarded(verbose=0)(main)
