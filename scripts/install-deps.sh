@@ -16,6 +16,7 @@ PACKAGES=(
   systemd                        # journalctl (journal files made in tests)
   systemd-journal-remote         # makes real journal files from export format (bounce tests)
   hyperfine                      # benchmarks
+  time                           # GNU time: the benchmarks' peak RSS per run
 )
 
 if [[ $(id -u) -ne 0 ]]; then
