@@ -15,17 +15,28 @@ import shutil
 import time
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import reasons
 from .errors import MonitorError
 from .proc import Child
 
-try:  # orjson parses postqueue's lines ~3x faster; the stdlib is the fallback
-    from orjson import loads as _loads
-except ImportError:  # pragma: no cover - orjson is a dependency, but not a hard one
-    _loads = json.loads
+#: orjson's loads (it parses postqueue's lines ~3x faster), else the stdlib's: chosen on the
+#: first non-empty line, so an empty queue does not pay orjson's ~5 ms import.
+_loads: Callable[[bytes | str], Any] | None = None
+
+
+def _decoder() -> Callable[[bytes | str], Any]:
+    global _loads
+    if _loads is None:
+        try:
+            from orjson import loads
+        except ImportError:  # pragma: no cover - orjson is a dependency, but not a hard one
+            loads = json.loads
+        _loads = loads
+    return _loads
 
 QUEUES: tuple[str, ...] = ("maildrop", "incoming", "active", "deferred", "hold")
 ALL_QUEUES: tuple[str, ...] = (*QUEUES, "total")
@@ -35,6 +46,7 @@ MAX_DOMAINS = 20000        # distinct deferred destination domains kept; the res
 MAX_REASON_TEXTS = 2000    # distinct reason texts kept as examples; classes are always counted
 MAX_SAMPLES = 5            # malformed lines kept for -v
 MAX_PENDING = 20_000       # distinct (domain, age bucket, reason) keys before they are folded
+MAX_CLASS_MEMO = 50_000    # reason texts whose class one snapshot remembers (~10 MB at most)
 _LIMITS_S: tuple[int, ...] = tuple(m * 60 for m in AGE_BUCKETS_MIN)
 
 
@@ -81,7 +93,8 @@ def age_bucket(age_s: float) -> int:
 
 def recipient_domain(address: str) -> str:
     """Destination domain of a recipient, lower-cased; a bare local part is '(local)'."""
-    return _domain(address.rpartition("@")[2])
+    _, at, raw = address.rpartition("@")
+    return _domain(raw) if at else "(local)"
 
 
 def _domain(raw: str) -> str:
@@ -110,6 +123,9 @@ class QueueSnapshot:
     #: deferred recipients not yet folded into the counters above, by (raw domain, age bucket,
     #: reason text): one dict update per recipient while parsing, the rest once per distinct key
     pending: dict[tuple[str, int, str], int] = field(default_factory=dict, repr=False)
+    #: class of each reason text met so far: every distinct text is classified once per listing
+    #: (reasons.classify's LRU of 4096 thrashes on queues with tens of thousands of texts)
+    class_of: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     # -- aggregates -------------------------------------------------------------------------
     def stats(self, queue: str) -> QueueStats:
@@ -138,7 +154,7 @@ class QueueSnapshot:
         bucket = bisect_left(_LIMITS_S, self.now - arrival)
         pending = self.pending
         for address, reason in recipients:
-            key = (address.rpartition("@")[2], bucket, reason)
+            key = (address.rpartition("@")[2] if "@" in address else "", bucket, reason)
             pending[key] = pending.get(key, 0) + 1
         if len(pending) > MAX_PENDING:
             self.fold()
@@ -146,7 +162,7 @@ class QueueSnapshot:
     def fold(self) -> QueueSnapshot:
         """Fold the pending deferred recipients into the per-domain, per-class counters
         (domains and example texts capped, so memory stays flat as the queue grows)."""
-        classify = reasons.classify
+        classify, class_of = reasons.classify, self.class_of
         domains, ages_by_domain = self.deferred_domains, self.deferred_domain_ages
         for (raw, bucket, reason), n in self.pending.items():
             domain = _domain(raw)
@@ -157,7 +173,14 @@ class QueueSnapshot:
             if ages is None:
                 ages = ages_by_domain[domain] = [0] * (len(AGE_BUCKETS_MIN) + 1)
             ages[bucket] += n
-            cls = classify(reason) if reason else "other"
+            if reason:
+                cls = class_of.get(reason)
+                if cls is None:
+                    cls = classify(reason)
+                    if len(class_of) < MAX_CLASS_MEMO:
+                        class_of[reason] = cls
+            else:
+                cls = "other"
             self.deferred_classes[cls] += n
             per_class = self.deferred_class_domains.get(cls)
             if per_class is None:
@@ -179,12 +202,15 @@ def parse_json_lines(lines: Iterable[bytes | str], now: float) -> QueueSnapshot:
     """
     snap = QueueSnapshot(now=now, source="json")
     queues, pending = snap.queues, snap.pending
+    loads = None
     for raw in lines:
         if not raw.strip():
             continue
         snap.lines += 1
         try:
-            obj = _loads(raw)
+            if loads is None:
+                loads = _loads or _decoder()
+            obj = loads(raw)
             queue = obj["queue_name"]
             stats = queues[queue]
             arrival = obj["arrival_time"]
@@ -204,7 +230,7 @@ def parse_json_lines(lines: Iterable[bytes | str], now: float) -> QueueSnapshot:
         if queue == "deferred":
             bucket = bisect_left(_LIMITS_S, now - arrival)
             for address, reason in found:
-                key = (address.rpartition("@")[2], bucket, reason)
+                key = (address.rpartition("@")[2] if "@" in address else "", bucket, reason)
                 pending[key] = pending.get(key, 0) + 1
             if len(pending) > MAX_PENDING:
                 snap.fold()

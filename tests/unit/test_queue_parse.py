@@ -169,3 +169,12 @@ def test_folding_midway_changes_nothing(fixtures, monkeypatch):
     monkeypatch.setattr(queue, "MAX_PENDING", 2)
     often = parse_json_lines(lines, NOW)
     assert once == often
+
+
+def test_bare_local_part_recipient_is_local():
+    line = json.dumps({"queue_name": "deferred", "queue_id": "A", "arrival_time": NOW,
+                       "message_size": 1, "sender": "",
+                       "recipients": [{"address": "postmaster", "delay_reason": "x"},
+                                      {"address": "u@Example.COM.", "delay_reason": "x"}]})
+    snap = parse_json_lines([line], NOW)
+    assert dict(snap.deferred_domains) == {"(local)": 1, "example.com": 1}
