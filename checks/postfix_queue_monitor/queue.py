@@ -1,6 +1,6 @@
 """Measure the queue: ``postqueue -j`` (or ``-p`` before Postfix 3.1) → :class:`QueueSnapshot`.
 
-The parsers are pure (lines and ``now`` in, a dataclass out) and stream: memory depends on the
+The parsers are pure (lines and ``now`` in, a plain object out) and stream: memory depends on the
 number of distinct destination domains and reason texts (both capped), never on the queue size.
 Counting follows CONTRACT.md: the listing is not a snapshot, so a message listed twice counts
 twice; a malformed line is skipped, counted and kept as a sample for ``-v``.
@@ -16,12 +16,15 @@ import time
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any
 
 from . import reasons
 from .errors import MonitorError
 from .proc import Child
+
+# typing is imported for type checkers only: at run time it cost ~3 ms of every check's start-up
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: orjson's loads (it parses postqueue's lines ~3x faster), else the stdlib's: chosen on the
 #: first non-empty line, so an empty queue does not pay orjson's ~5 ms import.
@@ -50,15 +53,30 @@ MAX_CLASS_MEMO = 50_000    # reason texts whose class one snapshot remembers (~1
 _LIMITS_S: tuple[int, ...] = tuple(m * 60 for m in AGE_BUCKETS_MIN)
 
 
-@dataclass
+# Plain classes, not dataclasses: importing dataclasses (and inspect, which it pulls in) cost
+# ~8 ms of every check's start-up, as much as the whole run on an empty queue.
+
 class QueueStats:
     """One queue's totals."""
 
-    messages: int = 0
-    recipients: int = 0
-    bytes: int = 0
-    oldest_arrival: float | None = None
-    forced_expire: int = 0
+    __slots__ = ("messages", "recipients", "bytes", "oldest_arrival", "forced_expire")
+
+    def __init__(self) -> None:
+        self.messages = 0
+        self.recipients = 0
+        self.bytes = 0
+        self.oldest_arrival: float | None = None
+        self.forced_expire = 0
+
+    def _key(self) -> tuple:
+        return (self.messages, self.recipients, self.bytes, self.oldest_arrival,
+                self.forced_expire)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, QueueStats) and self._key() == other._key()
+
+    def __repr__(self) -> str:
+        return f"QueueStats{self._key()}"
 
     def add(self, size: int, arrival: float, recipients: int, forced: bool) -> None:
         self.messages += 1
@@ -102,30 +120,45 @@ def _domain(raw: str) -> str:
     return domain or "(local)"
 
 
-@dataclass
 class QueueSnapshot:
     """What one listing of the queue said, aggregated."""
 
-    now: float
-    source: str = "json"                     # "json" (postqueue -j) or "text" (postqueue -p)
-    queues: dict[str, QueueStats] = field(default_factory=lambda: {q: QueueStats() for q in QUEUES})
-    lines: int = 0
-    malformed: int = 0
-    malformed_samples: list[str] = field(default_factory=list)
-    #: deferred queue, counted per recipient
-    deferred_domains: Counter[str] = field(default_factory=Counter)
-    deferred_domain_ages: dict[str, list[int]] = field(default_factory=dict)
-    deferred_classes: Counter[str] = field(default_factory=Counter)
-    deferred_class_domains: dict[str, Counter[str]] = field(default_factory=dict)
-    deferred_reason_texts: Counter[str] = field(default_factory=Counter)
-    warnings: list[str] = field(default_factory=list)
-    expected_messages: int | None = None     # from postqueue -p's summary line
-    #: deferred recipients not yet folded into the counters above, by (raw domain, age bucket,
-    #: reason text): one dict update per recipient while parsing, the rest once per distinct key
-    pending: dict[tuple[str, int, str], int] = field(default_factory=dict, repr=False)
-    #: class of each reason text met so far: every distinct text is classified once per listing
-    #: (reasons.classify's LRU of 4096 thrashes on queues with tens of thousands of texts)
-    class_of: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    #: the fields that make two snapshots equal (what the listing said, not caches)
+    COMPARED = ("now", "source", "queues", "lines", "malformed", "malformed_samples",
+                "deferred_domains", "deferred_domain_ages", "deferred_classes",
+                "deferred_class_domains", "deferred_reason_texts", "warnings",
+                "expected_messages", "pending")
+
+    def __init__(self, now: float, source: str = "json"):
+        self.now = now
+        self.source = source                  # "json" (postqueue -j) or "text" (postqueue -p)
+        self.queues: dict[str, QueueStats] = {q: QueueStats() for q in QUEUES}
+        self.lines = 0
+        self.malformed = 0
+        self.malformed_samples: list[str] = []
+        # deferred queue, counted per recipient
+        self.deferred_domains: Counter[str] = Counter()
+        self.deferred_domain_ages: dict[str, list[int]] = {}
+        self.deferred_classes: Counter[str] = Counter()
+        self.deferred_class_domains: dict[str, Counter[str]] = {}
+        self.deferred_reason_texts: Counter[str] = Counter()
+        self.warnings: list[str] = []
+        self.expected_messages: int | None = None    # from postqueue -p's summary line
+        # deferred recipients not yet folded into the counters above, by (raw domain, age
+        # bucket, reason text): one dict update per recipient while parsing, the rest once per
+        # distinct key
+        self.pending: dict[tuple[str, int, str], int] = {}
+        # class of each reason text met so far: every distinct text is classified once per
+        # listing (reasons.classify's LRU of 4096 thrashes on queues with tens of thousands)
+        self.class_of: dict[str, str] = {}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, QueueSnapshot) and all(
+            getattr(self, f) == getattr(other, f) for f in self.COMPARED)
+
+    def __repr__(self) -> str:
+        return (f"QueueSnapshot(now={self.now}, source={self.source!r}, "
+                f"total={self.stats('total')!r}, malformed={self.malformed})")
 
     # -- aggregates -------------------------------------------------------------------------
     def stats(self, queue: str) -> QueueStats:

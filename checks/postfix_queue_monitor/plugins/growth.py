@@ -8,8 +8,8 @@ Samples live per Postfix instance in the state dir; times keep sub-second resolu
 from __future__ import annotations
 
 import argparse
+from collections import namedtuple
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 import nagiosplugin
 
@@ -32,11 +32,9 @@ MAX_SAMPLES = 5000
 Sample = tuple[float, int]
 
 
-@dataclass
-class Growth:
-    rate: float | None          # messages per hour; None: no baseline yet
-    ref: Sample | None
-    note: str = ""              # why there is no rate, or what was repaired
+#: rate: messages per hour (None: no baseline yet); ref: the reference sample; note: why there
+#: is no rate, or what was repaired. (collections' namedtuple: no dataclasses/typing import.)
+Growth = namedtuple("Growth", "rate ref note", defaults=("",))
 
 
 def compute_growth(samples: list[Sample], now: float, deferred: int, window: float) -> Growth:
