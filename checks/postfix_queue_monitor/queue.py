@@ -41,6 +41,7 @@ def _decoder() -> Callable[[bytes | str], Any]:
         _loads = loads
     return _loads
 
+
 QUEUES: tuple[str, ...] = ("maildrop", "incoming", "active", "deferred", "hold")
 ALL_QUEUES: tuple[str, ...] = (*QUEUES, "total")
 #: qshape's age buckets, upper bounds in minutes; a last, open bucket follows.
@@ -253,6 +254,9 @@ def parse_json_lines(lines: Iterable[bytes | str], now: float) -> QueueSnapshot:
             rcpts = obj.get("recipients") or ()
             if queue == "deferred":
                 found = [(r.get("address") or "", r.get("delay_reason") or "") for r in rcpts]
+                for address, reason in found:
+                    if type(address) is not str or type(reason) is not str:
+                        raise ValueError("recipient")
             elif not isinstance(rcpts, (list, tuple)):
                 raise ValueError("recipients")
         except (ValueError, KeyError, TypeError, AttributeError):

@@ -178,3 +178,12 @@ def test_bare_local_part_recipient_is_local():
                                       {"address": "u@Example.COM.", "delay_reason": "x"}]})
     snap = parse_json_lines([line], NOW)
     assert dict(snap.deferred_domains) == {"(local)": 1, "example.com": 1}
+
+
+@pytest.mark.parametrize("rcpts", [[{"address": 5}], [{"address": "a@b", "delay_reason": 5}],
+                                   ["a@b"], {"address": "a@b"}, 7])
+def test_wrongly_typed_recipients_are_malformed_not_a_crash(rcpts):
+    line = json.dumps({"queue_name": "deferred", "queue_id": "A", "arrival_time": NOW,
+                       "message_size": 1, "sender": "", "recipients": rcpts})
+    snap = parse_json_lines([line], NOW)
+    assert snap.malformed == 1 and snap.stats("total").messages == 0
