@@ -25,6 +25,8 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import postfix_lab
+
 NAGIOS = "/usr/sbin/nagios4"
 ICINGA2 = "/usr/sbin/icinga2"
 NRPE = "/usr/sbin/nrpe"
@@ -149,15 +151,7 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def _wait(cond, timeout: float, what: str, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(step)
+_wait = postfix_lab.wait_until
 
 
 # -- Nagios 4 ----------------------------------------------------------------------------------
@@ -573,7 +567,6 @@ def shared_postfix(config):
     """A private Postfix instance with a stuck queue of ``LAB_MESSAGES`` deferred messages that
     the nagios user may list (alternate_config_directories, restored at the end)."""
     if "postfix" not in _SHARED:
-        import postfix_lab
         stack = contextlib.ExitStack()
         try:
             lab = postfix_lab.Lab(name="nagios").setup()

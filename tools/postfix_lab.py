@@ -245,11 +245,7 @@ class Lab:
     # -- helpers --
     @staticmethod
     def _wait_for(cond, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not cond():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out waiting for {what}")
-            time.sleep(0.1)
+        wait_until(cond, timeout, what)
 
 
 _MARK = Path("/run/pqm-lab-added-alternate_config_directories")
@@ -287,6 +283,18 @@ def _was_added() -> bool:
 def _clear_mark() -> None:
     with contextlib.suppress(FileNotFoundError):
         _MARK.unlink()
+
+
+def wait_until(cond, timeout: float, what: str, step: float = 0.1):
+    """Poll ``cond`` until it returns something true (returned), or raise TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(step)
 
 
 def _alive(pid: int) -> bool:

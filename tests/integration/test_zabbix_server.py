@@ -48,14 +48,7 @@ def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 
 
 def wait_until(fn, timeout: float, what: str, step: float = 0.5):
-    give_up = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > give_up:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(step)
+    return postfix_lab.wait_until(fn, timeout, what, step)
 
 
 def make_certs(d: Path) -> dict[str, Path]:
