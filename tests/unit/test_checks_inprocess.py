@@ -247,3 +247,14 @@ def test_version(capsys):
         growth.main(["-V"])
     out, err = capsys.readouterr()
     assert exc.value.code == 0 and out.startswith("check_postfix_deferred_growth 0.") and not err
+
+
+def test_cause_only_when_the_problem_is_deferred_mail(tmp_path, fixtures, capsys):
+    pq = fake_postqueue(tmp_path, j=fixtures / "mixed-malformed-dup-postfix311.jsonl")
+    code, out = run(queue_size.main, ["--postqueue", pq, "--queue", "hold", "-w", "0"], capsys)
+    assert code == 1 and out.startswith("POSTFIX QUEUE WARNING - 1 hold (> 0) |"), out
+    code, out = run(queue_size.main, ["--postqueue", pq, "--queue", "deferred", "-w", "0"],
+                    capsys)
+    assert out.startswith("POSTFIX QUEUE WARNING - 2 deferred (> 0): 100% refused"), out
+    code, out = run(oldest.main, ["--postqueue", pq, "--queue", "hold", "-w", "1h"], capsys)
+    assert out.startswith("POSTFIX OLDEST WARNING - oldest hold message is 18h 33m old (> 1h) |")

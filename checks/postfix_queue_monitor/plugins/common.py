@@ -48,11 +48,16 @@ class QueueSummary(nagiosplugin.Summary):
             return hint
         text = self.describe_problem(results)
         snap = self.resource.snapshot
-        why = diagnosis.cause(snap) if snap else ""
+        why = diagnosis.cause(snap) if snap and self.about_deferred(results) else ""
         return f"{text}: {why}" if why else text
 
     def describe_problem(self, results: nagiosplugin.Results) -> str:  # pragma: no cover
         raise NotImplementedError
+
+    def about_deferred(self, results: nagiosplugin.Results) -> bool:
+        """Whether the problem concerns deferred mail: the cause names deferral reasons, which
+        say nothing about, say, a full hold queue."""
+        return True
 
     def ok(self, results: nagiosplugin.Results) -> str:
         text = self.describe_ok(results)

@@ -75,6 +75,9 @@ class Summary(QueueSummary):
         age = results["oldest_age"].metric.value
         return f"oldest {queue} message is {fmt_age(age)} old"
 
+    def about_deferred(self, results: nagiosplugin.Results) -> bool:
+        return self.resource.oldest_queue() == "deferred"
+
     def describe_problem(self, results: nagiosplugin.Results) -> str:
         r = worst(results)[0]
         rng = r.context.critical if r.state == nagiosplugin.Critical else r.context.warning

@@ -52,6 +52,9 @@ class Summary(QueueSummary):
                           if snap.queues[q].messages)
         return f"{total} messages queued ({parts})"
 
+    def about_deferred(self, results: nagiosplugin.Results) -> bool:
+        return any(r.metric.name in ("queue_deferred", "queue_total") for r in worst(results))
+
     def describe_problem(self, results: nagiosplugin.Results) -> str:
         out = []
         for r in worst(results):
