@@ -2,8 +2,11 @@
 """make demo: the checks and the Zabbix document against a real Postfix with a stuck queue.
 
 Where the system's Postfix runs, it is only read (no mail is injected into a Postfix that was
-already there). Otherwise a private instance is started with a stuck queue (deferred mail over a
-few domains, some on hold), shown, and stopped again (``--keep`` leaves it running).
+already there). Otherwise a private instance is started with a stuck queue: mail for six domains
+whose relay refuses connections, some of it on hold, plus a few real deliveries through
+smtp-sink listeners on 127.0.0.1 (accepted, hard-rejected, greylisted) so the mail log has sent,
+bounced and deferred lines. The listeners are stopped once the mail has been tried; the
+instance is shown, and stopped again (``--keep`` leaves it running).
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
-from postfix_lab import Lab, available, system_postfix_running  # noqa: E402
+from postfix_lab import Lab, Sinks, available, system_postfix_running  # noqa: E402
 
 BIN = Path(sys.executable).parent
+SINK_PORTS = {"ok": 25261, "hard": 25262, "soft": 25263}
 
 
 def show(argv: list[str]) -> None:
@@ -65,17 +69,32 @@ def main() -> int:
     if reason:
         print(f"demo: cannot start a private Postfix instance: {reason}")
         return 1
-    lab = Lab("demo").setup().start()
+    lab = Lab("demo")
+    sinks = Sinks(SINK_PORTS)
+    lab.extra["transport_maps"] = sinks.transport_map(lab.base)
+    lab.setup().start()
     print(f"No Postfix runs here: started a private instance in {lab.base} "
           f"(config {lab.config_dir}); mail to 127.0.0.1:{lab.relay_port} is refused, so it "
           f"sticks.\n")
     try:
-        lab.inject(300, domains=6)
-        lab.inject(40, domains=3, sender="newsletter@src.example", recipients_per_message=3)
-        lab.wait_settled(340)
-        ids = sorted(m["queue_id"] for m in lab.postqueue_json())[:25]
+        sinks.start()
+        try:
+            lab.inject(300, domains=6)
+            lab.inject(40, domains=3, sender="newsletter@src.example", recipients_per_message=3)
+            for i in range(60):
+                lab.sendmail("shop@src.example", [f"customer{i}@ok.example"])
+            for i in range(6):
+                lab.sendmail("shop@src.example", [f"gone{i}@hard.example"])
+            for i in range(12):
+                lab.sendmail("shop@src.example", [f"new{i}@soft.example"])
+            lab.wait_settled(352)       # stuck: 340 refused + 12 greylisted
+        finally:
+            sinks.stop()
+        ids = sorted(m["queue_id"] for m in lab.postqueue_json()
+                     if m["recipients"][0]["address"].endswith(".example")
+                     and "@d0" in m["recipients"][0]["address"])[:25]
         lab.hold(ids)
-        lab.wait_settled(340)
+        lab.wait_settled(352)
         print(f"Queue files in the spool: {lab.spool_counts()}\n")
         run_all(["--config-dir", str(lab.config_dir)], ["--log-file", str(lab.log_file)], state)
     finally:

@@ -17,6 +17,8 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -283,6 +285,55 @@ def _was_added() -> bool:
 def _clear_mark() -> None:
     with contextlib.suppress(FileNotFoundError):
         _MARK.unlink()
+
+
+#: smtp-sink behaviours by name: accept everything, hard-reject or soft-reject every RCPT.
+SINK_ARGS = {
+    "ok": [],
+    "hard": ["-f", "RCPT", "-B", "550 5.1.1 Recipient address rejected: User unknown"],
+    "soft": ["-r", "RCPT", "-b",
+             "450 4.2.0 Recipient address rejected: Greylisted, try again later"],
+}
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Sinks:
+    """smtp-sink listeners on 127.0.0.1 (``{behaviour: port}``, behaviours from SINK_ARGS), so
+    a lab's deliveries really are sent, bounced or deferred. Stopped by process group."""
+
+    def __init__(self, ports: dict[str, int]):
+        self.ports = dict(ports)
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self) -> Sinks:
+        for name, port in self.ports.items():
+            if port_open(port):
+                raise RuntimeError(f"port {port} is taken: someone else listens there")
+            self.procs.append(subprocess.Popen(
+                ["smtp-sink", "-u", "nobody", *SINK_ARGS[name], f"127.0.0.1:{port}", "64"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+        wait_until(lambda: all(port_open(p) for p in self.ports.values()), 10,
+                   "smtp-sink to listen", step=0.05)
+        return self
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+            p.wait(timeout=10)
+        self.procs.clear()
+
+    def transport_map(self, base: Path) -> str:
+        """A texthash transport map routing ``<behaviour>.example`` to each sink."""
+        path = base / "transport"
+        path.write_text("".join(f"{name}.example smtp:[127.0.0.1]:{port}\n"
+                                for name, port in self.ports.items()))
+        return f"texthash:{path}"
 
 
 def wait_until(cond, timeout: float, what: str, step: float = 0.1):

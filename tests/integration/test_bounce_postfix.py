@@ -13,8 +13,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,47 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from postfix_lab import Lab, available
+from postfix_lab import Lab, Sinks, available
 
 PORTS = {"ok": 25251, "hard": 25252, "soft": 25253}
-SINK_ARGS = {
-    "ok": [],
-    "hard": ["-f", "RCPT", "-B", "550 5.1.1 Recipient address rejected: User unknown"],
-    "soft": ["-r", "RCPT", "-b",
-             "450 4.2.0 Recipient address rejected: Greylisted, try again later"],
-}
 CHECK = str(Path(sys.executable).parent / "check_postfix_bounce_rate")
 
 pytestmark = pytest.mark.skipif(available() is not None, reason=str(available()))
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-class Sinks:
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen] = []
-
-    def start(self) -> None:
-        for name, port in PORTS.items():
-            assert not _port_open(port), f"port {port} is taken: someone else listens there"
-            self.procs.append(subprocess.Popen(
-                ["smtp-sink", "-u", "nobody", *SINK_ARGS[name], f"127.0.0.1:{port}", "64"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
-        deadline = time.monotonic() + 10
-        while not all(_port_open(p) for p in PORTS.values()):
-            assert time.monotonic() < deadline, "smtp-sink did not listen"
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-            p.wait(timeout=10)
-        self.procs.clear()
 
 
 @pytest.fixture
@@ -80,7 +43,7 @@ def lab():
     lab.extra.update({"transport_maps": f"texthash:{transport}",
                       "smtp_connect_timeout": "2s",
                       "default_destination_concurrency_limit": "5"})
-    sinks = Sinks()
+    sinks = Sinks(PORTS)
     try:
         lab.setup().start()
         yield lab, sinks
