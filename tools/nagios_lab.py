@@ -16,11 +16,9 @@ import json
 import os
 import shlex
 import shutil
-import signal
 import ssl
 import subprocess
 import tempfile
-import time
 import urllib.request
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -113,45 +111,6 @@ def in_namespace(argv: list[str], links: Mapping[str, Path]) -> list[str]:
     script = " && ".join([*steps, "exec " + shlex.join(argv)])
     return ["/usr/bin/unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
             script]
-
-
-def _stop(proc: subprocess.Popen | None, timeout: float = 10) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
-    # The leader's exit is not the group's: icinga2 forks a worker that may still hold the API
-    # port, and the next daemon's client would then talk to the old one (seen as a certificate
-    # signature failure). Wait for the whole group, then make sure of it.
-    deadline = time.monotonic() + timeout
-    killed = False
-    while _group_alive(proc.pid):
-        if time.monotonic() > deadline:
-            if killed:      # only zombies left (reaped by init, not us): nothing holds a port
-                break
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            killed, deadline = True, time.monotonic() + 5
-        time.sleep(0.05)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-_wait = postfix_lab.wait_until
 
 
 # -- Nagios 4 ----------------------------------------------------------------------------------
@@ -250,7 +209,7 @@ class NagiosLab:
         return self
 
     def stop(self) -> None:
-        _stop(self.proc)
+        postfix_lab.stop_group(self.proc)
         self.proc = None
 
     def services(self) -> list[dict[str, str]]:
@@ -266,7 +225,8 @@ class NagiosLab:
                 raise RuntimeError(f"nagios exited {self.proc.returncode}: {self.log()[-2000:]}")
             svcs = [s for s in self.services() if s.get("has_been_checked") == "1"]
             return svcs if len(svcs) >= count else None
-        return _wait(done, timeout, f"{count} checked services in {self.status_file}")
+        return postfix_lab.wait_until(done, timeout,
+                                      f"{count} checked services in {self.status_file}")
 
     def log(self) -> str:
         p = self.base / "nagios.log"
@@ -387,11 +347,11 @@ object CheckerComponent "checker" {{ }}
         self.proc = subprocess.Popen([ICINGA2, "daemon", "-c", str(self.conf), *self.defines()],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
-        _wait(lambda: self._ping(), 30, "the Icinga 2 API")
+        postfix_lab.wait_until(lambda: self._ping(), 30, "the Icinga 2 API")
         return self
 
     def stop(self) -> None:
-        _stop(self.proc, timeout=20)
+        postfix_lab.stop_group(self.proc, timeout=20)
         self.proc = None
 
     def _ping(self) -> bool:
@@ -431,7 +391,7 @@ object CheckerComponent "checker" {{ }}
         def done():
             res = [s for s in self.services() if s["attrs"]["last_check_result"]]
             return res if len(res) >= count else None
-        return _wait(done, timeout, f"{count} Icinga 2 check results", step=0.2)
+        return postfix_lab.wait_until(done, timeout, f"{count} Icinga 2 check results", step=0.2)
 
 
 class Pki:
@@ -498,7 +458,7 @@ class NrpeLab:
         self.proc = subprocess.Popen(in_namespace([NRPE, "-c", str(self.cfg), "-f"], self.links),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True, env=env)
-        _wait(lambda: self._listening(), 15, f"nrpe on port {self.port}")
+        postfix_lab.wait_until(lambda: self._listening(), 15, f"nrpe on port {self.port}")
         return self
 
     def _listening(self) -> bool:
@@ -511,7 +471,7 @@ class NrpeLab:
         return p.read_text(errors="replace") if p.exists() else ""
 
     def stop(self) -> None:
-        _stop(self.proc)
+        postfix_lab.stop_group(self.proc)
         self.proc = None
 
     def check_nrpe(self, command: str, *extra: str) -> subprocess.CompletedProcess:

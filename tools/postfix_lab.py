@@ -323,9 +323,7 @@ class Sinks:
 
     def stop(self) -> None:
         for p in self.procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-            p.wait(timeout=10)
+            stop_group(p)
         self.procs.clear()
 
     def transport_map(self, base: Path) -> str:
@@ -334,6 +332,47 @@ class Sinks:
         path.write_text("".join(f"{name}.example smtp:[127.0.0.1]:{port}\n"
                                 for name, port in self.ports.items()))
         return f"texthash:{path}"
+
+
+def stop_group(proc: subprocess.Popen | None, timeout: float = 10) -> None:
+    """Stop a daemon started with ``start_new_session=True``: SIGTERM to its process group,
+    SIGKILL after ``timeout``, and wait until the whole group is gone.
+
+    The leader's exit is not the group's: icinga2 and zabbix_server fork workers that may still
+    hold a port, and the next daemon's client would then talk to the old one (seen as a
+    certificate signature failure).
+    """
+    if proc is None:
+        return
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+    deadline = time.monotonic() + timeout
+    killed = False
+    while _group_alive(proc.pid):
+        if time.monotonic() > deadline:
+            if killed:      # only zombies left (reaped by init, not us): nothing holds a port
+                break
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            killed, deadline = True, time.monotonic() + 5
+        time.sleep(0.05)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def wait_until(cond, timeout: float, what: str, step: float = 0.1):

@@ -20,13 +20,14 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+import postfix_lab
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 SCHEMA_DIR = Path("/usr/share/zabbix-server-pgsql")
@@ -53,12 +54,6 @@ def missing() -> str | None:
         except KeyError:
             return f"user {user} missing"
     return None
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _as(user: str) -> dict:
@@ -114,7 +109,7 @@ class ZabbixLab:
         if why:
             raise RuntimeError(f"cannot start a Zabbix lab: {why}")
         for port in (self.pg_port, self.server_port, self.web_port):
-            if _port_open(port):
+            if postfix_lab.port_open(port):
                 raise RuntimeError(f"port {port} is already in use")
         os.chmod(self.dir, 0o755)
         t0 = time.monotonic()
@@ -250,7 +245,7 @@ $IMAGE_FORMAT_DEFAULT = IMAGE_FORMAT_PNG;
         while time.monotonic() < give_up:
             if self.server is not None and self.server.poll() is not None:
                 raise RuntimeError(f"zabbix_server exited: {self.log_tail()}")
-            if _port_open(self.server_port):
+            if postfix_lab.port_open(self.server_port):
                 try:
                     self.api("apiinfo.version", {}, auth=False)
                     self.login()
@@ -293,26 +288,14 @@ $IMAGE_FORMAT_DEFAULT = IMAGE_FORMAT_PNG;
 
     # -- stop ------------------------------------------------------------------------------
     def stop_server(self) -> None:
-        if self.server is not None and self.server.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.server.pid, signal.SIGTERM)
-            try:
-                self.server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.server.pid, signal.SIGKILL)
-                self.server.wait(timeout=10)
-        if self.server is not None:
-            # children of the group that outlived the parent
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.server.pid, signal.SIGKILL)
+        postfix_lab.stop_group(self.server, timeout=30)
         self.server = None
 
     def start_server(self) -> None:
         """Start the server again (after :meth:`stop_server`) and wait until it listens."""
         self._server_restart()
         give_up = time.monotonic() + 60
-        while time.monotonic() < give_up and not _port_open(self.server_port):
+        while time.monotonic() < give_up and not postfix_lab.port_open(self.server_port):
             if self.server is not None and self.server.poll() is not None:
                 raise RuntimeError(f"zabbix_server exited: {self.log_tail()}")
             time.sleep(0.2)
@@ -326,16 +309,8 @@ $IMAGE_FORMAT_DEFAULT = IMAGE_FORMAT_PNG;
 
     def stop(self) -> None:
         self.stop_server()
-        if self.web is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.web.pid, signal.SIGTERM)
-            try:
-                self.web.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.web.pid, signal.SIGKILL)
-                self.web.wait(timeout=5)
-            self.web = None
+        postfix_lab.stop_group(self.web)      # php -S workers keep the port otherwise
+        self.web = None
         if self.pg_started:
             with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
                 self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.pgdata), "-m", "immediate",
@@ -376,7 +351,7 @@ class WebDriver:
             ["chromedriver", f"--port={port}"], stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True)
         give_up = time.monotonic() + 20
-        while not _port_open(port):
+        while not postfix_lab.port_open(port):
             if time.monotonic() > give_up:
                 self.close()
                 raise RuntimeError("chromedriver did not start")
@@ -415,13 +390,7 @@ class WebDriver:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._call("DELETE", f"/session/{self.session}")
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        postfix_lab.stop_group(self.proc)
 
 
 def screenshot(out: str, rounds: int = 14, interval: float = 10.0) -> None:

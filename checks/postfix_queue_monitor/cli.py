@@ -28,9 +28,6 @@ if TYPE_CHECKING:
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _NUMBER = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*([smhdw]?)\s*$")
 
-log = logging.getLogger("nagiosplugin.postfix_queue_monitor")
-
-
 def parse_duration(text: str) -> float:
     """``900``, ``15m``, ``1.5h``, ``2d`` → seconds (> 0)."""
     m = _NUMBER.match(text)
@@ -124,10 +121,6 @@ class Parser(argparse.ArgumentParser):
         sys.exit(status)
 
 
-def _timeout(text: str) -> float:
-    return parse_duration(text)
-
-
 def check_parser(prog: str, description: str, *, durations: bool = False,
                  plain_is_upper: bool = False, state: bool = False,
                  queue: bool = True) -> Parser:
@@ -141,7 +134,7 @@ def check_parser(prog: str, description: str, *, durations: bool = False,
     p.add_argument("-w", "--warning", metavar="RANGE", type=rng,
                    help=f"warning range{unit}; without -w/-c nothing is judged")
     p.add_argument("-c", "--critical", metavar="RANGE", type=rng, help=f"critical range{unit}")
-    p.add_argument("-t", "--timeout", metavar="SECONDS", type=_timeout, default=8.0,
+    p.add_argument("-t", "--timeout", metavar="SECONDS", type=parse_duration, default=8.0,
                    help="whole-run limit (default 8): then UNKNOWN, children killed")
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="more detail after the first line (repeatable)")
@@ -259,6 +252,3 @@ def run(check: nagiosplugin.Check, args: argparse.Namespace) -> NoReturn:
     check.main(verbose=args.verbose, timeout=math.ceil(args.timeout))
     raise AssertionError("unreachable")  # pragma: no cover - check.main exits
 
-
-def argv_or_sys(argv: Sequence[str] | None) -> list[str]:
-    return list(sys.argv[1:] if argv is None else argv)

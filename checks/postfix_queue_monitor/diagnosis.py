@@ -134,6 +134,10 @@ def parse_notes(snap: QueueSnapshot) -> list[str]:
     if snap.source == "text":
         out.append("read postqueue -p (no -j before Postfix 3.1): unmarked messages counted as "
                    "deferred")
+    listed = snap.stats("total").messages
+    if snap.expected_messages is not None and snap.expected_messages != listed:
+        out.append(f"postqueue -p's summary says {snap.expected_messages} request(s), "
+                   f"{listed} were read (the queue moved while it was listed)")
     if snap.malformed:
         out.append(f"skipped {snap.malformed} malformed line(s) of {snap.lines}:")
         out.extend(f"  {s}" for s in snap.malformed_samples)

@@ -110,12 +110,6 @@ def age_bucket(age_s: float) -> int:
     return bisect_left(_LIMITS_S, age_s)
 
 
-def recipient_domain(address: str) -> str:
-    """Destination domain of a recipient, lower-cased; a bare local part is '(local)'."""
-    _, at, raw = address.rpartition("@")
-    return _domain(raw) if at else "(local)"
-
-
 def _domain(raw: str) -> str:
     domain = raw.strip().rstrip(".").lower()
     return domain or "(local)"
@@ -185,7 +179,7 @@ class QueueSnapshot:
         self.queues[queue].add(size, arrival, len(recipients), forced)
         if queue != "deferred":
             return
-        bucket = bisect_left(_LIMITS_S, self.now - arrival)
+        bucket = age_bucket(self.now - arrival)
         pending = self.pending
         for address, reason in recipients:
             key = (address.rpartition("@")[2] if "@" in address else "", bucket, reason)
@@ -265,7 +259,7 @@ def parse_json_lines(lines: Iterable[bytes | str], now: float) -> QueueSnapshot:
             continue
         stats.add(size, arrival, len(rcpts), obj.get("forced_expire") is True)
         if queue == "deferred":
-            bucket = bisect_left(_LIMITS_S, now - arrival)
+            bucket = age_bucket(now - arrival)
             for address, reason in found:
                 key = (address.rpartition("@")[2] if "@" in address else "", bucket, reason)
                 pending[key] = pending.get(key, 0) + 1

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+import nagios_lab
+import postfix_lab
 from postfix_queue_monitor import metrics, nagios_gen
-
-nagios_lab = pytest.importorskip("nagios_lab")
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "nagios_configs"
@@ -150,7 +150,7 @@ object Host "{agent_name}" {{
     try:
         agent.start()
         master.start()
-        nagios_lab._wait(lambda: master.endpoint_connected(agent_name), 30,
+        postfix_lab.wait_until(lambda: master.endpoint_connected(agent_name), 30,
                          "the master to connect to the agent", step=0.2)
         master.reschedule_all()
 
@@ -158,7 +158,7 @@ object Host "{agent_name}" {{
             res = [s["attrs"] for s in master.services()
                    if (s["attrs"]["last_check_result"] or {}).get("check_source") == agent_name]
             return res if len(res) == len(CHECKS) else None
-        results = nagios_lab._wait(from_agent, 30, "results from the agent", step=0.2)
+        results = postfix_lab.wait_until(from_agent, 30, "results from the agent", step=0.2)
     finally:
         master.stop()
         agent.stop()

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
+import nagios_lab
 from postfix_queue_monitor import nagios_gen
-
-nagios_lab = pytest.importorskip("nagios_lab")
 
 ROOT = Path(__file__).resolve().parents[2]
 SNIPPET = ROOT / "nagios_configs" / "nrpe.cfg"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -67,7 +66,7 @@ def test_domains_and_recipients_are_real(stuck_queue: StuckQueue):
     listing = stuck_queue.lab.postqueue_json()
     domains = {r["address"].split("@")[1] for m in listing if m["queue_name"] == "deferred"
                for r in m["recipients"]}
-    assert len(domains) >= 10 == STUCK_DOMAINS - 2
+    assert len(domains) == STUCK_DOMAINS >= 10
     rcpts = sum(len(m["recipients"]) for m in listing if m["queue_name"] == "deferred")
     assert f"deferred recipients by reason: refused {rcpts}" in res.stdout
 
@@ -224,10 +223,12 @@ def test_source_spawns_only_through_proc_and_never_flushes():
 
 
 def test_json_listing_cross_check(stuck_queue: StuckQueue):
-    """The arrival times postqueue prints agree with the queue files' own records."""
-    listing = stuck_queue.lab.postqueue_json()
-    sample = listing[0]
-    out = subprocess.run(["postcat", "-c", str(stuck_queue.lab.config_dir), "-e", "-q",
-                          sample["queue_id"]], capture_output=True, text=True).stdout
-    assert json.dumps(sample["queue_id"]).strip('"') in out
-    assert "message_arrival_time:" in out
+    """The arrival times postqueue prints (which the ages use) are the queue files' own T
+    records, as postcat reads them from the spool."""
+    for sample in stuck_queue.lab.postqueue_json()[:5]:
+        out = subprocess.run(["postcat", "-c", str(stuck_queue.lab.config_dir), "-e", "-q",
+                              sample["queue_id"]], capture_output=True, text=True).stdout
+        stamp = re.search(r"^message_arrival_time: (.+)$", out, re.M)
+        assert stamp, out
+        recorded = time.mktime(time.strptime(stamp[1].strip(), "%a %b %d %H:%M:%S %Y"))
+        assert recorded == sample["arrival_time"], (stamp[1], sample)

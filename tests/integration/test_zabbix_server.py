@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -423,16 +422,11 @@ def agent(mailq, daemon_venv):
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
         try:
-            wait_until(lambda: zabbix_lab._port_open(AGENT_PORT), 15,
+            wait_until(lambda: postfix_lab.port_open(AGENT_PORT), 15,
                        "zabbix_agentd to listen", step=0.2)
             yield d
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            postfix_lab.stop_group(proc)
             shutil.rmtree(d, ignore_errors=True)
 
 

@@ -113,7 +113,7 @@ def test_oldest_empty_queue(tmp_path, capsys):
     assert perfdata(out)["oldest_age"][0] == 0
 
 
-def test_growth_baseline_then_rate(real50, tmp_path, capsys):
+def test_growth_baseline_then_rate(real50, tmp_path, fixtures, capsys):
     state = str(tmp_path / "state")
     code, out = run(growth.main, ["--postqueue", real50, "--state-dir", state, "-w", "10"],
                     capsys)
@@ -121,8 +121,7 @@ def test_growth_baseline_then_rate(real50, tmp_path, capsys):
     assert "deferred_growth_per_hour" not in perfdata(out)
     small = tmp_path / "small"
     small.mkdir()
-    lines = (tmp_path / ".." / "x").resolve()  # noqa: F841 - unused
-    pq10 = fake_postqueue(small, j=_first_lines(tmp_path, real50, 10))
+    pq10 = fake_postqueue(small, j=fixtures / "deferred-10-first-of-50.jsonl")
     code, out = run(growth.main, ["--postqueue", pq10, "--state-dir", state, "-w", "10", "-c",
                                   "50"], capsys, clock=NOW + 360)
     # 50 → 10 deferred in 6 minutes: −400/h, shrinking, OK with a bare upper limit
@@ -135,19 +134,12 @@ def test_growth_baseline_then_rate(real50, tmp_path, capsys):
     code, out = run(growth.main, ["--postqueue", real50, "--state-dir", state, "-c", "50",
                                   "--window", "5m"], capsys, clock=NOW + 1080)
     # window 5m: the sample at +720 (50) is the reference → 0; at +360 was 10 (outside)
-    assert code == 0
+    assert code == 0 and perfdata(out)["deferred_growth_per_hour"][0] == 0
     code, out = run(growth.main, ["--postqueue", pq10, "--state-dir", state, "-c", "-100:",
                                   "--window", "5m"], capsys, clock=NOW + 1260)
     # an explicit lower bound does alert on shrinking: 50 → 10 in 3 minutes
     assert code == 2
     assert out.startswith("POSTFIX GROWTH CRITICAL - deferred queue -800/h (< -100)")
-
-
-def _first_lines(tmp_path, pq_path, n):
-    src = open(pq_path).read().split("cat ")[1].split(";")[0].strip().strip("'")
-    dest = tmp_path / f"first{n}.jsonl"
-    dest.write_text("".join(open(src).readlines()[:n]))
-    return dest
 
 
 def test_growth_corrupt_state_unknown_once_then_baseline(real50, tmp_path, capsys):
@@ -258,3 +250,11 @@ def test_cause_only_when_the_problem_is_deferred_mail(tmp_path, fixtures, capsys
     assert out.startswith("POSTFIX QUEUE WARNING - 2 deferred (> 0): 100% refused"), out
     code, out = run(oldest.main, ["--postqueue", pq, "--queue", "hold", "-w", "1h"], capsys)
     assert out.startswith("POSTFIX OLDEST WARNING - oldest hold message is 18h 33m old (> 1h) |")
+
+
+def test_very_verbose_adds_an_example_and_an_action(real50, capsys):
+    _, out = run(queue_size.main, ["--postqueue", real50, "-v"], capsys)
+    assert "action" not in out.lower() and "e.g." not in out
+    _, out = run(queue_size.main, ["--postqueue", real50, "-vv"], capsys)
+    assert "  greylisted: e.g. host 127.0.0.1[127.0.0.1] said: 450 4.2.0" in out
+    assert "  greylisted: wait for the retry" in out

@@ -187,3 +187,12 @@ def test_wrongly_typed_recipients_are_malformed_not_a_crash(rcpts):
                        "message_size": 1, "sender": "", "recipients": rcpts})
     snap = parse_json_lines([line], NOW)
     assert snap.malformed == 1 and snap.stats("total").messages == 0
+
+
+def test_summary_line_mismatch_is_noted_with_verbose(fixtures):
+    from postfix_queue_monitor.diagnosis import parse_notes
+    full = parse_text((fixtures / "mixed-long-ids-markers.txt").read_bytes().splitlines(), NOW)
+    assert not [n for n in parse_notes(full) if "summary" in n]
+    cut = parse_text((fixtures / "deferred-60-short-ids.txt").read_bytes().splitlines(), NOW)
+    assert "postqueue -p's summary says 2687 request(s), 15 were read" in " ".join(
+        parse_notes(cut))

@@ -14,7 +14,6 @@ from .. import maillog, metrics
 from ..cli import (
     ErrorContext,
     GuardedResource,
-    argv_or_sys,
     check_parser,
     error_hint,
     fmt_age,
@@ -154,7 +153,7 @@ def cause(s: maillog.DeliveryStats) -> str:
 
 
 def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> None:
-    args = parser().parse_args(argv_or_sys(argv))
+    args = parser().parse_args(argv)
     resource = BounceRate(args, **({"clock": clock} if clock else {}))
     contexts: list[nagiosplugin.Context] = []
     for m in metrics.for_check("bounce"):

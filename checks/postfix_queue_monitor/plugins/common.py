@@ -71,7 +71,12 @@ class QueueSummary(nagiosplugin.Summary):
 
     def verbose(self, results: nagiosplugin.Results) -> list[str]:
         snap = self.resource.snapshot
-        return diagnosis.details(snap) if snap else []
+        if snap is None:
+            return []
+        lines = diagnosis.details(snap)
+        if self.resource.args.verbose >= 2:     # -vv: an example text and what to do
+            lines += diagnosis.advice(snap)
+        return lines
 
 
 def worst(results: nagiosplugin.Results) -> list[nagiosplugin.Result]:

@@ -15,7 +15,6 @@ import nagiosplugin
 
 from ..cli import (
     ErrorContext,
-    argv_or_sys,
     check_parser,
     fmt_number,
     judged_context,
@@ -132,7 +131,7 @@ def _signed(rate: float) -> str:
 
 
 def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> None:
-    args = parser().parse_args(argv_or_sys(argv))
+    args = parser().parse_args(argv)
     resource = DeferredGrowth(args, **({"clock": clock} if clock else {}))
     contexts = [judged_context("deferred_growth_per_hour", args, True),
                 judged_context("queue_deferred", args, False)]

@@ -14,7 +14,6 @@ import nagiosplugin
 from .. import metrics
 from ..cli import (
     ErrorContext,
-    argv_or_sys,
     check_parser,
     fmt_age,
     judged_context,
@@ -87,7 +86,7 @@ class Summary(QueueSummary):
 
 
 def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> None:
-    args = parser().parse_args(argv_or_sys(argv))
+    args = parser().parse_args(argv)
     resource = OldestAge(args, **({"clock": clock} if clock else {}))
     contexts = [judged_context("oldest_age", args, True)]
     contexts += [judged_context(f"oldest_age_{q}", args, False) for q in QUEUES]

@@ -10,7 +10,6 @@ import nagiosplugin
 from .. import metrics
 from ..cli import (
     ErrorContext,
-    argv_or_sys,
     check_parser,
     fmt_number,
     judged_context,
@@ -66,7 +65,7 @@ class Summary(QueueSummary):
 
 
 def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> None:
-    args = parser().parse_args(argv_or_sys(argv))
+    args = parser().parse_args(argv)
     resource = QueueSize(args, **({"clock": clock} if clock else {}))
     judged = set(judged_queues(args))
     contexts = [judged_context(m.label, args, m.label.removeprefix("queue_") in judged)
