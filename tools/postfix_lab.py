@@ -366,13 +366,7 @@ def stop_group(proc: subprocess.Popen | None, timeout: float = 10) -> None:
 
 
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return _alive(pgid, os.killpg)
 
 
 def wait_until(cond, timeout: float, what: str, step: float = 0.1):
@@ -387,12 +381,13 @@ def wait_until(cond, timeout: float, what: str, step: float = 0.1):
         time.sleep(step)
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int, send=os.kill) -> bool:
+    """Whether the process (or, with ``send=os.killpg``, the group) still exists."""
     try:
-        os.kill(pid, 0)
+        send(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except PermissionError:     # alive, but not ours
         return True
     return True
 
