@@ -141,3 +141,15 @@ def test_deploy_unreachable_api_is_one_line_exit_3(capsys) -> None:
                  "--token", "x"]) == 3
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and "cannot reach the Zabbix API" in out
+
+
+def test_import_rules_name_groups_as_each_server_version_wants() -> None:
+    # 6.0 refuses "template_groups", 6.2+ refuse "groups" (both measured: integration tests)
+    from postfix_queue_monitor.zabbix.deploy import import_rules
+    assert "groups" in import_rules("6.0.14") and "template_groups" not in import_rules("6.0.14")
+    for version in ("6.2.0", "6.4.21", "7.0.9", "7.4.1"):
+        rules = import_rules(version)
+        assert "template_groups" in rules and "groups" not in rules, version
+    assert import_rules("7.0.9")["templateDashboards"]["deleteMissing"] is True
+    with pytest.raises(MonitorError, match="unexpected Zabbix API version"):
+        import_rules("seven")

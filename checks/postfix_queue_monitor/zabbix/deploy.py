@@ -17,14 +17,26 @@ from typing import Any
 from ..errors import MonitorError
 from . import template
 
-IMPORT_RULES: dict[str, Any] = {
-    "groups": {"createMissing": True},
-    "templates": {"createMissing": True, "updateExisting": True},
-    "templateLinkage": {"createMissing": True},
-    **{name: {"createMissing": True, "updateExisting": True, "deleteMissing": True}
-       for name in ("items", "triggers", "graphs", "discoveryRules", "templateDashboards",
-                    "valueMaps")},
-}
+
+def import_rules(api_version: str) -> dict[str, Any]:
+    """configuration.import rules for a server of ``api_version`` ("6.0.14", "7.0.9").
+
+    6.2 split template groups from host groups: 6.0 knows only the rule ``groups``, 6.2 and
+    later refuse it ("unexpected parameter") and want ``template_groups``. The export itself
+    stays 6.0 (``groups:``); newer servers convert it on import."""
+    try:
+        major, minor = (int(p) for p in api_version.split(".")[:2])
+    except ValueError:
+        raise MonitorError(f"unexpected Zabbix API version {api_version!r}") from None
+    groups = "template_groups" if (major, minor) >= (6, 2) else "groups"
+    return {
+        groups: {"createMissing": True},
+        "templates": {"createMissing": True, "updateExisting": True},
+        "templateLinkage": {"createMissing": True},
+        **{name: {"createMissing": True, "updateExisting": True, "deleteMissing": True}
+           for name in ("items", "triggers", "graphs", "discoveryRules", "templateDashboards",
+                        "valueMaps")},
+    }
 
 
 @dataclass
@@ -107,8 +119,9 @@ def deploy(api, host: str, groups: list[str] | None, kind: str = "trapper",
 
     result = Result()
     try:
+        rules = import_rules(str(api.api_version()))
         for label, fmt, text in sources(templates_dir):
-            api.configuration["import"](format=fmt, source=text, rules=IMPORT_RULES)
+            api.configuration["import"](format=fmt, source=text, rules=rules)
             result.actions.append(f"imported {label}")
         name = template.TEMPLATE_NAMES[kind]
         found = api.template.get(filter={"host": [name]}, output=["templateid"])
