@@ -13,6 +13,8 @@ PACKAGES=(
   nagios-nrpe-server nagios-nrpe-plugin   # nrpe + check_nrpe round trips
   postgresql zabbix-server-pgsql zabbix-frontend-php php-pgsql php-cli   # a real Zabbix 6.0
   zabbix-agent                   # zabbix_agentd (the UserParameter path); zabbix_get ships in zabbix-server-pgsql
+  libevent-extra-2.1-7 libevent-pthreads-2.1-7   # the private Zabbix 7.0 server (fetch-zabbix7.sh)
+  python3-dev libssl-dev         # build sslpsk3 (PSK for the sender on Python < 3.13)
   systemd                        # journalctl (journal files made in tests)
   systemd-journal-remote         # makes real journal files from export format (bounce tests)
   hyperfine                      # benchmarks
@@ -32,9 +34,10 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+here=$(dirname "$0")
 if ((${#missing[@]} == 0)); then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
-  exit 0
+  exec "$here/fetch-zabbix7.sh"
 fi
 echo "install-deps: installing ${missing[*]}"
 
@@ -55,3 +58,4 @@ apt-get update -q >/dev/null
 apt-get install -y -q --no-install-recommends postfix >/dev/null
 apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 echo "install-deps: done"
+"$here/fetch-zabbix7.sh"

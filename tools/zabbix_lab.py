@@ -1,11 +1,14 @@
-"""A real, private Zabbix 6.0 for tests and screenshots: its own PostgreSQL cluster, its own
+"""A real, private Zabbix for tests and screenshots: its own PostgreSQL cluster, its own
 zabbix_server and the Debian frontend under ``php -S``, all in one temporary directory.
 
     lab = ZabbixLab(); lab.start(); ...; lab.stop()       # or: with ZabbixLab() as lab: ...
+    lab = ZabbixLab(dist=ZABBIX7, ...)                    # the private 7.0 tree instead
     python tools/zabbix_lab.py up|down [--dir DIR]        # for the Makefile (screenshot)
 
-Nothing of the system's is used but the packages and ``/etc/zabbix/zabbix.conf.php`` (the
-frontend reads only that path): it is backed up at start and restored at stop. Every daemon is
+Two distributions: Debian 12's installed 6.0 (``ZABBIX6``) and 7.0 from bookworm-backports
+unpacked by ``scripts/fetch-zabbix7.sh`` (``ZABBIX7``). Nothing of the system's is used but the
+packages and, for 6.0 only, ``/etc/zabbix/zabbix.conf.php`` (Debian's frontend reads only that
+path): it is backed up at start and restored at stop; the 7.0 tree has its own. Every daemon is
 started by us and stopped by process group or pg_ctl. Needs root (the server runs as user
 ``zabbix``, PostgreSQL as ``postgres``). Admin login stays as shipped (Admin/zabbix); the stock
 "Zabbix server" host is disabled (it would poll an agent on 10050).
@@ -26,28 +29,57 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import NamedTuple
 
 import postfix_lab
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-SCHEMA_DIR = Path("/usr/share/zabbix-server-pgsql")
-FRONTEND = Path("/usr/share/zabbix")
-FRONTEND_CONF = Path("/etc/zabbix/zabbix.conf.php")
-ZABBIX_SERVER = "/usr/sbin/zabbix_server"
-
-PG_PORT = 55432
-SERVER_PORT = 10151
-WEB_PORT = 18080
 
 
-def missing() -> str | None:
+class Dist(NamedTuple):
+    """Where one Zabbix version's server, schema and frontend are."""
+
+    version: str
+    root: Path                  # "/" for the installed packages
+    frontend_conf: Path         # the path the frontend reads its DB settings from
+    ports: tuple[int, int, int]  # PostgreSQL, zabbix_server, php -S: both labs can run at once
+
+    @property
+    def schema_dir(self) -> Path:
+        return self.root / "usr/share/zabbix-server-pgsql"
+
+    @property
+    def frontend(self) -> Path:
+        return self.root / "usr/share/zabbix"
+
+    @property
+    def server(self) -> str:
+        return str(self.root / "usr/sbin/zabbix_server")
+
+    @property
+    def fetch_hint(self) -> str:
+        return ("scripts/install-deps.sh installs it" if self.root == Path("/") else
+                "scripts/fetch-zabbix7.sh unpacks it")
+
+
+ZABBIX6 = Dist("6.0", Path("/"), Path("/etc/zabbix/zabbix.conf.php"), (55432, 10151, 18080))
+_ROOT7 = Path(os.environ.get("ZABBIX7_ROOT", "/var/cache/postfix-queue-monitor/zabbix-7.0"))
+ZABBIX7 = Dist("7.0", _ROOT7, _ROOT7 / "etc/zabbix.conf.php",   # see fetch-zabbix7.sh
+               (55433, 10161, 18081))
+
+
+
+def missing(dist: Dist = ZABBIX6) -> str | None:
     """Why the lab cannot run here, or None."""
     if os.geteuid() != 0:
         return "needs root (the server runs as user zabbix, PostgreSQL as postgres)"
-    for path in (PG_BIN / "initdb", Path(ZABBIX_SERVER), SCHEMA_DIR / "data.sql.gz",
-                 FRONTEND / "api_jsonrpc.php", Path("/usr/bin/php")):
+    for path in (PG_BIN / "initdb", Path("/usr/bin/php")):
         if not path.exists():
             return f"{path} missing (scripts/install-deps.sh installs it)"
+    for path in (Path(dist.server), dist.schema_dir / "data.sql.gz",
+                 dist.frontend / "api_jsonrpc.php"):
+        if not path.exists():
+            return f"{path} missing ({dist.fetch_hint})"
     for user in ("postgres", "zabbix"):
         try:
             pwd.getpwnam(user)
@@ -68,15 +100,16 @@ def _as(user: str) -> dict:
 
 
 class ZabbixLab:
-    def __init__(self, workdir: str | None = None, pg_port: int = PG_PORT,
-                 server_port: int = SERVER_PORT, web_port: int = WEB_PORT,
-                 extra_conf: list[str] | None = None):
+    def __init__(self, workdir: str | None = None, extra_conf: list[str] | None = None,
+                 dist: Dist = ZABBIX6):
         """``extra_conf``: more zabbix_server.conf lines (e.g. TLSCAFile=…)."""
+        self.dist = dist
         self.own_dir = workdir is None
         self.extra_conf = list(extra_conf or [])
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="zabbix-lab-"))
-        self.pg_port, self.server_port, self.web_port = pg_port, server_port, web_port
-        self.url = f"http://127.0.0.1:{web_port}/"
+        self.pg_port, self.server_port, self.web_port = dist.ports
+        self.server_addr = f"127.0.0.1:{self.server_port}"   # for -z / ServerActive
+        self.url = f"http://127.0.0.1:{self.web_port}/"
         self.api_url = self.url + "api_jsonrpc.php"
         self.server: subprocess.Popen | None = None
         self.web: subprocess.Popen | None = None
@@ -105,7 +138,7 @@ class ZabbixLab:
 
     # -- bring-up --------------------------------------------------------------------------
     def start(self) -> ZabbixLab:
-        why = missing()
+        why = missing(self.dist)
         if why:
             raise RuntimeError(f"cannot start a Zabbix lab: {why}")
         for port in (self.pg_port, self.server_port, self.web_port):
@@ -161,7 +194,7 @@ class ZabbixLab:
         self.psql("CREATE DATABASE zabbix OWNER zabbix ENCODING 'UTF8' TEMPLATE template0",
                   db="postgres", user="postgres")
         for name in ("schema.sql.gz", "images.sql.gz", "data.sql.gz"):
-            with gzip.open(SCHEMA_DIR / name, "rb") as fh:
+            with gzip.open(self.dist.schema_dir / name, "rb") as fh:
                 sql = fh.read()
             proc = subprocess.run(  # noqa: S603
                 [str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(self.pg_port), "-U",
@@ -180,10 +213,11 @@ class ZabbixLab:
         self.psql("ANALYZE")
 
     def _frontend(self) -> None:
-        if FRONTEND_CONF.exists() or FRONTEND_CONF.is_symlink():
+        conf = self.dist.frontend_conf
+        if conf.exists() or conf.is_symlink():
             self.conf_backup = self.dir / "zabbix.conf.php.orig"
-            shutil.copy2(FRONTEND_CONF, self.conf_backup, follow_symlinks=False)
-        FRONTEND_CONF.write_text(f"""<?php
+            shutil.copy2(conf, self.conf_backup, follow_symlinks=False)
+        conf.write_text(f"""<?php
 // written by tools/zabbix_lab.py for a test run; the original is restored at its end
 $DB['TYPE'] = 'POSTGRESQL';
 $DB['SERVER'] = '127.0.0.1';
@@ -207,13 +241,13 @@ $ZBX_SERVER_PORT = '{self.server_port}';
 $ZBX_SERVER_NAME = 'zabbix-lab';
 $IMAGE_FORMAT_DEFAULT = IMAGE_FORMAT_PNG;
 """)
-        os.chmod(FRONTEND_CONF, 0o644)
+        os.chmod(conf, 0o644)
         self.conf_written = True
         log = open(self.dir / "php.log", "wb")  # noqa: SIM115 - kept open for the child
         self.web = subprocess.Popen(  # noqa: S603
             ["php", "-d", "memory_limit=512M", "-d", "max_execution_time=300",
              "-d", "post_max_size=32M", "-d", "upload_max_filesize=32M",
-             "-S", f"127.0.0.1:{self.web_port}", "-t", str(FRONTEND)],
+             "-S", f"127.0.0.1:{self.web_port}", "-t", str(self.dist.frontend)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, env={"PATH": "/usr/bin:/bin", "PHP_CLI_SERVER_WORKERS": "4"})
 
@@ -236,7 +270,7 @@ $IMAGE_FORMAT_DEFAULT = IMAGE_FORMAT_PNG;
         os.chmod(self.server_conf, 0o644)
         log = open(self.zdir / "stdout.log", "wb")  # noqa: SIM115
         self.server = subprocess.Popen(  # noqa: S603 - root: the server drops to User=zabbix
-            [ZABBIX_SERVER, "-f", "-c", str(self.server_conf)], stdin=subprocess.DEVNULL,
+            [self.dist.server, "-f", "-c", str(self.server_conf)], stdin=subprocess.DEVNULL,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             env={"PATH": "/usr/sbin:/usr/bin:/bin"})
 
@@ -283,7 +317,7 @@ $IMAGE_FORMAT_DEFAULT = IMAGE_FORMAT_PNG;
 
     def reload_config(self) -> None:
         """Ask the server to reload its configuration cache (asynchronous)."""
-        subprocess.run([ZABBIX_SERVER, "-c", str(self.server_conf), "-R",  # noqa: S603
+        subprocess.run([self.dist.server, "-c", str(self.server_conf), "-R",  # noqa: S603
                         "config_cache_reload"], capture_output=True, timeout=20)
 
     # -- stop ------------------------------------------------------------------------------
@@ -303,7 +337,7 @@ $IMAGE_FORMAT_DEFAULT = IMAGE_FORMAT_PNG;
     def _server_restart(self) -> None:
         log = open(self.zdir / "stdout.log", "ab")  # noqa: SIM115
         self.server = subprocess.Popen(  # noqa: S603
-            [ZABBIX_SERVER, "-f", "-c", str(self.server_conf)], stdin=subprocess.DEVNULL,
+            [self.dist.server, "-f", "-c", str(self.server_conf)], stdin=subprocess.DEVNULL,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             env={"PATH": "/usr/sbin:/usr/bin:/bin"})
 
@@ -318,10 +352,10 @@ $IMAGE_FORMAT_DEFAULT = IMAGE_FORMAT_PNG;
             self.pg_started = False
         if self.conf_written:
             if self.conf_backup is not None:
-                shutil.copy2(self.conf_backup, FRONTEND_CONF, follow_symlinks=False)
+                shutil.copy2(self.conf_backup, self.dist.frontend_conf, follow_symlinks=False)
             else:
                 with contextlib.suppress(FileNotFoundError):
-                    FRONTEND_CONF.unlink()
+                    self.dist.frontend_conf.unlink()
             self.conf_written = False
         if self.own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)

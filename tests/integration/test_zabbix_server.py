@@ -1,9 +1,13 @@
-"""Against a real Zabbix 6.0 (PostgreSQL + zabbix_server + frontend under php -S, brought up once
-for the session by tools/zabbix_lab.py) and a real private Postfix queue (tools/postfix_lab.py).
+"""Against a real Zabbix (PostgreSQL + zabbix_server + frontend under php -S, brought up by
+tools/zabbix_lab.py) and a real private Postfix queue (tools/postfix_lab.py). Every test that
+talks to the server runs twice: on Debian 12's Zabbix 6.0, which the templates are exported for,
+and on 7.0 (bookworm-backports, unpacked by scripts/fetch-zabbix7.sh), which converts them on
+import — so "imports into 6.0 and 7.0" and "works there" are both shown, not assumed.
 
-The order matters and is the file's order: templates are imported, the host deployed, values
-sent and read back, a trigger flips, the server is stopped while the sender spools, and the
-no-data trigger is checked last, after the agent and discovery tests have let the time pass.
+The order matters and is the file's order (pytest runs all of 6.0, then all of 7.0): templates
+are imported, the host deployed, values sent and read back, a trigger flips, the server is
+stopped while the sender spools, and the no-data trigger is checked last, after the agent and
+discovery tests have let the time pass.
 """
 
 from __future__ import annotations
@@ -29,7 +33,6 @@ from postfix_queue_monitor.zabbix import document, sender, template
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "zabbix_templates"
 BIN = Path(sys.executable).parent
-SERVER = f"127.0.0.1:{zabbix_lab.SERVER_PORT}"
 AGENT_PORT = 10150
 RELAY_PORT = 10159          # nothing listens: every message defers ("Connection refused")
 HOST = "mail-trapper"
@@ -67,15 +70,17 @@ def make_certs(d: Path) -> dict[str, Path]:
                                "agent.key")}
 
 
-@pytest.fixture(scope="session")
-def zbx(tmp_path_factory):
-    why = zabbix_lab.missing() or postfix_lab.available()
+@pytest.fixture(scope="module", params=[zabbix_lab.ZABBIX6, zabbix_lab.ZABBIX7],
+                ids=lambda dist: f"zabbix{dist.version}")
+def zbx(request):
+    why = zabbix_lab.missing(request.param) or postfix_lab.available()
     if why:
         pytest.skip(why)
     d = Path(tempfile.mkdtemp(prefix="zbx-certs-"))
     d.chmod(0o755)
     c = make_certs(d)
-    lab = zabbix_lab.ZabbixLab(extra_conf=[f"TLSCAFile={c['ca.crt']}",
+    lab = zabbix_lab.ZabbixLab(dist=request.param,
+                               extra_conf=[f"TLSCAFile={c['ca.crt']}",
                                            f"TLSCertFile={c['server.crt']}",
                                            f"TLSKeyFile={c['server.key']}"])
     lab.certs = c
@@ -102,13 +107,16 @@ def mailq():
         lab.destroy()
 
 
-@pytest.fixture(scope="session")
-def state_dir(tmp_path_factory) -> str:
-    return str(tmp_path_factory.mktemp("zbx-state") / "state")
+@pytest.fixture(scope="module")
+def state_dir(zbx, tmp_path_factory) -> str:
+    """The sender's state for one server (growth baseline, spool), as on a real host."""
+    return str(tmp_path_factory.mktemp(f"zbx{zbx.dist.version}-state") / "state")
 
 
-def send(mailq, state_dir: str, host: str = HOST, *extra: str) -> subprocess.CompletedProcess:
-    return cli("send", "-z", SERVER, "--host", host, "--config-dir", str(mailq.config_dir),
+def send(zbx, mailq, state_dir: str, host: str = HOST,
+         *extra: str) -> subprocess.CompletedProcess:
+    return cli("send", "-z", zbx.server_addr, "--host", host, "--config-dir",
+               str(mailq.config_dir),
                "--log-file", str(mailq.log_file), "--state-dir", state_dir,
                "--send-timeout", "3", *extra)
 
@@ -152,10 +160,12 @@ def perfdata(check: str, *args: str) -> tuple[dict[str, float], float, float]:
 def test_ok_every_yaml_imports_through_the_api(zbx) -> None:
     files = sorted(TEMPLATES.glob("*.yaml")) + sorted(TEMPLATES.glob("*.yml"))
     assert len(files) == 2
-    from postfix_queue_monitor.zabbix.deploy import IMPORT_RULES
+    from postfix_queue_monitor.zabbix.deploy import import_rules
+    version = zbx.api("apiinfo.version", {}, auth=False)
+    assert version.startswith(zbx.dist.version + "."), version
     for path in files:
         assert zbx.api("configuration.import", {"format": "yaml", "source": path.read_text(),
-                                                "rules": IMPORT_RULES}) is True
+                                                "rules": import_rules(version)}) is True
     for kind in template.KINDS:
         got = zbx.api("template.get", {"filter": {"host": [template.TEMPLATE_NAMES[kind]]},
                                        "selectItems": "count", "selectTriggers": "count",
@@ -209,9 +219,9 @@ def test_ok_deploy_creates_host_then_changes_nothing(zbx) -> None:
 
 def test_ok_sent_values_equal_check_perfdata(zbx, mailq, state_dir) -> None:
     # a new host's trapper items take values once the configuration cache has them (2 s here)
-    sent = wait_until(lambda: (r := send(mailq, state_dir)).returncode == 0 and r, 30,
+    sent = wait_until(lambda: (r := send(zbx, mailq, state_dir)).returncode == 0 and r, 30,
                       "the server to accept values for the new host", step=1)
-    assert sent.stdout.startswith(f"host {HOST}: {SERVER}: 1 processed"), sent.stdout
+    assert sent.stdout.startswith(f"host {HOST}: {zbx.server_addr}: 1 processed"), sent.stdout
     items = wait_until(lambda: (i := items_of(zbx, HOST))["postfix.queue.size[total]"][
         "lastclock"] != "0" and i, 30, "values in the items")
     master = items["postfix.metrics"]
@@ -256,7 +266,7 @@ def test_ok_sent_values_equal_check_perfdata(zbx, mailq, state_dir) -> None:
 
 
 def test_ok_second_send_has_growth_and_still_nothing_unsupported(zbx, mailq, state_dir) -> None:
-    out = send(mailq, state_dir)
+    out = send(zbx, mailq, state_dir)
     assert out.returncode == 0, out.stdout
     growth = wait_until(lambda: history(zbx, items_of(zbx, HOST)[
         "postfix.queue.deferred.growth"]), 20, "a growth value")
@@ -282,11 +292,11 @@ def test_problem_then_ok_queue_size_trigger(zbx, mailq, state_dir) -> None:
     assert trigger_value(zbx, HOST, name) == 0
     _set_macro(zbx, HOST, "{$POSTFIX.QUEUE.SIZE.WARN}", str(MESSAGES - 1))
     time.sleep(3)   # CacheUpdateFrequency=2
-    assert send(mailq, state_dir).returncode == 0
+    assert send(zbx, mailq, state_dir).returncode == 0
     wait_until(lambda: trigger_value(zbx, HOST, name) == 1, 20, "the trigger to fire")
     _set_macro(zbx, HOST, "{$POSTFIX.QUEUE.SIZE.WARN}", "500")
     time.sleep(3)
-    assert send(mailq, state_dir).returncode == 0
+    assert send(zbx, mailq, state_dir).returncode == 0
     wait_until(lambda: trigger_value(zbx, HOST, name) == 0, 20, "the trigger to recover")
 
 
@@ -296,18 +306,18 @@ def test_unreachable_runs_spool_then_arrive_with_original_clocks(zbx, mailq, sta
     zbx.stop_server()
     try:
         for _ in range(3):
-            out = send(mailq, state_dir)
+            out = send(zbx, mailq, state_dir)
             assert out.returncode == 1, out.stdout
             assert "UNREACHABLE" in out.stdout
             time.sleep(1.1)     # distinct clocks
         assert "3 values kept in the spool" in out.stdout
-        nodes = sender.parse_servers(SERVER)[0]
+        nodes = sender.parse_servers(zbx.server_addr)[0]
         with StateDir(state_dir).locked(sender.spool_name(nodes), 2) as sf:
             spooled = sf.read(sender.SPOOL_KIND)["values"]
         assert len(spooled) == 3
     finally:
         zbx.start_server()
-    out = wait_until(lambda: (r := send(mailq, state_dir)).returncode == 0 and r, 60,
+    out = wait_until(lambda: (r := send(zbx, mailq, state_dir)).returncode == 0 and r, 60,
                      "the restarted server to take the spool", step=1)
     assert "3 from the spool" in out.stdout and "4 processed" in out.stdout
     items = items_of(zbx, HOST)
@@ -325,7 +335,7 @@ def test_unreachable_runs_spool_then_arrive_with_original_clocks(zbx, mailq, sta
 
 
 def test_rejected_values_exit_2_and_name_the_key(zbx, mailq, state_dir) -> None:
-    out = send(mailq, state_dir, "no-such-host")
+    out = send(zbx, mailq, state_dir, "no-such-host")
     assert out.returncode == 2, out.stdout
     assert "REJECTED 1 for no-such-host:postfix.metrics" in out.stdout
 
@@ -338,19 +348,19 @@ def test_unreachable_second_server_exit_1_and_ha_node_failover(zbx, mailq, tmp_p
     both = send_args = ("send", "--host", HOST, "--config-dir", str(mailq.config_dir),
                         "--log-file", str(mailq.log_file), "--state-dir", state,
                         "--send-timeout", "2")
-    out = cli(*both, "-z", f"{SERVER},{down}")
+    out = cli(*both, "-z", f"{zbx.server_addr},{down}")
     assert out.returncode == 1, out.stdout
-    assert f"{SERVER}: 1 processed" in out.stdout
+    assert f"{zbx.server_addr}: 1 processed" in out.stdout
     assert f"{down}: 0 processed, UNREACHABLE" in out.stdout
     # the reachable server's values are not kept; the other's are
-    with StateDir(state).locked(sender.spool_name([SERVER]), 2) as sf:
+    with StateDir(state).locked(sender.spool_name([zbx.server_addr]), 2) as sf:
         assert (sf.read(sender.SPOOL_KIND) or {}).get("values", []) == []
     with StateDir(state).locked(sender.spool_name([down]), 2) as sf:
         assert len(sf.read(sender.SPOOL_KIND)["values"]) == 1
     # an HA cluster whose first node is down: the second takes the values
-    out = cli(*send_args, "-z", f"{down};{SERVER}")
+    out = cli(*send_args, "-z", f"{down};{zbx.server_addr}")
     assert out.returncode == 0, out.stdout
-    assert f"{down};{SERVER}: 1 processed" in out.stdout
+    assert f"{down};{zbx.server_addr}: 1 processed" in out.stdout
 
 
 def test_ok_tls_certificate_from_the_agent_config(zbx, mailq, tmp_path) -> None:
@@ -363,7 +373,7 @@ def test_ok_tls_certificate_from_the_agent_config(zbx, mailq, tmp_path) -> None:
                             "tls_issuer": "CN=zlab CA", "tls_subject": "CN=mail-tls,O=zlab"})
     conf = tmp_path / "zabbix_agentd.conf"
     conf.write_text("\n".join([
-        f"ServerActive={SERVER}", "Hostname=mail-tls", "TLSConnect=cert",
+        f"ServerActive={zbx.server_addr}", "Hostname=mail-tls", "TLSConnect=cert",
         f"TLSCAFile={c['ca.crt']}", f"TLSCertFile={c['agent.crt']}",
         f"TLSKeyFile={c['agent.key']}", "TLSServerCertIssuer=CN=zlab CA",
         "TLSServerCertSubject=CN=Zabbix server,O=zlab", ""]))
@@ -372,12 +382,12 @@ def test_ok_tls_certificate_from_the_agent_config(zbx, mailq, tmp_path) -> None:
             "--log-file", str(mailq.log_file), "--state-dir", state, "--send-timeout", "3")
     out = wait_until(lambda: (r := cli(*args)).returncode == 0 and r, 30,
                      "the server to take values over TLS", step=1)
-    assert out.stdout.startswith(f"host mail-tls: {SERVER}: 1 processed"), out.stdout
+    assert out.stdout.startswith(f"host mail-tls: {zbx.server_addr}: 1 processed"), out.stdout
     items = wait_until(lambda: (i := items_of(zbx, "mail-tls"))["postfix.queue.size[total]"][
         "lastclock"] != "0" and i, 30, "the TLS-sent values")
     assert items["postfix.queue.size[total]"]["lastvalue"] == str(MESSAGES)
     # the same host refuses an unencrypted sender (tls_accept=4: certificate only) ...
-    plain = cli("send", "-z", SERVER, "--host", "mail-tls", "--config-dir",
+    plain = cli("send", "-z", zbx.server_addr, "--host", "mail-tls", "--config-dir",
                 str(mailq.config_dir), "--log-file", str(mailq.log_file), "--state-dir", state,
                 "--send-timeout", "3")
     assert plain.returncode == 2 and "REJECTED 1 for mail-tls:postfix.metrics" in plain.stdout
@@ -479,13 +489,13 @@ def test_ok_discovered_instance_gets_its_items(zbx, mailq, tmp_path) -> None:
     args = ("--instances", "--postmulti", str(pm))
     time.sleep(3)
     # the first run creates the items (LLD); its instance value may arrive before they exist
-    first = send(mailq, state, host, *args)
+    first = send(zbx, mailq, state, host, *args)
     assert first.returncode in (0, 2), first.stdout
     key = "postfix.queue.size[postfix-zbx,deferred]"
     wait_until(lambda: key in items_of(zbx, host), 30, "the discovered items")
     time.sleep(3)
-    again = wait_until(lambda: (r := send(mailq, state, host, *args)).returncode == 0 and r, 30,
-                       "the discovered items to take values", step=1)
+    again = wait_until(lambda: (r := send(zbx, mailq, state, host, *args)).returncode == 0
+                       and r, 30, "the discovered items to take values", step=1)
     assert "3 processed" in again.stdout
     items = wait_until(lambda: (i := items_of(zbx, host))[key]["lastclock"] != "0" and i, 30,
                        "a value in the discovered item")
@@ -511,5 +521,5 @@ def test_problem_nodata_when_sending_stops(zbx, mailq, state_dir) -> None:
     for t in deps:
         if not t["description"].startswith(name):
             assert any(d["description"].startswith(name) for d in t["dependencies"]), t
-    assert send(mailq, state_dir).returncode == 0
+    assert send(zbx, mailq, state_dir).returncode == 0
     wait_until(lambda: trigger_value(zbx, HOST, name) == 0, 30, "nodata to recover")
