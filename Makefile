@@ -16,6 +16,8 @@ $(BIN)/python:
 
 venv: $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
+	@$(BIN)/pip install -q -e '.[test,psk]' >/dev/null 2>&1 || echo "venv: sslpsk3 did not \
+	build (needs gcc, python3-dev, libssl-dev): TLSConnect=psk and its test are unavailable"
 
 deps:
 	scripts/install-deps.sh

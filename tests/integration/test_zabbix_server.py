@@ -397,6 +397,44 @@ def test_ok_tls_certificate_from_the_agent_config(zbx, mailq, tmp_path) -> None:
     assert wrong.returncode == 1 and "subject is not 'CN=someone else'" in wrong.stdout
 
 
+def test_ok_tls_psk_from_the_agent_config(zbx, mailq, tmp_path) -> None:
+    if sys.version_info < (3, 13):      # the stdlib has PSK from 3.13 on (sender._psk_wrapper)
+        pytest.importorskip("sslpsk3", reason="PSK on Python < 3.13 needs sslpsk3 "
+                            "(make test installs it)")
+    host, identity, key = "mail-psk", "pqm-test-psk", os.urandom(32).hex()
+    out = cli("deploy", "--url", zbx.url, "--user", "Admin", "--password", "zabbix",
+              "--host", host)
+    assert out.returncode == 0, out.stdout
+    hostid = zbx.api("host.get", {"filter": {"host": [host]}, "output": ["hostid"]})[0]["hostid"]
+    zbx.api("host.update", {"hostid": hostid, "tls_accept": 2,        # PSK only
+                            "tls_psk_identity": identity, "tls_psk": key})
+    time.sleep(3)       # CacheUpdateFrequency=2: until then the server does not know the key
+    psk = tmp_path / "sender.psk"
+    psk.write_text(key + "\n")
+    psk.chmod(0o600)
+    conf = tmp_path / "zabbix_agentd.conf"
+    conf.write_text("\n".join([
+        f"ServerActive={zbx.server_addr}", f"Hostname={host}", "TLSConnect=psk",
+        f"TLSPSKIdentity={identity}", f"TLSPSKFile={psk}", ""]))
+    state = str(tmp_path / "state")
+    args = ("send", "--config", str(conf), "--config-dir", str(mailq.config_dir),
+            "--log-file", str(mailq.log_file), "--state-dir", state, "--send-timeout", "3")
+    out = wait_until(lambda: (r := cli(*args)).returncode == 0 and r, 30,
+                     "the server to take values over TLS with PSK", step=1)
+    # (a retry sends the handshake-failed attempt's value from the spool first)
+    assert out.stdout.startswith(f"host {host}: {zbx.server_addr}: "), out.stdout
+    assert " processed" in out.stdout and "UNREACHABLE" not in out.stdout, out.stdout
+    items = wait_until(lambda: (i := items_of(zbx, host))["postfix.queue.size[total]"][
+        "lastclock"] != "0" and i, 30, "the PSK-sent values")
+    assert items["postfix.queue.size[total]"]["lastvalue"] == str(MESSAGES)
+    # a wrong key fails the handshake: unreachable (exit 1, spooled), not a traceback
+    psk.write_text(os.urandom(32).hex() + "\n")
+    wrong = cli(*args)
+    assert wrong.returncode == 1, wrong.stdout
+    assert "Traceback" not in wrong.stdout + wrong.stderr
+    assert "kept in the spool" in wrong.stdout, wrong.stdout
+
+
 # -- 6. the agent path: zabbix_agentd with our UserParameter, zabbix_get --------------------
 
 @pytest.fixture(scope="session")
