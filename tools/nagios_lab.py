@@ -506,9 +506,14 @@ MAIL_LOG = "/var/log/mail.log"
 
 
 def shared_venv(config, repo: Path) -> Path:
-    """The session's venv (built once; removed when pytest ends via ``config.add_cleanup``)."""
+    """The session's venv (built once; removed when pytest ends via ``config.add_cleanup``).
+
+    Under /var/lib, not /tmp: the shipped systemd service has PrivateTmp=yes, and its test
+    runs this venv's sender through it (tests/integration/test_systemd_units.py)."""
     if "venv" not in _SHARED:
-        venv = build_venv(repo)
+        base = Path(tempfile.mkdtemp(prefix="pqm-venv-", dir="/var/lib"))
+        os.chmod(base, 0o755)
+        venv = build_venv(repo, base)
         _SHARED["venv"] = venv
         config.add_cleanup(lambda: shutil.rmtree(venv.parent, ignore_errors=True))
     return _SHARED["venv"]  # type: ignore[return-value]

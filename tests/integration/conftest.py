@@ -67,7 +67,7 @@ def stuck_queue() -> Iterator[StuckQueue]:
 
 @pytest.fixture(scope="session")
 def venv(request: pytest.FixtureRequest) -> Path:
-    """This project installed (not editable) into a venv under /tmp, mode 0755, made from
+    """This project installed (not editable) into a venv under /var/lib, mode 0755, made from
     /usr/bin/python3, so nagios/zabbix can run its console scripts (pytest's tmp_path under
     /root is unreadable to them). Built once per session."""
     if os.geteuid() != 0:
