@@ -68,7 +68,6 @@ ZABBIX7 = Dist("7.0", _ROOT7, _ROOT7 / "etc/zabbix.conf.php",   # see fetch-zabb
                (55433, 10161, 18081))
 
 
-
 def missing(dist: Dist = ZABBIX6) -> str | None:
     """Why the lab cannot run here, or None."""
     if os.geteuid() != 0:
