@@ -214,35 +214,25 @@ class Lab:
         ids = "\n".join(queue_ids) + "\n"
         _run(["postsuper", "-c", str(self.config_dir), "-h", "-"], input=ids)
 
-    # -- unprivileged listing --
+    # -- entries in the default main.cf --
     @contextlib.contextmanager
     def allow_unprivileged_listing(self) -> Iterator[None]:
         """Name this instance in the default main.cf's alternate_config_directories for the
-        duration, then take it out again.
-
-        Several suites may do this at once on one machine, so each edit is a read-modify-write
-        under an exclusive lock that adds or removes only this instance's directory; when no
-        lab is left, the parameter is removed, leaving the file as it was.
-        """
-        mine = str(self.config_dir)
-        with _main_cf_lock():
-            had_param = _has_param("alternate_config_directories")
-            current = _alternates()
-            _set_alternates([*current, mine])
-            if not had_param:
-                _mark_added()
-        try:
+        duration (so an unprivileged ``postqueue -c`` may list it), then take it out again."""
+        with _listed_in_default("alternate_config_directories", str(self.config_dir)):
             yield
-        finally:
-            with _main_cf_lock():
-                left = [d for d in _alternates() if d != mine]
-                if left:
-                    _set_alternates(left)
-                elif _was_added():
-                    _run(["postconf", "-X", "alternate_config_directories"])
-                    _clear_mark()
-                else:
-                    _set_alternates([])
+
+    @contextlib.contextmanager
+    def as_postmulti_instance(self, group: str = "mta") -> Iterator[str]:
+        """Make this instance ``postfix-<name>`` of the default Postfix for the duration: its
+        main.cf gets the multi_instance_* names and the default main.cf lists it in
+        multi_instance_directories, so the real ``postmulti -l`` shows it (postmulti accepts
+        no other configuration directory: "fatal: Non-default configuration directory")."""
+        name = f"postfix-{self.name}"
+        _run(["postconf", "-c", str(self.config_dir), "-e", f"multi_instance_name = {name}",
+              f"multi_instance_group = {group}", "multi_instance_enable = yes"])
+        with _listed_in_default("multi_instance_directories", str(self.config_dir)):
+            yield name
 
     # -- helpers --
     @staticmethod
@@ -250,7 +240,32 @@ class Lab:
         wait_until(cond, timeout, what)
 
 
-_MARK = Path("/run/pqm-lab-added-alternate_config_directories")
+@contextlib.contextmanager
+def _listed_in_default(param: str, value: str) -> Iterator[None]:
+    """Add ``value`` to the list parameter ``param`` of the default main.cf for the duration.
+
+    Several suites may do this at once on one machine, so each edit is a read-modify-write
+    under an exclusive lock that adds or removes only this value; when no lab is left, the
+    parameter is removed if a lab added it (a mark file in /run remembers), leaving the file as
+    it was.
+    """
+    mark = Path(f"/run/pqm-lab-added-{param}")
+    with _main_cf_lock():
+        if not _has_param(param):
+            mark.write_text("1")
+        _set_list(param, [*_list(param), value])
+    try:
+        yield
+    finally:
+        with _main_cf_lock():
+            left = [d for d in _list(param) if d != value]
+            if left:
+                _set_list(param, left)
+            elif mark.exists():
+                _run(["postconf", "-X", param])
+                mark.unlink()
+            else:
+                _set_list(param, [])
 
 
 @contextlib.contextmanager
@@ -265,26 +280,13 @@ def _has_param(name: str) -> bool:
     return _run(["postconf", "-n", name]).stdout.strip() != ""
 
 
-def _alternates() -> list[str]:
-    value = _run(["postconf", "-h", "alternate_config_directories"]).stdout
+def _list(param: str) -> list[str]:
+    value = _run(["postconf", "-h", param]).stdout
     return [d for d in value.replace(",", " ").split() if d]
 
 
-def _set_alternates(dirs: list[str]) -> None:
-    _run(["postconf", "-e", f"alternate_config_directories = {', '.join(dirs)}"])
-
-
-def _mark_added() -> None:
-    _MARK.write_text("1")
-
-
-def _was_added() -> bool:
-    return _MARK.exists()
-
-
-def _clear_mark() -> None:
-    with contextlib.suppress(FileNotFoundError):
-        _MARK.unlink()
+def _set_list(param: str, values: list[str]) -> None:
+    _run(["postconf", "-e", f"{param} = {', '.join(values)}"])
 
 
 #: smtp-sink behaviours by name: accept everything, hard-reject or soft-reject every RCPT.

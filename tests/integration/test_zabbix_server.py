@@ -514,17 +514,21 @@ def test_ok_agent_template_items_polled_by_the_server(zbx, agent) -> None:
 # -- 7. discovery of instances (send --instances) -------------------------------------------
 
 def test_ok_discovered_instance_gets_its_items(zbx, mailq, tmp_path) -> None:
+    with mailq.as_postmulti_instance() as name:
+        assert name == "postfix-zbx"
+        listed = subprocess.run(["postmulti", "-l"], capture_output=True, text=True, timeout=30)
+        assert ["postfix-zbx", "mta", "y", str(mailq.config_dir)] in [
+            line.split() for line in listed.stdout.splitlines()], listed.stdout
+        _discovered_instance(zbx, mailq, tmp_path)
+
+
+def _discovered_instance(zbx, mailq, tmp_path) -> None:
     host = "mail-multi"
     out = cli("deploy", "--url", zbx.url, "--user", "Admin", "--password", "zabbix",
               "--host", host)
     assert out.returncode == 0, out.stdout
-    # postmulti -l as on a multi-instance host, naming the lab instance
-    pm = tmp_path / "postmulti"
-    pm.write_text("#!/bin/sh\nprintf '%s\\n' '-  -  y  /etc/postfix' "
-                  f"'postfix-zbx  mta  y  {mailq.config_dir}'\n")
-    pm.chmod(0o755)
     state = str(tmp_path / "state")
-    args = ("--instances", "--postmulti", str(pm))
+    args = ("--instances",)     # the real postmulti -l, which lists the lab as an instance
     time.sleep(3)
     # the first run creates the items (LLD); its instance value may arrive before they exist
     first = send(zbx, mailq, state, host, *args)
