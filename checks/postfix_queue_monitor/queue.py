@@ -189,11 +189,36 @@ class QueueSnapshot:
 
     def fold(self) -> QueueSnapshot:
         """Fold the pending deferred recipients into the per-domain, per-class counters
-        (domains and example texts capped, so memory stays flat as the queue grows)."""
+        (domains and example texts capped, so memory stays flat as the queue grows).
+
+        Two steps: reason texts become classes first, which collapses the keys from one per
+        distinct text (tens of thousands when texts carry addresses) to one per (domain, age
+        bucket, class); the per-domain counters are then updated once per collapsed key."""
         classify, class_of = reasons.classify, self.class_of
-        domains, ages_by_domain = self.deferred_domains, self.deferred_domain_ages
+        texts = self.deferred_reason_texts
+        by_class: dict[tuple[str, int, str], int] = {}
+        get = by_class.get
         for (raw, bucket, reason), n in self.pending.items():
-            domain = _domain(raw)
+            if reason:
+                cls = class_of.get(reason)
+                if cls is None:
+                    cls = classify(reason)
+                    if len(class_of) < MAX_CLASS_MEMO:
+                        class_of[reason] = cls
+                if reason in texts or len(texts) < MAX_REASON_TEXTS:
+                    texts[reason] += n
+            else:
+                cls = "other"
+            key = (raw, bucket, cls)
+            by_class[key] = get(key, 0) + n
+        self.pending.clear()
+        domains, ages_by_domain = self.deferred_domains, self.deferred_domain_ages
+        classes, class_domains = self.deferred_classes, self.deferred_class_domains
+        domain_of: dict[str, str] = {}
+        for (raw, bucket, cls), n in by_class.items():
+            domain = domain_of.get(raw)
+            if domain is None:
+                domain = domain_of[raw] = _domain(raw)
             if domain not in domains and len(domains) >= MAX_DOMAINS:
                 domain = "(other)"
             domains[domain] += n
@@ -201,27 +226,17 @@ class QueueSnapshot:
             if ages is None:
                 ages = ages_by_domain[domain] = [0] * (len(AGE_BUCKETS_MIN) + 1)
             ages[bucket] += n
-            if reason:
-                cls = class_of.get(reason)
-                if cls is None:
-                    cls = classify(reason)
-                    if len(class_of) < MAX_CLASS_MEMO:
-                        class_of[reason] = cls
-            else:
-                cls = "other"
-            self.deferred_classes[cls] += n
-            per_class = self.deferred_class_domains.get(cls)
+            classes[cls] += n
+            per_class = class_domains.get(cls)
             if per_class is None:
-                per_class = self.deferred_class_domains[cls] = Counter()
+                per_class = class_domains[cls] = Counter()
             per_class[domain] += n
-            if reason and (reason in self.deferred_reason_texts
-                           or len(self.deferred_reason_texts) < MAX_REASON_TEXTS):
-                self.deferred_reason_texts[reason] += n
-        self.pending.clear()
         return self
 
 
 # -- postqueue -j ---------------------------------------------------------------------------
+
+_BRACES = (b"{", "{")
 
 def parse_json_lines(lines: Iterable[bytes | str], now: float) -> QueueSnapshot:
     """Parse ``postqueue -j`` output (JSON Lines); unknown members are ignored.
@@ -230,11 +245,15 @@ def parse_json_lines(lines: Iterable[bytes | str], now: float) -> QueueSnapshot:
     """
     snap = QueueSnapshot(now=now, source="json")
     queues, pending = snap.queues, snap.pending
+    count = pending.get
+    limits = _LIMITS_S
     loads = None
+    n_lines = 0
     for raw in lines:
-        if not raw.strip():
+        # postqueue's lines start with "{": only others need the (copying) strip to be skipped
+        if raw[:1] not in _BRACES and not raw.strip():
             continue
-        snap.lines += 1
+        n_lines += 1
         try:
             if loads is None:
                 loads = _loads or _decoder()
@@ -247,10 +266,16 @@ def parse_json_lines(lines: Iterable[bytes | str], now: float) -> QueueSnapshot:
                 raise ValueError("types")
             rcpts = obj.get("recipients") or ()
             if queue == "deferred":
-                found = [(r.get("address") or "", r.get("delay_reason") or "") for r in rcpts]
-                for address, reason in found:
+                # validated and keyed in one pass; counted only once the whole line is good
+                bucket = bisect_left(limits, now - arrival)     # age_bucket, inlined
+                keys = []
+                for r in rcpts:
+                    address = r.get("address") or ""
+                    reason = r.get("delay_reason") or ""
                     if type(address) is not str or type(reason) is not str:
                         raise ValueError("recipient")
+                    keys.append((address.rpartition("@")[2] if "@" in address else "",
+                                 bucket, reason))
             elif not isinstance(rcpts, (list, tuple)):
                 raise ValueError("recipients")
         except (ValueError, KeyError, TypeError, AttributeError):
@@ -259,12 +284,11 @@ def parse_json_lines(lines: Iterable[bytes | str], now: float) -> QueueSnapshot:
             continue
         stats.add(size, arrival, len(rcpts), obj.get("forced_expire") is True)
         if queue == "deferred":
-            bucket = age_bucket(now - arrival)
-            for address, reason in found:
-                key = (address.rpartition("@")[2] if "@" in address else "", bucket, reason)
-                pending[key] = pending.get(key, 0) + 1
+            for key in keys:
+                pending[key] = count(key, 0) + 1
             if len(pending) > MAX_PENDING:
                 snap.fold()
+    snap.lines = n_lines
     return snap.fold()
 
 
