@@ -37,7 +37,8 @@ done
 here=$(dirname "$0")
 if ((${#missing[@]} == 0)); then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
-  exec "$here/fetch-zabbix7.sh"
+  "$here/fetch-zabbix7.sh" || echo "install-deps: Zabbix 7.0 not fetched: its tests will skip"
+  exit 0
 fi
 echo "install-deps: installing ${missing[*]}"
 
@@ -58,4 +59,4 @@ apt-get update -q >/dev/null
 apt-get install -y -q --no-install-recommends postfix >/dev/null
 apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 echo "install-deps: done"
-"$here/fetch-zabbix7.sh"
+"$here/fetch-zabbix7.sh" || echo "install-deps: Zabbix 7.0 not fetched: its tests will skip"
