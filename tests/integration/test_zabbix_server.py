@@ -77,18 +77,20 @@ def zbx(request):
     if why:
         pytest.skip(why)
     d = Path(tempfile.mkdtemp(prefix="zbx-certs-"))
-    d.chmod(0o755)
-    c = make_certs(d)
-    lab = zabbix_lab.ZabbixLab(dist=request.param,
-                               extra_conf=[f"TLSCAFile={c['ca.crt']}",
-                                           f"TLSCertFile={c['server.crt']}",
-                                           f"TLSKeyFile={c['server.key']}"])
-    lab.certs = c
-    lab.start()
+    lab = None
     try:
+        d.chmod(0o755)
+        c = make_certs(d)
+        lab = zabbix_lab.ZabbixLab(dist=request.param,
+                                   extra_conf=[f"TLSCAFile={c['ca.crt']}",
+                                               f"TLSCertFile={c['server.crt']}",
+                                               f"TLSKeyFile={c['server.key']}"])
+        lab.certs = c
+        lab.start()
         yield lab
     finally:
-        lab.stop()
+        if lab is not None:
+            lab.stop()
         shutil.rmtree(d, ignore_errors=True)
 
 
