@@ -365,33 +365,50 @@ def test_unreachable_second_server_exit_1_and_ha_node_failover(zbx, mailq, tmp_p
     assert f"{down};{zbx.server_addr}: 1 processed" in out.stdout
 
 
+def _tls_host(zbx, host: str, **tls) -> None:
+    """Deploy ``host`` and set what the server accepts from it (host.update's tls_* fields)."""
+    out = cli("deploy", "--url", zbx.url, "--user", "Admin", "--password", "zabbix",
+              "--host", host)
+    assert out.returncode == 0, out.stdout
+    hostid = zbx.api("host.get", {"filter": {"host": [host]}, "output": ["hostid"]})[0]["hostid"]
+    zbx.api("host.update", {"hostid": hostid, **tls})
+    time.sleep(3)       # CacheUpdateFrequency=2: until then the server has the old settings
+
+
+def _send_with_agent_config(zbx, mailq, tmp_path, host: str, tls_lines: list[str]):
+    """Send with ServerActive, Hostname and ``tls_lines`` from an agent config until the server
+    takes the values; (the send arguments, the config, the output, the host's items)."""
+    conf = tmp_path / "zabbix_agentd.conf"
+    conf.write_text("\n".join([f"ServerActive={zbx.server_addr}", f"Hostname={host}",
+                               *tls_lines, ""]))
+    args = ("send", "--config", str(conf), "--config-dir", str(mailq.config_dir),
+            "--log-file", str(mailq.log_file), "--state-dir", str(tmp_path / "state"),
+            "--send-timeout", "3")
+    out = wait_until(lambda: (r := cli(*args)).returncode == 0 and r, 30,
+                     f"the server to take values from {host} over TLS", step=1)
+    # (a retry sends a failed attempt's value from the spool first)
+    assert out.stdout.startswith(f"host {host}: {zbx.server_addr}: "), out.stdout
+    assert " processed" in out.stdout and "UNREACHABLE" not in out.stdout, out.stdout
+    items = wait_until(lambda: (i := items_of(zbx, host))["postfix.queue.size[total]"][
+        "lastclock"] != "0" and i, 30, f"the values of {host}")
+    assert items["postfix.queue.size[total]"]["lastvalue"] == str(MESSAGES)
+    return args, conf, out
+
+
 def test_ok_tls_certificate_from_the_agent_config(zbx, mailq, tmp_path) -> None:
     c = zbx.certs
-    out = cli("deploy", "--url", zbx.url, "--user", "Admin", "--password", "zabbix",
-              "--host", "mail-tls")
-    assert out.returncode == 0, out.stdout
-    host = zbx.api("host.get", {"filter": {"host": ["mail-tls"]}, "output": ["hostid"]})[0]
-    zbx.api("host.update", {"hostid": host["hostid"], "tls_accept": 4,
-                            "tls_issuer": "CN=zlab CA", "tls_subject": "CN=mail-tls,O=zlab"})
-    conf = tmp_path / "zabbix_agentd.conf"
-    conf.write_text("\n".join([
-        f"ServerActive={zbx.server_addr}", "Hostname=mail-tls", "TLSConnect=cert",
-        f"TLSCAFile={c['ca.crt']}", f"TLSCertFile={c['agent.crt']}",
+    _tls_host(zbx, "mail-tls", tls_accept=4, tls_issuer="CN=zlab CA",   # certificate only
+              tls_subject="CN=mail-tls,O=zlab")
+    args, conf, out = _send_with_agent_config(zbx, mailq, tmp_path, "mail-tls", [
+        "TLSConnect=cert", f"TLSCAFile={c['ca.crt']}", f"TLSCertFile={c['agent.crt']}",
         f"TLSKeyFile={c['agent.key']}", "TLSServerCertIssuer=CN=zlab CA",
-        "TLSServerCertSubject=CN=Zabbix server,O=zlab", ""]))
-    state = str(tmp_path / "state")
-    args = ("send", "--config", str(conf), "--config-dir", str(mailq.config_dir),
-            "--log-file", str(mailq.log_file), "--state-dir", state, "--send-timeout", "3")
-    out = wait_until(lambda: (r := cli(*args)).returncode == 0 and r, 30,
-                     "the server to take values over TLS", step=1)
+        "TLSServerCertSubject=CN=Zabbix server,O=zlab"])
+    # a refused attempt is rejected (not spooled), so the first good run sends exactly one
     assert out.stdout.startswith(f"host mail-tls: {zbx.server_addr}: 1 processed"), out.stdout
-    items = wait_until(lambda: (i := items_of(zbx, "mail-tls"))["postfix.queue.size[total]"][
-        "lastclock"] != "0" and i, 30, "the TLS-sent values")
-    assert items["postfix.queue.size[total]"]["lastvalue"] == str(MESSAGES)
-    # the same host refuses an unencrypted sender (tls_accept=4: certificate only) ...
+    # the same host refuses an unencrypted sender ...
     plain = cli("send", "-z", zbx.server_addr, "--host", "mail-tls", "--config-dir",
-                str(mailq.config_dir), "--log-file", str(mailq.log_file), "--state-dir", state,
-                "--send-timeout", "3")
+                str(mailq.config_dir), "--log-file", str(mailq.log_file), "--state-dir",
+                str(tmp_path / "state"), "--send-timeout", "3")
     assert plain.returncode == 2 and "REJECTED 1 for mail-tls:postfix.metrics" in plain.stdout
     # ... and the sender refuses a server whose certificate subject is not the configured one
     conf.write_text(conf.read_text().replace("CN=Zabbix server,O=zlab", "CN=someone else"))
@@ -403,32 +420,13 @@ def test_ok_tls_psk_from_the_agent_config(zbx, mailq, tmp_path) -> None:
     if sys.version_info < (3, 13):      # the stdlib has PSK from 3.13 on (sender._psk_wrapper)
         pytest.importorskip("sslpsk3", reason="PSK on Python < 3.13 needs sslpsk3 "
                             "(make test installs it)")
-    host, identity, key = "mail-psk", "pqm-test-psk", os.urandom(32).hex()
-    out = cli("deploy", "--url", zbx.url, "--user", "Admin", "--password", "zabbix",
-              "--host", host)
-    assert out.returncode == 0, out.stdout
-    hostid = zbx.api("host.get", {"filter": {"host": [host]}, "output": ["hostid"]})[0]["hostid"]
-    zbx.api("host.update", {"hostid": hostid, "tls_accept": 2,        # PSK only
-                            "tls_psk_identity": identity, "tls_psk": key})
-    time.sleep(3)       # CacheUpdateFrequency=2: until then the server does not know the key
+    identity, key = "pqm-test-psk", os.urandom(32).hex()
+    _tls_host(zbx, "mail-psk", tls_accept=2, tls_psk_identity=identity, tls_psk=key)  # PSK only
     psk = tmp_path / "sender.psk"
     psk.write_text(key + "\n")
     psk.chmod(0o600)
-    conf = tmp_path / "zabbix_agentd.conf"
-    conf.write_text("\n".join([
-        f"ServerActive={zbx.server_addr}", f"Hostname={host}", "TLSConnect=psk",
-        f"TLSPSKIdentity={identity}", f"TLSPSKFile={psk}", ""]))
-    state = str(tmp_path / "state")
-    args = ("send", "--config", str(conf), "--config-dir", str(mailq.config_dir),
-            "--log-file", str(mailq.log_file), "--state-dir", state, "--send-timeout", "3")
-    out = wait_until(lambda: (r := cli(*args)).returncode == 0 and r, 30,
-                     "the server to take values over TLS with PSK", step=1)
-    # (a retry sends the handshake-failed attempt's value from the spool first)
-    assert out.stdout.startswith(f"host {host}: {zbx.server_addr}: "), out.stdout
-    assert " processed" in out.stdout and "UNREACHABLE" not in out.stdout, out.stdout
-    items = wait_until(lambda: (i := items_of(zbx, host))["postfix.queue.size[total]"][
-        "lastclock"] != "0" and i, 30, "the PSK-sent values")
-    assert items["postfix.queue.size[total]"]["lastvalue"] == str(MESSAGES)
+    args, _, _ = _send_with_agent_config(zbx, mailq, tmp_path, "mail-psk", [
+        "TLSConnect=psk", f"TLSPSKIdentity={identity}", f"TLSPSKFile={psk}"])
     # a wrong key fails the handshake: unreachable (exit 1, spooled), not a traceback
     psk.write_text(os.urandom(32).hex() + "\n")
     wrong = cli(*args)
