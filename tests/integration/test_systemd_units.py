@@ -11,6 +11,7 @@ ProtectSystem=, SuccessExitStatus=, the timer's schedule — is the shipped file
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pwd
 import re
@@ -27,6 +28,7 @@ import pytest
 import postfix_lab
 import systemd_lab
 import zabbix_lab
+from postfix_queue_monitor.zabbix import sender
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "zabbix_templates"
@@ -138,14 +140,23 @@ def test_unreachable_server_is_not_a_failed_unit_and_values_are_spooled(world) -
         # exit 1 (unreachable) is a success for the unit (SuccessExitStatus=1 2) ...
         assert p == {"Result": "success", "ExecMainStatus": "1"}, p
         # ... and the document waits in the spool for the next run
-        spool = [f for f in STATE.iterdir() if "spool" in f.name]
-        assert spool, list(STATE.iterdir())
+        assert len(_spooled(zbx)) == 1
     finally:
         zbx.start_server()
     time.sleep(1)
     sd.systemctl("start", SERVICE)
     p = sd.show(SERVICE, "Result", "ExecMainStatus")
     assert p == {"Result": "success", "ExecMainStatus": "0"}, p
+    assert _spooled(zbx) == []
+
+
+def _spooled(zbx) -> list[dict]:
+    """The values in the sender's spool file for the lab's server (state.py's format)."""
+    path = STATE / sender.spool_name(sender.parse_servers(zbx.server_addr)[0])
+    assert path.is_file(), list(STATE.iterdir())
+    doc = json.loads(path.read_text())
+    assert doc["kind"] == sender.SPOOL_KIND, doc
+    return doc["data"]["values"]
 
 
 def _span(text: str) -> float:
