@@ -236,8 +236,6 @@ class QueueSnapshot:
 
 # -- postqueue -j ---------------------------------------------------------------------------
 
-_BRACES = (b"{", "{")
-
 def parse_json_lines(lines: Iterable[bytes | str], now: float) -> QueueSnapshot:
     """Parse ``postqueue -j`` output (JSON Lines); unknown members are ignored.
 
@@ -249,9 +247,13 @@ def parse_json_lines(lines: Iterable[bytes | str], now: float) -> QueueSnapshot:
     limits = _LIMITS_S
     loads = None
     n_lines = 0
+    brace = None
     for raw in lines:
         # postqueue's lines start with "{": only others need the (copying) strip to be skipped
-        if raw[:1] not in _BRACES and not raw.strip():
+        # (the brace of the lines' own type: bytes == str would warn under python -b)
+        if brace is None:
+            brace = b"{" if isinstance(raw, bytes) else "{"
+        if raw[:1] != brace and not raw.strip():
             continue
         n_lines += 1
         try:
