@@ -6,11 +6,15 @@ mount, UTS and IPC namespaces, seeing only the units of one directory.
         sd.systemctl("start", "x.timer"); sd.show("x.service", "Result")
 
 The manager shares the machine's file systems and network (the units under test read the real
-queue and talk to a server on 127.0.0.1), but nothing else: ``SYSTEMD_UNIT_PATH`` names only the
-test's directory, so no unit of the machine's is started; stub targets stand in for the ones
-the units' default dependencies name. Stopping kills the namespace's PID 1 (``unshare
---kill-child``), which takes every process in it; the cgroups systemd made are removed.
-Needs root.
+queue and talk to a server on 127.0.0.1), but nothing else: it gets a private tmpfs on /run
+(its sockets never replace a host's), ``container=`` set (so it behaves as in a container:
+``OnBootSec=`` counts from its own start), and ``SYSTEMD_UNIT_PATH`` names only the test's
+directory, so no unit of the machine's is started; stub targets stand in for the ones the units'
+default dependencies name. Stopping kills the namespace's PID 1 (``unshare --kill-child``),
+which takes every process in it; the cgroups it made (``init.scope``, ``system.slice`` and
+below, in the machine's hierarchies) are removed. Needs root, and refuses a machine that runs
+systemd itself: there the cgroup hierarchy is that systemd's, and the units are better tested
+with it.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 def missing() -> str | None:
     if os.geteuid() != 0:
         return "needs root (systemd as PID 1 of its own namespaces)"
+    if Path("/run/systemd/system").exists():
+        return ("this machine runs systemd: install the units there (zabbix_templates/README.md)"
+                "; the lab is for machines without it")
     for path in (SYSTEMD, Path("/usr/bin/unshare"), Path("/usr/bin/nsenter"),
                  Path("/usr/bin/systemctl")):
         if not path.exists():
@@ -39,11 +46,18 @@ def missing() -> str | None:
     return None
 
 
+#: the top-level cgroups a system manager makes for itself and its services
+OWN_CGROUPS = ("init.scope", "system.slice")
+
+
 def _cgroups() -> set[Path]:
+    """Every cgroup at or below OWN_CGROUPS in every hierarchy."""
     found: set[Path] = set()
     for top in CGROUP_ROOT.iterdir() if CGROUP_ROOT.is_dir() else ():
-        for root, dirs, _ in os.walk(top):
-            found.update(Path(root) / d for d in dirs)
+        for name in OWN_CGROUPS:
+            for root, dirs, _ in os.walk(top / name):
+                found.add(Path(root))
+                found.update(Path(root) / d for d in dirs)
     return found
 
 
@@ -68,12 +82,14 @@ class SystemdLab:
         log = open(self.log, "wb")  # noqa: SIM115 - kept open for the child
         self.proc = subprocess.Popen(  # noqa: S603
             ["/usr/bin/unshare", "--pid", "--fork", "--kill-child=SIGKILL", "--mount",
-             "--mount-proc", "--uts", "--ipc", str(SYSTEMD), "--system",
-             "--unit=pqm-test.target", "--log-target=console", "--log-level=info"],
+             "--mount-proc", "--uts", "--ipc", "/bin/sh", "-c",
+             'mount -t tmpfs -o mode=0755 pqm-run /run && exec "$0" "$@"', str(SYSTEMD),
+             "--system", "--unit=pqm-test.target", "--log-target=console",
+             "--log-level=info"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
             env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SYSTEMD_UNIT_PATH": str(self.unit_dir),
-                 "LANG": "C.UTF-8"})
+                 "LANG": "C.UTF-8", "container": "pqm-systemd-lab"})
         try:
             self.pid1 = postfix_lab.wait_until(self._find_pid1, timeout, "systemd to start")
             postfix_lab.wait_until(

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "zabbix_templates"
 SERVICE, TIMER = "postfix-queue-zabbix.service", "postfix-queue-zabbix.timer"
 STATE = Path("/var/lib/postfix-queue-zabbix")       # the unit's StateDirectory=
+OURS = Path("/var/lib/.pqm-test-owns-postfix-queue-zabbix")   # STATE is this test's, not a user's
 HOST = "mail-systemd"
 MESSAGES = 5
 RELAY_PORT = 10158                                   # nothing listens: all mail defers
@@ -51,11 +52,14 @@ def world(daemon_venv: Path):
     why = systemd_lab.missing() or zabbix_lab.missing() or postfix_lab.available()
     if why:
         pytest.skip(why)
-    if STATE.exists():
+    if STATE.exists() and not OURS.exists():
         pytest.skip(f"{STATE} exists (a real installation's state): the unit would use it")
+    shutil.rmtree(STATE, ignore_errors=True)    # left by a run of this test that was killed
+    OURS.touch()
     base = Path(tempfile.mkdtemp(prefix="pqm-systemd-", dir="/var/lib"))  # not /tmp: PrivateTmp
     os.chmod(base, 0o755)
     with contextlib.ExitStack() as stack:
+        stack.callback(OURS.unlink, missing_ok=True)
         stack.callback(shutil.rmtree, base, ignore_errors=True)
         stack.callback(shutil.rmtree, STATE, ignore_errors=True)
         zbx = zabbix_lab.ZabbixLab()
@@ -133,6 +137,9 @@ def test_ok_timer_runs_the_shipped_service_and_values_reach_zabbix(world) -> Non
 
 def test_unreachable_server_is_not_a_failed_unit_and_values_are_spooled(world) -> None:
     sd, zbx, mq = world
+    # the timer stays active: it holds the service loaded, and with it the properties of its
+    # last run (an unreferenced inactive unit is unloaded at once). A timer run in between
+    # would also fail (server down) or deliver (server up), so the checks below hold either way.
     zbx.stop_server()
     try:
         sd.systemctl("start", SERVICE)      # oneshot: returns when the run has ended
@@ -140,7 +147,7 @@ def test_unreachable_server_is_not_a_failed_unit_and_values_are_spooled(world) -
         # exit 1 (unreachable) is a success for the unit (SuccessExitStatus=1 2) ...
         assert p == {"Result": "success", "ExecMainStatus": "1"}, p
         # ... and the document waits in the spool for the next run
-        assert len(_spooled(zbx)) == 1
+        assert len(_spooled(zbx)) >= 1
     finally:
         zbx.start_server()
     time.sleep(1)
