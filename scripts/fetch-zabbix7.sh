@@ -10,6 +10,12 @@ set -euo pipefail
 root=${ZABBIX7_ROOT:-/var/cache/postfix-queue-monitor/zabbix-7.0}
 stamp=$root/VERSION
 
+if [[ $(id -u) -eq 0 ]]; then    # one fetch at a time (two CI runs on one machine)
+  mkdir -p "$(dirname "$root")"
+  exec 9>"$root.lock"
+  flock 9
+fi
+
 if [[ -s $stamp && -x $root/usr/sbin/zabbix_server && -f $root/usr/share/zabbix/api_jsonrpc.php ]]; then
   echo "fetch-zabbix7: $(cat "$stamp") present in $root"
   exit 0

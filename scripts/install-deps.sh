@@ -14,7 +14,7 @@ PACKAGES=(
   postgresql zabbix-server-pgsql zabbix-frontend-php php-pgsql php-cli   # a real Zabbix 6.0
   zabbix-agent                   # zabbix_agentd (the UserParameter path); zabbix_get ships in zabbix-server-pgsql
   libevent-extra-2.1-7 libevent-pthreads-2.1-7   # the private Zabbix 7.0 server (fetch-zabbix7.sh)
-  python3-dev libssl-dev         # build sslpsk3 (PSK for the sender on Python < 3.13)
+  gcc libc6-dev python3-dev libssl-dev   # build sslpsk3 (PSK for the sender on Python < 3.13)
   systemd                        # journalctl (journal files made in tests)
   systemd-journal-remote         # makes real journal files from export format (bounce tests)
   hyperfine                      # benchmarks

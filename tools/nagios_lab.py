@@ -512,10 +512,9 @@ def shared_venv(config, repo: Path) -> Path:
     runs this venv's sender through it (tests/integration/test_systemd_units.py)."""
     if "venv" not in _SHARED:
         base = Path(tempfile.mkdtemp(prefix="pqm-venv-", dir="/var/lib"))
+        config.add_cleanup(lambda: shutil.rmtree(base, ignore_errors=True))
         os.chmod(base, 0o755)
-        venv = build_venv(repo, base)
-        _SHARED["venv"] = venv
-        config.add_cleanup(lambda: shutil.rmtree(venv.parent, ignore_errors=True))
+        _SHARED["venv"] = build_venv(repo, base)
     return _SHARED["venv"]  # type: ignore[return-value]
 
 

@@ -253,7 +253,10 @@ def _listed_in_default(param: str, value: str) -> Iterator[None]:
     with _main_cf_lock():
         if not _has_param(param):
             mark.write_text("1")
-        _set_list(param, [*_list(param), value])
+        # a lab directory left by a killed run would break postmulti (and Debian's instance
+        # generator at boot): entries of labs that no longer exist go
+        kept = [d for d in _list(param) if os.path.isdir(d) or not _is_lab_dir(d)]
+        _set_list(param, [*kept, value])
     try:
         yield
     finally:
@@ -266,6 +269,13 @@ def _listed_in_default(param: str, value: str) -> Iterator[None]:
                 mark.unlink()
             else:
                 _set_list(param, [])
+
+
+def _is_lab_dir(path: str) -> bool:
+    """A config directory of a lab (``pqm-<name>-…/etc`` under a temp or /var/lib dir)."""
+    parent = Path(path).parent
+    return Path(path).name == "etc" and (parent.name.startswith("pqm-")
+                                         or parent.parent.name.startswith("pqm-"))
 
 
 @contextlib.contextmanager
