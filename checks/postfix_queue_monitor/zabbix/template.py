@@ -502,7 +502,8 @@ def readme() -> str:
         "",
         "This template has been tested on:",
         "- Zabbix server 6.0.14 (Debian 12) with Postfix 3.7.11",
-        "- Zabbix server 7.0.9 (Debian 12 backports) with Postfix 3.7.11",
+        "- Zabbix server 7.0.9 (Debian 12 bookworm-backports; the tests take the 7.0 release "
+        "backports has) with Postfix 3.7.11",
         "",
         "## Configuration",
         "",
