@@ -4,10 +4,10 @@ talks to the server runs twice: on Debian 12's Zabbix 6.0, which the templates a
 and on 7.0 (bookworm-backports, unpacked by scripts/fetch-zabbix7.sh), which converts them on
 import — so "imports into 6.0 and 7.0" and "works there" are both shown, not assumed.
 
-The order matters and is the file's order (pytest runs all of 6.0, then all of 7.0): templates
-are imported, the host deployed, values sent and read back, a trigger flips, the server is
-stopped while the sender spools, and the no-data trigger is checked last, after the agent and
-discovery tests have let the time pass.
+The order matters and is the file's order within each version (pytest runs all of 6.0, then
+all of 7.0, then the one test that needs no server): templates are imported, the host deployed,
+values sent and read back, a trigger flips, the server is stopped while the sender spools, and
+the no-data trigger is checked last, after the agent and discovery tests have let the time pass.
 """
 
 from __future__ import annotations
