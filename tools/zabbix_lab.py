@@ -137,15 +137,15 @@ class ZabbixLab:
 
     # -- bring-up --------------------------------------------------------------------------
     def start(self) -> ZabbixLab:
-        why = missing(self.dist)
-        if why:
-            raise RuntimeError(f"cannot start a Zabbix lab: {why}")
-        for port in (self.pg_port, self.server_port, self.web_port):
-            if postfix_lab.port_open(port):
-                raise RuntimeError(f"port {port} is already in use")
-        os.chmod(self.dir, 0o755)
         t0 = time.monotonic()
-        try:
+        try:    # every way out of here stops what was started and removes our temp dir
+            why = missing(self.dist)
+            if why:
+                raise RuntimeError(f"cannot start a Zabbix lab: {why}")
+            for port in (self.pg_port, self.server_port, self.web_port):
+                if postfix_lab.port_open(port):
+                    raise RuntimeError(f"port {port} is already in use")
+            os.chmod(self.dir, 0o755)
             self._postgres()
             self.timings["postgres"] = time.monotonic() - t0
             self._schema()
