@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Optional
 
-from . import reasons
+from . import reasons, state_schema
 from .errors import MonitorError
 from .proc import Child
 from .state import StateDir, instance_key
@@ -957,7 +957,8 @@ def measure_deliveries(log_file: Optional[str], journal: bool, syslog_name: Opti
     started = time.monotonic()
     with StateDir(state_dir).locked(state_name(source, syslog_name, window),
                                     max(0.5, timeout / 2)) as sf:
-        data = sf.read(STATE_KIND)
+        data = sf.read(STATE_KIND, state_schema.bounce,
+                       "the log position and the window's delivery counts")
         tally = Tally.load(data) if data else Tally()
         tally.prune(since)
         clock = Clock(now)

@@ -151,7 +151,7 @@ def test_unknown_corrupt_state_once(capsys, args, tmp_path):
     state = next(p for p in (tmp_path / "state").iterdir() if p.name.endswith(".json"))
     state.write_bytes(b"\x00garbage")
     code, out = run(capsys, *a)
-    assert code == 3 and "is corrupt" in out and "fresh baseline" in out
+    assert code == 3 and "is corrupt" in out and "starts afresh" in out
     code, out = run(capsys, *a)
     assert code == 0 and perf(out)["delivery_sent"] == "10;;;0"
 

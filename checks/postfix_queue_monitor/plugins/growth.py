@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 
 import nagiosplugin
 
+from .. import state_schema
 from ..cli import (
     ErrorContext,
     check_parser,
@@ -64,18 +65,13 @@ def prune(samples: list[Sample], now: float, window: float) -> list[Sample]:
     return kept[-MAX_SAMPLES:]
 
 
-def _valid(sample: object) -> bool:
-    return (isinstance(sample, list) and len(sample) == 2
-            and isinstance(sample[0], (int, float)) and isinstance(sample[1], int))
-
-
 def measure_growth(state_dir: str | None, config_dir: str | None, deferred: int, now: float,
                    window: float, lock_deadline: float = 3.0) -> Growth:
     """Record this run's sample and return the growth (shared with the Zabbix sender)."""
     name = f"growth-{instance_key(config_dir)}.json"
     with StateDir(state_dir).locked(name, lock_deadline) as sf:
-        data = sf.read(KIND) or {}
-        samples = [(float(s[0]), int(s[1])) for s in data.get("samples", []) if _valid(s)]
+        data = sf.read(KIND, state_schema.growth, "the growth samples") or {}
+        samples = data.get("samples", [])
         growth = compute_growth(samples, now, deferred, window)
         sf.write(KIND, {"samples": [list(s) for s in prune([*samples, (now, deferred)], now,
                                                              window)]})
