@@ -23,8 +23,9 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..cli import Parser, parse_duration, parse_timeout, whole_number
+from ..deadline import Deadline
 from ..errors import MonitorError
-from ..proc import Child, child_deadline
+from ..proc import Child
 from ..state import StateDir
 from . import document, sender, template
 
@@ -138,7 +139,7 @@ def parse_postmulti(text: str) -> list[dict[str, str]]:
 
 
 def list_instances(postmulti: str, timeout: float) -> list[dict[str, str]]:
-    with Child([postmulti, "-l"], child_deadline(timeout)) as child:
+    with Child([postmulti, "-l"], Deadline(timeout).child_timeout()) as child:
         out = b"".join(child.lines()).decode("utf-8", "replace")
         rc, err = child.finish()
     if rc != 0:
@@ -176,7 +177,7 @@ def _destinations(opts: argparse.Namespace) -> tuple[list[list[str]], dict[str, 
 
 
 def cmd_send(opts: argparse.Namespace) -> int:
-    deadline = time.monotonic() + opts.timeout
+    deadline = Deadline(opts.timeout).end      # the whole run: measuring, spool, sending
     clusters, conf = _destinations(opts)
     wrapper = sender.tls_wrapper(conf)
     host = opts.host or conf.get("hostname") or socket.gethostname()
