@@ -23,6 +23,7 @@ MAX_COUNT = 2 ** 53            # exact in a float, far beyond any queue or log c
 MAX_TIME = 2 ** 40             # seconds since the epoch: year ~36,800
 MAX_FP_LEN = 64 * 1024         # the log fingerprint is 1 KiB; never read more than this
 MAX_TEXT = 64 * 1024
+MAX_RATE = 1e15                # messages per hour
 
 
 def integer(value: object, what: str, lo: int = 0, hi: int = MAX_INT) -> int:
@@ -67,8 +68,10 @@ def array(value: object, what: str) -> list[Any]:
 # -- growth ---------------------------------------------------------------------------------
 
 def growth(data: dict[str, Any]) -> dict[str, Any]:
-    """``{"samples": [[time, deferred], …], "windows": {"900": last_used, …}}`` (windows: the
-    growth windows of the consumers of this file, so pruning keeps what the longest needs)."""
+    """``{"samples": [[time, deferred], …], "windows": {"900.0": last_used, …}, "rates":
+    {"900.0": [time, rate], …}}`` (windows: those of the consumers of this file, so pruning
+    keeps what the longest needs; rates: each window's last rate, reused while the samples are
+    too close for a new one)."""
     samples = []
     for i, s in enumerate(array(data.get("samples", []), "samples")):
         pair = array(s, f"sample {i}")
@@ -78,14 +81,27 @@ def growth(data: dict[str, Any]) -> dict[str, Any]:
                         integer(pair[1], f"sample {i} count", 0, MAX_COUNT)))
     windows = {}
     for key, used in mapping(data.get("windows", {}), "windows").items():
-        try:
-            w = float(key)
-        except ValueError:
-            raise ValueError(f"window {key[:40]!r} is not a number") from None
-        if not (math.isfinite(w) and 0 < w <= MAX_TIME):
-            raise ValueError(f"window {key[:40]!r} is out of range")
+        w = _window(key)
         windows[w] = number(used, f"window {key[:40]} last use")
-    return {"samples": samples, "windows": windows}
+    rates = {}
+    for key, pair in mapping(data.get("rates", {}), "rates").items():
+        w = _window(key)
+        row = array(pair, f"rate {key[:40]}")
+        if len(row) != 2:
+            raise ValueError(f"rate {key[:40]} has {len(row)} fields, not 2")
+        rates[w] = (number(row[0], f"rate {key[:40]} time"),
+                    number(row[1], f"rate {key[:40]}", -MAX_RATE, MAX_RATE))
+    return {"samples": samples, "windows": windows, "rates": rates}
+
+
+def _window(key: str) -> float:
+    try:
+        w = float(key)
+    except ValueError:
+        raise ValueError(f"window {key[:40]!r} is not a number") from None
+    if not (math.isfinite(w) and 0 < w <= MAX_TIME):
+        raise ValueError(f"window {key[:40]!r} is out of range")
+    return w
 
 
 # -- bounce rate: log position or journal cursor, per-minute counts -------------------------

@@ -43,13 +43,14 @@ def full_dir(tmp_path: Path) -> Iterator[str]:
     mnt = tmp_path / "full"
     _mount(mnt, "size=64k,mode=0700")
     try:
-        with open(mnt / "filler", "wb") as fh:
-            try:
-                while True:
-                    fh.write(b"\0" * 4096)
-                    fh.flush()
-            except OSError:
+        fd = os.open(mnt / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while os.write(fd, b"\0" * 4096):
                 pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
         yield str(mnt)
     finally:
         _umount(mnt)
