@@ -19,6 +19,8 @@ PACKAGES=(
   systemd-journal-remote         # makes real journal files from export format (bounce tests)
   hyperfine                      # benchmarks
   time                           # GNU time: the benchmarks' peak RSS per run
+  prometheus                     # a real Prometheus server and promtool (check rules/metrics, test rules)
+  prometheus-node-exporter       # node_exporter's textfile collector
 )
 
 if [[ $(id -u) -ne 0 ]]; then
