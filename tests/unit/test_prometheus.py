@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_maillog_reader import T0, Log
 
 from fakes import fake_postqueue
+from prometheus_lab import free_port
 from postfix_queue_monitor import metrics
 from postfix_queue_monitor.plugins import bounce
 from postfix_queue_monitor.prometheus import cli, collect, counters, exposition, rules
@@ -244,12 +245,6 @@ def test_textfile_counters_from_the_log(tmp_path: Path, fixtures: Path, capsys) 
 
 
 # -- serve ------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def scrape(port: int, deadline: float = 10.0) -> str:
     give_up = time.monotonic() + deadline
