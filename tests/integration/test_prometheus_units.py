@@ -1,6 +1,8 @@
 """The shipped prometheus/postfix-queue-prometheus{.service,.timer,-serve.service} run by a
-real systemd (tools/systemd_lab.py) as the prometheus user, against a real Postfix queue. The units are copied byte for byte; a drop-in, as an administrator would write one,
-points ExecStart= at this test's venv, textfile directory, port and Postfix instance."""
+real systemd (tools/systemd_lab.py) as the prometheus user, against a real Postfix queue. The
+units are copied byte for byte; a drop-in, as an administrator would write one, points
+ExecStart= at this test's venv, textfile directory, port and Postfix instance (and its output
+at a file: this systemd has no journal)."""
 
 from __future__ import annotations
 

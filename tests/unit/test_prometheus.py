@@ -22,12 +22,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_maillog_reader import T0, Log
 
 from fakes import fake_postqueue
-from prometheus_lab import free_port
 from postfix_queue_monitor import metrics
+from postfix_queue_monitor.deadline import Deadline
 from postfix_queue_monitor.plugins import bounce
 from postfix_queue_monitor.prometheus import cli, collect, counters, exposition, rules
 from postfix_queue_monitor.queue import QUEUES, parse_json_lines
 from postfix_queue_monitor.zabbix import template
+from prometheus_lab import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 LISTING = "mixed-malformed-dup-postfix311.jsonl"
@@ -176,7 +177,8 @@ def test_growth_appears_from_the_second_run(tmp_path: Path, fixtures: Path, caps
 # -- delivery counters ------------------------------------------------------------------------
 
 def totals(log: Log, now: float) -> dict[str, int]:
-    return counters.read_totals(str(log.path), False, None, str(log.path.parent / "st"), now, 5)
+    return counters.read_totals(str(log.path), False, None, str(log.path.parent / "st"), now,
+                                Deadline(5))
 
 
 def test_counters_start_at_zero_and_only_grow(tmp_path: Path) -> None:

@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .. import metrics
+from .. import growth, metrics
+from ..deadline import Deadline
 from ..errors import MonitorError
 from ..queue import QueueSnapshot, default_postqueue, read_queue
 from ..state import StateDir
@@ -37,30 +38,20 @@ class Collection:
     seconds: float = 0.0
 
 
-def _growth(state_dir: str, config_dir: Optional[str], deferred: int, now: float,
-            window: float) -> Optional[float]:
-    from ..plugins.growth import measure_growth  # noqa: PLC0415 - the growth measure
-
-    return measure_growth(state_dir, config_dir, deferred, now, window).rate
-
-
 def measure(opts: argparse.Namespace, clock=time.time) -> Collection:
     """Measure everything within ``opts.timeout`` seconds."""
     started = time.monotonic()
-    give_up = started + opts.timeout
-
-    def left() -> float:
-        return max(0.1, give_up - time.monotonic())
-
+    deadline = Deadline(opts.timeout)
     now = clock()
-    snap = read_queue(opts.postqueue or default_postqueue(), opts.config_dir, left(), now,
-                      histograms=(AGE_BUCKETS, SIZE_BUCKETS))
+    snap = read_queue(opts.postqueue or default_postqueue(), opts.config_dir,
+                      deadline.child_timeout(), now, histograms=(AGE_BUCKETS, SIZE_BUCKETS))
     result = Collection(now, snap, metrics.queue_values(snap))
     result.errors.extend(snap.warnings)
     state_dir = StateDir(opts.state_dir).path
     try:
-        rate = _growth(state_dir, opts.config_dir, snap.stats("deferred").messages, now,
-                       opts.growth_window)
+        rate = growth.measure_growth(state_dir, opts.config_dir,
+                                     snap.stats("deferred").messages, now, opts.growth_window,
+                                     lock_deadline=deadline.lock_timeout(1 / 3)).rate
         if rate is not None:
             result.values["deferred.growth"] = round(float(rate), 2)   # as the check's perfdata
     except MonitorError as exc:
@@ -68,7 +59,7 @@ def measure(opts: argparse.Namespace, clock=time.time) -> Collection:
     if opts.deliveries:
         try:
             result.totals = counters.read_totals(opts.log_file, opts.journal, opts.syslog_name,
-                                                 state_dir, now, left())
+                                                 state_dir, now, deadline)
         except MonitorError as exc:
             result.errors.append(f"deliveries: {exc}")
     result.seconds = time.monotonic() - started

@@ -12,20 +12,12 @@ count what is logged from then on (Prometheus' ``increase()`` needs no history).
 
 from __future__ import annotations
 
-import time
 from typing import Any, Optional
 
+from ..deadline import Deadline
+from ..deliveries import resolve_source
 from ..errors import MonitorError
-from ..maillog import (
-    Clock,
-    FileReader,
-    JournalReader,
-    LineFeeder,
-    Position,
-    Tally,
-    minute,
-    resolve_source,
-)
+from ..maillog import Clock, FileReader, JournalReader, LineFeeder, Position, Tally, minute
 from ..metrics import DELIVERY_COUNTS
 from ..state import StateDir, instance_key
 
@@ -50,19 +42,17 @@ def _totals(data: dict[str, Any] | None) -> dict[str, int]:
 
 
 def read_totals(log_file: Optional[str], journal: bool, syslog_name: Optional[str],
-                state_dir: Optional[str], now: float, timeout: float,
+                state_dir: Optional[str], now: float, deadline: Deadline,
                 journalctl: str = "journalctl") -> dict[str, int]:
     """The totals after adding what is new in the log: {sent, bounced, expired, deferred}."""
     use_journal, source = resolve_source(log_file, journal)
-    started = time.monotonic()
     with StateDir(state_dir).locked(state_name(source, syslog_name),
-                                    max(0.5, timeout / 2)) as sf:
+                                    deadline.lock_timeout(0.5)) as sf:
         data = sf.read(STATE_KIND)
         totals = _totals(data)
         # first run: a floor past now, so the lines read to find the end count nowhere
         tally = Tally(since=minute(now) + 60 if data is None else 0)
         feeder = LineFeeder(tally, Clock(now), syslog_name)
-        left = max(0.5, timeout - (time.monotonic() - started))
         state: dict[str, Any] = {"source": source}
         if use_journal:
             cursor = data.get("cursor") if data else None
@@ -70,7 +60,7 @@ def read_totals(log_file: Optional[str], journal: bool, syslog_name: Optional[st
                 raise MonitorError("delivery counter state holds a malformed journal cursor: "
                                    "delete the state file or pass another --state-dir")
             # since=now: a refused cursor restarts at now rather than counting a window twice
-            state["cursor"] = JournalReader(feeder, syslog_name, left,
+            state["cursor"] = JournalReader(feeder, syslog_name, deadline.child_timeout(),
                                             journalctl=journalctl).read(cursor, now)
         else:
             reader = FileReader(source, feeder)
