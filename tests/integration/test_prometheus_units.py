@@ -69,26 +69,14 @@ def world(daemon_venv: Path):
         stack.callback(shutil.rmtree, base, ignore_errors=True)
         for s in STATES:
             stack.callback(shutil.rmtree, s, ignore_errors=True)
-        # a queue of its own under /var/lib: the shared one is under /tmp, which PrivateTmp=
-        # hides from the units
-        (base / "postfix").mkdir()
-        postfix = postfix_lab.Lab(name="promunits", base=base / "postfix",
-                                  relay_port=prometheus_lab.free_port())   # nothing listens
-        stack.callback(postfix.destroy)
-        postfix.setup().start()
-        postfix.inject(MESSAGES, domains=2)
-        postfix.wait_settled(MESSAGES, timeout=60)
-        os.chmod(postfix.log_file, 0o640)
-        shutil.chown(postfix.log_file, group="adm")      # as rsyslog leaves a mail log
-        stack.enter_context(postfix.allow_unprivileged_listing())
+        # a queue of its own under /var/lib: the shared one is under /tmp, hidden by PrivateTmp=
+        postfix = systemd_lab.unit_queue(stack, base, "promunits", prometheus_lab.free_port(),
+                                         MESSAGES)
         textdir = base / "textfile"
         textdir.mkdir()
         shutil.chown(textdir, "prometheus", "prometheus")      # as the unit's header says
         port = prometheus_lab.free_port()
         units = base / "units"
-        units.mkdir()
-        for name in (SERVICE, TIMER, SERVE):
-            shutil.copyfile(UNITS / name, units / name)
         instance = f" --config-dir {postfix.config_dir} --log-file {postfix.log_file}"
         drop = {
             SERVICE: _exec_start(SERVICE).replace("/opt/postfix-queue-monitor/bin/",
@@ -98,11 +86,9 @@ def world(daemon_venv: Path):
                                               f"{daemon_venv}/")
             .replace("127.0.0.1:9154", f"127.0.0.1:{port}") + instance,
         }
-        for unit, line in drop.items():
-            assert line != _exec_start(unit)
-            (units / f"{unit}.d").mkdir()
-            (units / f"{unit}.d" / "test.conf").write_text(
-                f"[Service]\nExecStart=\n{line}\nStandardOutput=file:{base / unit}.out\n")
+        assert all(line != _exec_start(unit) for unit, line in drop.items())
+        systemd_lab.install_units(units, UNITS, (SERVICE, TIMER, SERVE), drop, {
+            unit: f"StandardOutput=file:{base / unit}.out\n" for unit in drop})
         sd = systemd_lab.SystemdLab(units)
         stack.callback(sd.stop)
         sd.start()

@@ -26,7 +26,7 @@ from postfix_queue_monitor import metrics
 from postfix_queue_monitor.deadline import Deadline
 from postfix_queue_monitor.plugins import bounce
 from postfix_queue_monitor.prometheus import cli, collect, counters, exposition, rules
-from postfix_queue_monitor.queue import QUEUES, parse_json_lines
+from postfix_queue_monitor.queue import QUEUES, parse_json_lines, parse_text
 from postfix_queue_monitor.zabbix import template
 from prometheus_lab import free_port
 
@@ -85,6 +85,20 @@ def test_histograms_count_every_listed_message(fixtures: Path) -> None:
         assert st.sizes[-1] == sum(1 for o in listed if o["message_size"] > 1e9)
         small = sum(1 for o in listed if o["message_size"] <= 1e3)
         assert st.sizes[0] == small
+
+
+def test_histograms_from_the_postqueue_p_listing(fixtures: Path, utc) -> None:
+    lines = (fixtures / "mixed-long-ids-markers.txt").read_bytes().splitlines(keepends=True)
+    now = 1_764_000_000.0
+    plain = parse_text(lines, now)
+    hist = parse_text(lines, now, (collect.AGE_BUCKETS, collect.SIZE_BUCKETS))
+    assert plain == hist and plain.stats("total").messages > 0
+    for q in QUEUES:
+        st = hist.queues[q]
+        assert sum(st.ages) == sum(st.sizes) == st.messages
+        if st.messages:             # the oldest contributes its age; none is older
+            oldest = st.oldest_age(now)
+            assert oldest <= st.age_sum <= st.messages * oldest + 1e-6
 
 
 # -- textfile ---------------------------------------------------------------------------------
@@ -374,3 +388,18 @@ def test_rule_defaults_are_the_checks_defaults() -> None:
     for check, (warn, crit) in metrics.THRESHOLD_DEFAULTS.items():
         for t in (warn, crit):
             assert f"> {rules._number(t)}" in text, (check, t)
+
+
+def test_docs_name_every_family_and_every_rule(tmp_path: Path, fixtures: Path, capsys) -> None:
+    doc = (ROOT / "docs" / "prometheus.md").read_text()
+    pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl")
+    log = Log(tmp_path / "mail.log")
+    log.write(1, time.time())
+    _, _, text = run_textfile(tmp_path, capsys, "--postqueue", pq, "--log-file", str(log.path))
+    names = {fam.name for fam in text_string_to_metric_families(text)}
+    names = {f"{n}_total" if n == exposition.DELIVERIES else n for n in names}
+    assert len(names) >= 14
+    for name in names:
+        assert f"`{name}`" in doc, name
+    for rule in rules.rules():
+        assert str(rule["alert"]).removesuffix("Warning").removesuffix("Critical") in doc

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 
 from .. import __version__
-from ..cli import Parser, parse_duration, whole_number
+from ..cli import Parser, measuring_options, run_command, whole_number
 from ..errors import MonitorError
 from .exposition import PostfixCollector
 
@@ -33,28 +33,9 @@ DEFAULT_TOP = 10
 
 
 def _measuring(p: argparse.ArgumentParser, timeout: float) -> None:
-    p.add_argument("-t", "--timeout", metavar="SECONDS", type=parse_duration, default=timeout,
-                   help=f"limit for one measurement (default {timeout:g})")
-    p.add_argument("--postqueue", metavar="PATH", default=None,
-                   help="the postqueue program (default: postqueue on PATH, else "
-                        "/usr/sbin/postqueue)")
-    p.add_argument("--config-dir", metavar="DIR", default=None,
-                   help="Postfix instance, passed to postqueue -c as it is")
-    p.add_argument("--log-file", metavar="PATH", default=None,
-                   help="mail log for the delivery counters (default: the first of "
-                        "/var/log/mail.log, /var/log/maillog, /var/log/postfix.log, else "
-                        "the journal)")
-    p.add_argument("--journal", action="store_true",
-                   help="read the delivery counters from journald")
-    p.add_argument("--syslog-name", metavar="NAME", default=None,
-                   help="only this Postfix instance's log lines")
+    measuring_options(p, timeout, "growth samples, delivery counter totals and log position")
     p.add_argument("--no-deliveries", dest="deliveries", action="store_false",
                    help="no delivery counters (do not read the mail log)")
-    p.add_argument("--state-dir", metavar="DIR", default=None,
-                   help="growth samples, counter totals and log position (default: a "
-                        "per-user directory, created 0700)")
-    p.add_argument("--growth-window", metavar="DURATION", type=parse_duration, default=900.0,
-                   help="deferred growth window (default 15m)")
     p.add_argument("--top-destinations", metavar="N", type=whole_number(0), default=DEFAULT_TOP,
                    help=f"series for the N deferred destination domains with the most "
                         f"recipients (default {DEFAULT_TOP}; 0: none)")
@@ -152,16 +133,7 @@ COMMANDS = {"textfile": cmd_textfile, "serve": cmd_serve}
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    try:
-        code = COMMANDS[opts.command](opts)
-    except MonitorError as exc:
-        print(str(exc))
-        code = EXIT_ERROR
-    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
-        print(f"internal error: {type(exc).__name__}: {exc}".splitlines()[0][:300])
-        code = EXIT_ERROR
-    sys.stdout.flush()
-    return code
+    return run_command(COMMANDS, opts, EXIT_ERROR)
 
 
 if __name__ == "__main__":
