@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 
 from . import reasons
+from .deadline import Deadline
 from .errors import MonitorError
 from .proc import Child
 
@@ -443,7 +444,7 @@ def _run(argv: list[str], timeout: float, parse, now: float):
 def read_queue(postqueue: str, config_dir: str | None, timeout: float,
                now: float) -> QueueSnapshot:
     """List the queue with ``postqueue -j``, falling back to ``-p`` where ``-j`` is refused."""
-    started = time.monotonic()
+    deadline = Deadline(timeout)
     argv = postqueue_argv(postqueue, config_dir, "-j")
     try:
         snap, rc, err = _run(argv, timeout, parse_json_lines, now)
@@ -454,7 +455,7 @@ def read_queue(postqueue: str, config_dir: str | None, timeout: float,
         raise
     if rc == 64 or ("invalid option" in err and rc != 0):
         argv = postqueue_argv(postqueue, config_dir, "-p")
-        remaining = max(0.1, timeout - (time.monotonic() - started))
+        remaining = max(0.1, deadline.remaining())
         snap, rc, err = _run(argv, remaining, parse_text, now)
     if rc != 0:
         raise MonitorError(_explain(rc, err, argv))

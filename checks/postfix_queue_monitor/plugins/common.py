@@ -10,7 +10,7 @@ import nagiosplugin
 
 from .. import diagnosis
 from ..cli import GuardedResource, error_hint
-from ..proc import child_deadline
+from ..deadline import Deadline
 from ..queue import QUEUES, QueueSnapshot, default_postqueue, read_queue
 
 Clock = Callable[[], float]
@@ -30,9 +30,9 @@ class QueueResource(GuardedResource):
         self.snapshot: QueueSnapshot | None = None
 
     def read(self) -> QueueSnapshot:
+        deadline = Deadline(self.args.timeout)
         self.snapshot = read_queue(self.args.postqueue or default_postqueue(),
-                                   self.args.config_dir, child_deadline(self.args.timeout),
-                                   self.clock())
+                                   self.args.config_dir, deadline.child_timeout(), self.clock())
         return self.snapshot
 
 
