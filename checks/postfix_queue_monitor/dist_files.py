@@ -4,9 +4,10 @@
     python -m postfix_queue_monitor.dist_files SOURCE_TREE DESTDIR
 
 writes, under DESTDIR, every path of :func:`render` (debian/rules runs it into the package's
-staging tree). Generated files come from :mod:`nagios_gen` with :data:`nagios_gen.DEBIAN`
-and from :mod:`zabbix.template`; the static files of ``zabbix_templates/`` (UserParameters,
-systemd units, cron line) are read from SOURCE_TREE and relocated by :data:`RELOCATE`, whose
+staging tree). The Nagios/NRPE/Icinga files come from :mod:`nagios_gen` with
+:data:`nagios_gen.DEBIAN`; ``zabbix_templates/`` of SOURCE_TREE is shipped as committed (its
+templates are drift-tested against their generator), its static files (UserParameters, systemd
+units, cron line) relocated by :data:`RELOCATE`, whose
 every replacement must match (a changed static file fails the build and the unit test instead
 of shipping a stale path).
 """
@@ -18,7 +19,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import nagios_gen
-from .zabbix import template
 
 NAME = "postfix-queue-monitor"
 SHARE = f"usr/share/{NAME}"
@@ -73,10 +73,14 @@ def render(source: Path) -> dict[str, str]:
             f"/* Example Icinga 2 services for postfix-queue-monitor; {nagios_gen.HEADER}. */\n"
             + nagios_gen.icinga_services(checks),
     }
-    for name, text in template.generated().items():
-        files[f"{SHARE}/zabbix/{name}"] = text
-    for name, (dest, _repl) in RELOCATE.items():
-        files[dest] = relocate(name, (source / "zabbix_templates" / name).read_text())
+    # zabbix_templates/ as committed: the templates are drift-tested against their generator
+    # (tests/unit/test_zabbix_template.py), the rest is relocated
+    for path in sorted((source / "zabbix_templates").iterdir()):
+        if path.name in RELOCATE:
+            dest = RELOCATE[path.name][0]
+            files[dest] = relocate(path.name, path.read_text())
+        elif path.is_file():
+            files[f"{SHARE}/zabbix/{path.name}"] = path.read_text()
     return files
 
 

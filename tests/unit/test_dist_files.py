@@ -42,6 +42,15 @@ def test_ok_package_files_differ_from_nagios_configs_only_in_paths():
                          + services.split(" */\n", 1)[1])
 
 
+def test_ok_every_zabbix_file_is_shipped():
+    files = dist_files.render(ROOT)
+    names = {p.name for p in (ROOT / "zabbix_templates").iterdir()}
+    shipped = {Path(rel).name for rel in files}
+    assert names <= shipped
+    assert files[f"{dist_files.SHARE}/zabbix/postfix_queue_agent.yaml"] == (
+        ROOT / "zabbix_templates/postfix_queue_agent.yaml").read_text()
+
+
 def test_unknown_changed_static_file_fails_instead_of_shipping_a_stale_path():
     with pytest.raises(ValueError, match="update dist_files.RELOCATE"):
         dist_files.relocate("postfix-queue-zabbix.cron", "* * * * * zabbix /somewhere/else\n")
