@@ -22,12 +22,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_maillog_reader import T0, Log
 
 from fakes import fake_postqueue
-from postfix_queue_monitor import metrics
+from postfix_queue_monitor import check_registry, metrics
 from postfix_queue_monitor.deadline import Deadline
-from postfix_queue_monitor.plugins import bounce
 from postfix_queue_monitor.prometheus import cli, collect, counters, exposition, rules
 from postfix_queue_monitor.queue import QUEUES, parse_json_lines, parse_text
-from postfix_queue_monitor.zabbix import template
 from prometheus_lab import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -380,14 +378,13 @@ def test_committed_rules_equal_generator_output() -> None:
 
 
 def test_rule_defaults_are_the_checks_defaults() -> None:
-    opts = bounce.parser().parse_args([])
-    assert opts.min_deliveries == metrics.MIN_DELIVERIES
-    assert opts.window == rules.parse_duration(metrics.BOUNCE_WINDOW)
-    assert template.MIN_DELIVERIES == str(metrics.MIN_DELIVERIES)
     text = rules.render()
-    for check, (warn, crit) in metrics.THRESHOLD_DEFAULTS.items():
-        for t in (warn, crit):
-            assert f"> {rules._number(t)}" in text, (check, t)
+    for c in check_registry.CHECKS:
+        for t in (c.warning, c.critical):
+            assert f"> {rules._number(t)}" in text, (c.key, t)
+    bounce = check_registry.BY_KEY["bounce"]
+    assert f">= {bounce.min_deliveries}" in text and "[1h]" in text
+    assert bounce.window == 3600
 
 
 def test_docs_name_every_family_and_every_rule(tmp_path: Path, fixtures: Path, capsys) -> None:

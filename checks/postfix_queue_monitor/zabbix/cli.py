@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from .. import __version__
+from .. import __version__, check_registry
 from ..cli import Parser, measuring_options, parse_duration, run_command
 from ..deadline import Deadline
 from ..errors import MonitorError
@@ -32,10 +32,15 @@ from . import document, sender, template
 EXIT_ERROR = 3
 
 
+BOUNCE = check_registry.BY_KEY["bounce"]
+TIMEOUT = check_registry.BY_KEY["queue"].timeout
+
+
 def _measuring(p: argparse.ArgumentParser) -> None:
-    measuring_options(p, 8.0, "growth, log position and unsent values")
+    measuring_options(p, TIMEOUT, "growth, log position and unsent values")
     p.add_argument("--bounce-window", metavar="DURATION", type=parse_duration,
-                   default=3600.0, help="delivery count / bounce rate window (default 1h)")
+                   default=BOUNCE.window, help="delivery count / bounce rate window (default "
+                   f"{check_registry.duration_text(BOUNCE.window)})")
     p.add_argument("--postmulti", metavar="PATH", default="postmulti",
                    help="the postmulti program, for --instances and discover")
 
@@ -52,7 +57,7 @@ def parser() -> Parser:
     _measuring(js)
 
     disc = sub.add_parser("discover", help="print the Postfix instances as Zabbix LLD JSON")
-    disc.add_argument("-t", "--timeout", type=parse_duration, default=8.0)
+    disc.add_argument("-t", "--timeout", type=parse_duration, default=TIMEOUT)
     disc.add_argument("--postmulti", metavar="PATH", default="postmulti")
 
     snd = sub.add_parser("send", help="push the document to a Zabbix trapper")
