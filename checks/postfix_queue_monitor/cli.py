@@ -12,7 +12,7 @@ import logging
 import math
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import nagiosplugin
 from nagiosplugin.runtime import Runtime
@@ -187,7 +187,8 @@ def error_hint(results: nagiosplugin.Results) -> str | None:
     return None
 
 
-def violation(value: float, rng: nagiosplugin.Range, fmt: Callable[[float], str] = None) -> str:
+def violation(value: float, rng: nagiosplugin.Range,
+              fmt: Callable[[float], str] | None = None) -> str:
     """Why ``value`` breaks ``rng``, as a user reads it: ``> 500``, ``< 10``, ``inside @10:20``."""
     fmt = fmt or fmt_number
     if rng.invert:
@@ -255,7 +256,7 @@ def run(check: nagiosplugin.Check, args: argparse.Namespace) -> NoReturn:
 
 
 
-def run_command(commands: dict[str, Callable[[argparse.Namespace], int]],
+def run_command(commands: Mapping[str, Callable[[argparse.Namespace], int]],
                 opts: argparse.Namespace, exit_error: int = 3) -> int:
     """Run a sub-command of a non-Nagios front end (``postfix_queue_zabbix``,
     ``postfix_queue_prometheus``): a MonitorError or any other exception is one line on stdout

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import prometheus_lab
-from postfix_lab import stop_group, wait_until
+from labproc import stop_group, wait_until
 from postfix_queue_monitor.prometheus import rules
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 import postfix_lab
 import prometheus_lab
 import systemd_lab
-from postfix_lab import port_open, wait_until
+from labproc import port_open, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "prometheus"

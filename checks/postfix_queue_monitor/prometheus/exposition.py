@@ -14,7 +14,7 @@ import argparse
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Optional
 
 from prometheus_client.core import (
@@ -69,14 +69,15 @@ def registry_families(values: dict[str, float]) -> list[GaugeMetricFamily]:
 
 def _buckets(bounds: tuple[float, ...], counts: list[int]) -> list[tuple[str, float]]:
     """Cumulative (le, count) pairs, +Inf last, from per-bucket counts."""
-    out, running = [], 0
+    out: list[tuple[str, float]] = []
+    running = 0
     for bound, n in zip((*bounds, float("inf")), counts):
         running += n
         out.append((floatToGoString(bound), running))
     return out
 
 
-def histogram_families(queues: dict[str, object]) -> list[HistogramMetricFamily]:
+def histogram_families(queues: Mapping[str, object]) -> list[HistogramMetricFamily]:
     """postfix_exporter's per-queue histograms, every queue present (zero-filled)."""
     age = HistogramMetricFamily(AGE_HISTOGRAM, "Age of messages in Postfix's message queue, "
                                 "in seconds", labels=["queue"])
