@@ -12,7 +12,7 @@ import pytest
 
 import nagios_lab
 import postfix_lab
-from postfix_queue_monitor import metrics, nagios_gen
+from postfix_queue_monitor import check_registry, nagios_gen
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "nagios_configs"
@@ -103,7 +103,7 @@ def test_ok_icinga2_api_returns_our_results_from_the_real_queue(base, venv, post
         if "waiting for baseline" not in first:
             assert set(check.perfdata) <= labels
     perf = by_cmd["postfix_queue"]["last_check_result"]["performance_data"]
-    w, c = metrics.THRESHOLD_DEFAULTS["queue"]
+    w, c = check_registry.BY_KEY["queue"].warning, check_registry.BY_KEY["queue"].critical
     assert f"queue_total={nagios_lab.LAB_MESSAGES};{w};{c};0" in perf
 
 
