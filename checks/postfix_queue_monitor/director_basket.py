@@ -6,7 +6,9 @@ checks' own argument parsers, like ``nagios_configs/`` (:mod:`nagios_gen`):
 One Command per check (the CheckCommand of ``nagios_configs/postfix-queue.conf``: same name,
 arguments, custom variables and default thresholds), a Data Field per custom variable linked to
 the Commands that use it (so Director's service form offers every option), and one Service
-Template per check. Import it with ``icingacli director basket restore < FILE`` or in Director's
+Template per check. The Commands are *external* objects: Director does not deploy them but
+expects them from the ITL, where the Debian package puts them (``plugins-contrib.d``); deployed
+ones would clash with those on every node that has the package. Import it with ``icingacli director basket restore < FILE`` or in Director's
 web UI (Icinga Director → Configuration Baskets → Upload); docs/packaging.md.
 
 The shape is that of Director 1.10's basket snapshots (``BasketSnapshot``: Datafield entries keyed
@@ -75,7 +77,7 @@ def basket(checks: list[Check]) -> dict:
         w, cr = c.thresholds
         commands[c.icinga] = {
             "object_name": c.icinga,
-            "object_type": "object",
+            "object_type": "external_object",
             "methods_execute": "PluginCheck",
             "command": c.prog,              # relative: Director renders PluginDir + "/<prog>"
             "disabled": False,

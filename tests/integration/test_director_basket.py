@@ -2,7 +2,9 @@
 (Debian's icingaweb2-module-director on a private PostgreSQL, tools/director_lab.py): every
 Command, its arguments, custom variables and data fields as the checks' parsers define them, the
 Service Templates, a second restore changing nothing, and the Icinga 2 configuration Director
-renders from them validated by ``icinga2 daemon -C`` with a host that gets every service."""
+renders from them validated by ``icinga2 daemon -C`` beside the package's CheckCommands (the
+basket's Commands are external: Director renders none of them), with a host that gets every
+service."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import pytest
 
 import director_lab
 import nagios_lab
-from postfix_queue_monitor import director_basket, nagios_gen
+from postfix_queue_monitor import director_basket, dist_files, nagios_gen
 
 ROOT = Path(__file__).resolve().parents[2]
 BASKET = ROOT / director_basket.DEFAULT_FILE
@@ -49,6 +51,7 @@ def test_ok_director_has_every_command_with_its_arguments_and_fields(director):
     for c in CHECKS:
         got = json.loads(director.cli("director", "command", "show", c.icinga, "--json").stdout)
         assert got["command"] == c.prog and got["methods_execute"] == "PluginCheck"
+        assert got["object_type"] == "external_object"
         args = got["arguments"]
         assert set(args) == {o.long for o in c.options}
         for o in c.options:
@@ -71,16 +74,17 @@ def test_ok_a_second_restore_changes_nothing(director):
 
 
 def test_ok_directors_rendered_config_validates_in_icinga2(director, base):
-    rendered = [director.cli("director", "command", "show", c.icinga).stdout for c in CHECKS]
-    rendered += [director.cli("director", "service", "show", c.spec.service).stdout
-                 for c in CHECKS]
+    package = base / "plugins-contrib.conf"      # what the package puts in plugins-contrib.d
+    package.write_text(dist_files.render(ROOT)[dist_files.ICINGA_COMMANDS])
+    rendered = [director.cli("director", "service", "show", c.spec.service).stdout
+                for c in CHECKS]
     applies = "".join(f'apply Service "{c.spec.service}" {{\n  import "{c.spec.service}"\n'
                       '  assign where host.vars.postfix_queue_monitor\n}\n' for c in CHECKS)
     host = ('object Host "mail1" {\n  check_command = "dummy"\n  address = "127.0.0.1"\n'
             '  vars.postfix_queue_monitor = true\n}\n')
     conf = base / "director.conf"
     conf.write_text("\n".join(rendered) + applies + host)
-    lab = nagios_lab.IcingaLab(base, [conf], Path("/usr/lib/nagios/plugins")).write()
+    lab = nagios_lab.IcingaLab(base, [package, conf], Path("/usr/lib/nagios/plugins")).write()
     res = lab.validate()
     assert res.returncode == 0, res.stdout + res.stderr
     assert re.search(rf"Instantiated {len(CHECKS)} Services?\.", res.stdout), res.stdout

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from postfix_queue_monitor import director_basket, nagios_gen
+from postfix_queue_monitor import check_registry, director_basket, nagios_gen
 from postfix_queue_monitor.cli import check_parser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +44,9 @@ def test_ok_new_options_appear_by_themselves():
     p = check_parser("check_postfix_fake", "A fake check.", state=True)
     p.add_argument("--domain", metavar="DOMAIN", action="append", help="only DOMAIN")
     p.add_argument("--journal", action="store_true", help="read journald")
-    fake = nagios_gen.introspect(p, nagios_gen.CheckSpec("queue", "fake", "fake", "Fake"))
+    spec = check_registry.BY_KEY["queue"]._replace(program="check_postfix_fake", module="fake",
+                                                   var="fake", service="Fake")
+    fake = nagios_gen.introspect(p, spec)
     checks, _ = nagios_gen.load_checks()
     data = director_basket.basket([*checks, fake])
     args = data["Command"]["postfix_fake"]["arguments"]
