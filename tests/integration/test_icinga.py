@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+import labproc
 import nagios_lab
-import postfix_lab
 from postfix_queue_monitor import check_registry, nagios_gen
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,7 +141,7 @@ object Host "{agent_name}" {{
     try:
         agent.start()
         master.start()
-        postfix_lab.wait_until(lambda: master.endpoint_connected(agent_name), 30,
+        labproc.wait_until(lambda: master.endpoint_connected(agent_name), 30,
                          "the master to connect to the agent", step=0.2)
         master.reschedule_all()
 
@@ -149,7 +149,7 @@ object Host "{agent_name}" {{
             res = [s["attrs"] for s in master.services()
                    if (s["attrs"]["last_check_result"] or {}).get("check_source") == agent_name]
             return res if len(res) == len(CHECKS) else None
-        results = postfix_lab.wait_until(from_agent, 30, "results from the agent", step=0.2)
+        results = labproc.wait_until(from_agent, 30, "results from the agent", step=0.2)
     finally:
         master.stop()
         agent.stop()

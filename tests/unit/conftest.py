@@ -24,9 +24,7 @@ class Run(NamedTuple):
 
     @property
     def perfdata(self) -> dict[str, tuple[float, str, str, str]]:
-        """label → (value, uom, warn, crit), from every line's perfdata part."""
-        perf = " ".join(line.split("|", 1)[1] for line in self.out.splitlines() if "|" in line)
-        return {m[1]: (float(m[2]), m[3], m[4], m[5]) for m in PERF.finditer(perf)}
+        return parse_perfdata(self.out)
 
 
 Main = Callable[..., Any]
@@ -34,10 +32,10 @@ Main = Callable[..., Any]
 
 @pytest.fixture
 def run_main(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
-    """``run_main(main, argv, clock=NOW)``: a check's main exits (SystemExit), the report's
+    """``run_main(main, argv, NOW)``: a check's main exits (SystemExit), the report's
     returns its code; either way no traceback and nothing on stderr."""
-    def run(main: Main, argv: Sequence[str], clock: float | None = None) -> Run:
-        kw = {} if clock is None else {"clock": lambda: clock}
+    def run(main: Main, argv: Sequence[str], clock: float) -> Run:
+        kw = {"clock": lambda: clock}
         try:
             code = main(list(argv), **kw)
         except SystemExit as exc:
@@ -47,3 +45,15 @@ def run_main(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
         assert "Traceback" not in out, out
         return Run(int(code or 0), out)
     return run
+
+
+def parse_perfdata(out: str) -> dict[str, tuple[float, str, str, str]]:
+    """label → (value, uom, warn, crit), from every line's perfdata part."""
+    perf = " ".join(line.split("|", 1)[1] for line in out.splitlines() if "|" in line)
+    return {m[1]: (float(m[2]), m[3], m[4], m[5]) for m in PERF.finditer(perf)}
+
+
+@pytest.fixture
+def perfdata() -> Callable[[str], dict[str, tuple[float, str, str, str]]]:
+    """``perfdata(out)``: a run's perfdata by label."""
+    return parse_perfdata

@@ -137,6 +137,9 @@ class Summary(nagiosplugin.Summary):
             out.append("deferrals by reason: " + ", ".join(
                 f"{c} {n}" for c, n in s.deferral_classes.most_common()))
         out.extend(s.notes)
+        note = s.format_note()
+        if note:
+            out.append(note)
         if s.unmatched:
             out.append(f"{s.unmatched} Postfix line(s) matched no pattern, e.g.:")
             out.extend(f"  {line}" for line in s.unmatched_samples)
