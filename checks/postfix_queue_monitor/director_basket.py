@@ -8,8 +8,9 @@ arguments, custom variables and default thresholds), a Data Field per custom var
 the Commands that use it (so Director's service form offers every option), and one Service
 Template per check. The Commands are *external* objects: Director does not deploy them but
 expects them from the ITL, where the Debian package puts them (``plugins-contrib.d``); deployed
-ones would clash with those on every node that has the package. Import it with ``icingacli director basket restore < FILE`` or in Director's
-web UI (Icinga Director → Configuration Baskets → Upload); docs/packaging.md.
+ones would clash with those on every node that has the package. Import it with
+``icingacli director basket restore < FILE`` or in Director's web UI (Icinga Director →
+Configuration Baskets → Upload); docs/packaging.md.
 
 The shape is that of Director 1.10's basket snapshots (``BasketSnapshot``: Datafield entries keyed
 by their original id, objects referring to them by ``datafield_id``; Director booleans as
