@@ -187,7 +187,8 @@ def error_hint(results: nagiosplugin.Results) -> str | None:
     return None
 
 
-def violation(value: float, rng: nagiosplugin.Range, fmt: Callable[[float], str] = None) -> str:
+def violation(value: float, rng: nagiosplugin.Range,
+              fmt: Callable[[float], str] | None = None) -> str:
     """Why ``value`` breaks ``rng``, as a user reads it: ``> 500``, ``< 10``, ``inside @10:20``."""
     fmt = fmt or fmt_number
     if rng.invert:

@@ -141,8 +141,9 @@ def _age(seconds: float, messages: int) -> str:
 def render(doc: dict[str, Any]) -> str:
     stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(doc["time"]))
     out = [f"Postfix queue report, {stamp} ({doc['source']})", ""]
-    rows = [(q, v["messages"], v["recipients"], v["bytes"], _age(v["oldest_age"], v["messages"]))
-            for q, v in doc["queues"].items()]
+    rows: list[tuple[Any, ...]] = [
+        (q, v["messages"], v["recipients"], v["bytes"], _age(v["oldest_age"], v["messages"]))
+        for q, v in doc["queues"].items()]
     out += _table(("queue", "messages", "recipients", "bytes", "oldest"), rows)
     out.append("")
 
