@@ -52,6 +52,7 @@ bench: deps venv
 
 nagios-configs: venv
 	$(BIN)/python -m postfix_queue_monitor.nagios_gen
+	$(BIN)/python -m postfix_queue_monitor.director_basket
 
 zabbix-templates: venv
 	$(BIN)/python -m postfix_queue_monitor.zabbix.template zabbix_templates

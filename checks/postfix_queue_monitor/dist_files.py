@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import nagios_gen
+from . import director_basket, nagios_gen
 
 NAME = "postfix-queue-monitor"
 SHARE = f"usr/share/{NAME}"
@@ -72,6 +72,7 @@ def render(source: Path) -> dict[str, str]:
         f"{SHARE}/icinga2/services.conf":
             f"/* Example Icinga 2 services for postfix-queue-monitor; {nagios_gen.HEADER}. */\n"
             + nagios_gen.icinga_services(checks),
+        f"{SHARE}/icinga2/director-basket.json": director_basket.render(checks),
     }
     # zabbix_templates/ as committed: the templates are drift-tested against their generator
     # (tests/unit/test_zabbix_template.py), the rest is relocated
@@ -91,12 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     source, dest = Path(args[0]), Path(args[1])
-    for rel, text in render(source).items():
-        path = dest / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        print(path)
-    return 0
+    return nagios_gen.write_or_check({dest / rel: t for rel, t in render(source).items()}, False)
 
 
 if __name__ == "__main__":
