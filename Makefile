@@ -9,8 +9,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 all: test
 
-# The venv comes from /usr/bin/python3 (FACTS.md: a pyenv python under /root cannot be run by the
-# nagios or zabbix users and starts 6x slower).
+# The venv comes from /usr/bin/python3 (docs/reference.md: a pyenv python under /root cannot be
+# run by the nagios or zabbix users and starts 6x slower).
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
