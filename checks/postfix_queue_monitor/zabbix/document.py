@@ -54,7 +54,7 @@ OPTIONAL: frozenset[str] = frozenset(
 
 #: ``$.meta.listing`` values (the template's value map says the same).
 LISTING = {"json": 0, "text": 1}
-DELIVERY_FIELDS = ("sent", "bounced", "expired", "deferred", "bounce_rate", "deferral_rate")
+DELIVERY_FIELDS = (*metrics.DELIVERY_COUNTS, "bounce_rate", "deferral_rate")
 
 
 @dataclass
