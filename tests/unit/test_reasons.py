@@ -53,11 +53,12 @@ def _corpus(name: str) -> list[tuple[str, str, str]]:
 
 REAL_TUNING = _corpus("realworld.tsv")
 REAL_HELDBACK = _corpus("realworld-heldback2.tsv")
-#: published in docs/reasons.md and README.md: the held-back part, measured once when the
-#: tuned classifier was committed (148 of 176 texts, 146 of 174 groups); later changes must not
-#: make it worse. Never raise these by tuning on the held-back texts.
-HELDBACK_TEXTS_MIN = 0.84
-HELDBACK_GROUPS_MIN = 0.83
+#: published in docs/reasons.md and README.md: the second held-back part, measured once after
+#: the tuned classifier was committed (180 of 197 texts, 180 of 197 groups = 91.4 %); later
+#: changes must not make it worse. Never raise these by tuning on the held-back texts. (The
+#: first held-back part, 84.1 % when measured, is tuning data in realworld.tsv now.)
+HELDBACK_TEXTS_MIN = 0.91
+HELDBACK_GROUPS_MIN = 0.91
 
 
 def group_key(text: str) -> str:
