@@ -27,7 +27,6 @@ from .state import StateDir, instance_key
 
 DEFAULT_LOGS: tuple[str, ...] = ("/var/log/mail.log", "/var/log/maillog", "/var/log/postfix.log")
 STATE_KIND = "bounce-rate"
-COUNTS: tuple[str, ...] = ("sent", "bounced", "expired", "deferred")
 
 
 @dataclass

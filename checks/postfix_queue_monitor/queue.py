@@ -2,7 +2,7 @@
 
 The parsers are pure (lines and ``now`` in, a plain object out) and stream: memory depends on the
 number of distinct destination domains and reason texts (both capped), never on the queue size.
-Counting follows CONTRACT.md: the listing is not a snapshot, so a message listed twice counts
+Counting follows docs/reference.md: the listing is not a snapshot, so a message listed twice counts
 twice; a malformed line is skipped, counted and kept as a sample for ``-v``.
 """
 

@@ -195,6 +195,9 @@ def test_ok_icinga2_stock_config_and_a_daemon_run_the_installed_checks(package, 
 
 
 def test_ok_purge_leaves_nothing_behind(package):
+    spool = Path("/var/lib/postfix-queue-zabbix")    # as the shipped unit's StateDirectory=
+    spool.mkdir(mode=0o700, exist_ok=True)
+    (spool / "pending.json").write_text("{}\n")
     res = apt("purge", PACKAGE)
     assert res.returncode == 0, res.stdout + res.stderr
     assert not installed()
