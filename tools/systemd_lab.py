@@ -19,11 +19,14 @@ with it.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
 
+import labproc
 import postfix_lab
 
 SYSTEMD = Path("/lib/systemd/systemd")
@@ -91,8 +94,8 @@ class SystemdLab:
             env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SYSTEMD_UNIT_PATH": str(self.unit_dir),
                  "LANG": "C.UTF-8", "container": "pqm-systemd-lab"})
         try:
-            self.pid1 = postfix_lab.wait_until(self._find_pid1, timeout, "systemd to start")
-            postfix_lab.wait_until(
+            self.pid1 = labproc.wait_until(self._find_pid1, timeout, "systemd to start")
+            labproc.wait_until(
                 lambda: self.systemctl("is-system-running", check=False).stdout.strip()
                 in ("running", "degraded"), timeout, "systemd to finish starting", step=0.2)
         except BaseException:
@@ -125,7 +128,7 @@ class SystemdLab:
 
     def stop(self) -> None:
         if self.proc is not None:
-            postfix_lab.stop_group(self.proc)     # unshare --kill-child: PID 1 and all in it
+            labproc.stop_group(self.proc)     # unshare --kill-child: PID 1 and all in it
             self.proc = None
         # the cgroups systemd made for its units (the hierarchy is the machine's), deepest first
         for path in sorted(_cgroups() - self._cgroups_before, key=lambda p: -len(p.parts)):
@@ -143,3 +146,34 @@ class SystemdLab:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def unit_queue(stack: contextlib.ExitStack, base: Path, name: str, relay_port: int,
+               messages: int) -> postfix_lab.Lab:
+    """A private Postfix instance under ``base``/postfix (not /tmp, which PrivateTmp= hides from
+    the units) with ``messages`` deferred messages (nothing listens on ``relay_port``), its log
+    0640 root:adm as rsyslog leaves a mail log, listable by any user; ``stack`` removes it."""
+    (base / "postfix").mkdir()
+    lab = postfix_lab.Lab(name=name, base=base / "postfix", relay_port=relay_port)
+    stack.callback(lab.destroy)
+    lab.setup().start()
+    lab.inject(messages, domains=2)
+    lab.wait_settled(messages, timeout=60)
+    os.chmod(lab.log_file, 0o640)
+    shutil.chown(lab.log_file, group="adm")
+    stack.enter_context(lab.allow_unprivileged_listing())
+    return lab
+
+
+def install_units(units: Path, shipped: Path, names: tuple[str, ...],
+                  exec_starts: dict[str, str], extra: dict[str, str] | None = None) -> None:
+    """Copy the shipped units byte for byte into ``units`` and give each unit named in
+    ``exec_starts`` a drop-in, as an administrator would write one, that replaces ExecStart=
+    (plus ``extra`` lines of its own)."""
+    units.mkdir()
+    for name in names:
+        shutil.copyfile(shipped / name, units / name)
+    for unit, line in exec_starts.items():
+        (units / f"{unit}.d").mkdir()
+        (units / f"{unit}.d" / "test.conf").write_text(
+            f"[Service]\nExecStart=\n{line}\n{(extra or {}).get(unit, '')}")

@@ -121,9 +121,8 @@ def _classes(value: object, what: str) -> dict[str, int]:
             for k, n in mapping(value, what).items()}
 
 
-def bounce(data: dict[str, Any]) -> dict[str, Any]:
-    """The bounce-rate state: where reading stopped and the per-minute counts."""
-    out: dict[str, Any] = {}
+def _source(data: dict[str, Any], out: dict[str, Any]) -> None:
+    """Where a log reader stopped: the source, a file position or a journal cursor."""
     if "source" in data:
         out["source"] = text(data["source"], "source", 4096)
     if data.get("position") is not None:
@@ -131,6 +130,15 @@ def bounce(data: dict[str, Any]) -> dict[str, Any]:
     if "cursor" in data:
         cursor = data["cursor"]
         out["cursor"] = None if cursor is None else text(cursor, "journal cursor", 4096)
+    if "updated" in data:
+        out["updated"] = number(data["updated"], "updated")
+
+
+def bounce(data: dict[str, Any]) -> dict[str, Any]:
+    """The bounce-rate state: where reading stopped and the per-minute counts (keys unknown
+    here pass through unchecked: whoever adds one checks it where it is loaded)."""
+    out: dict[str, Any] = dict(data)
+    _source(data, out)
     buckets = {}
     for key, b in mapping(data.get("buckets", {}), "buckets").items():
         try:
@@ -156,8 +164,24 @@ def bounce(data: dict[str, Any]) -> dict[str, Any]:
                                                integer(pair[1], f"text {key[:40]} minute", 0,
                                                        MAX_TIME)]
     out["texts"] = texts
-    if "updated" in data:
-        out["updated"] = number(data["updated"], "updated")
+    if data.get("unreadable") is not None:       # lines in a timestamp style not understood
+        odd = array(data["unreadable"], "unreadable")
+        if len(odd) != 4:
+            raise ValueError(f"unreadable has {len(odd)} fields, not 4")
+        out["unreadable"] = [integer(odd[0], "unreadable lines", 0, MAX_COUNT),
+                             integer(odd[1], "unreadable status lines", 0, MAX_COUNT),
+                             text(odd[2], "unreadable sample"),
+                             integer(odd[3], "unreadable minute", 0, MAX_TIME)]
+    return out
+
+
+def counters(data: dict[str, Any]) -> dict[str, Any]:
+    """The Prometheus exporter's delivery counters: where reading stopped and the totals."""
+    out: dict[str, Any] = dict(data)
+    _source(data, out)
+    if "totals" in data:
+        out["totals"] = {text(k, "totals name", 40): integer(n, f"total {k[:40]}", 0, MAX_INT)
+                         for k, n in mapping(data["totals"], "totals").items()}
     return out
 
 

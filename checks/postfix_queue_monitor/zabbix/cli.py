@@ -21,8 +21,15 @@ import sys
 import time
 from collections.abc import Sequence
 
-from .. import __version__
-from ..cli import Parser, parse_duration, parse_timeout, whole_number
+from .. import __version__, check_registry
+from ..cli import (
+    Parser,
+    measuring_options,
+    parse_duration,
+    parse_timeout,
+    run_command,
+    whole_number,
+)
 from ..deadline import Deadline
 from ..errors import MonitorError
 from ..proc import Child
@@ -32,30 +39,15 @@ from . import document, sender, template
 EXIT_ERROR = 3
 
 
+BOUNCE = check_registry.BY_KEY["bounce"]
+TIMEOUT = check_registry.BY_KEY["queue"].timeout
+
+
 def _measuring(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-t", "--timeout", metavar="SECONDS", type=parse_timeout, default=8.0,
-                   help="whole-run limit (default 8): measuring, and for send also waiting "
-                        "for the spool and sending")
-    p.add_argument("--postqueue", metavar="PATH", default=None,
-                   help="the postqueue program (default: postqueue on PATH, else "
-                        "/usr/sbin/postqueue)")
-    p.add_argument("--config-dir", metavar="DIR", default=None,
-                   help="Postfix instance, passed to postqueue -c as it is")
-    p.add_argument("--log-file", metavar="PATH", default=None,
-                   help="mail log for the delivery counts (default: the first of "
-                        "/var/log/mail.log, /var/log/maillog, /var/log/postfix.log, else "
-                        "the journal)")
-    p.add_argument("--journal", action="store_true", help="read the delivery counts from "
-                                                          "journald")
-    p.add_argument("--syslog-name", metavar="NAME", default=None,
-                   help="only this Postfix instance's log lines")
-    p.add_argument("--state-dir", metavar="DIR", default=None,
-                   help="growth, log position and unsent values (default: a per-user "
-                        "directory, created 0700)")
-    p.add_argument("--growth-window", metavar="DURATION", type=parse_duration, default=900.0,
-                   help="deferred growth window (default 15m)")
+    measuring_options(p, TIMEOUT, "growth, log position and unsent values")
     p.add_argument("--bounce-window", metavar="DURATION", type=parse_duration,
-                   default=3600.0, help="delivery count / bounce rate window (default 1h)")
+                   default=BOUNCE.window, help="delivery count / bounce rate window (default "
+                   f"{check_registry.duration_text(BOUNCE.window)})")
     p.add_argument("--postmulti", metavar="PATH", default="postmulti",
                    help="the postmulti program, for --instances and discover")
 
@@ -72,7 +64,7 @@ def parser() -> Parser:
     _measuring(js)
 
     disc = sub.add_parser("discover", help="print the Postfix instances as Zabbix LLD JSON")
-    disc.add_argument("-t", "--timeout", type=parse_timeout, default=8.0)
+    disc.add_argument("-t", "--timeout", type=parse_timeout, default=TIMEOUT)
     disc.add_argument("--postmulti", metavar="PATH", default="postmulti")
 
     snd = sub.add_parser("send", help="push the document to a Zabbix trapper")
@@ -281,16 +273,7 @@ COMMANDS = {"json": cmd_json, "discover": cmd_discover, "send": cmd_send,
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    try:
-        code = COMMANDS[opts.command](opts)
-    except MonitorError as exc:
-        print(str(exc))
-        code = EXIT_ERROR
-    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
-        print(f"internal error: {type(exc).__name__}: {exc}".splitlines()[0][:300])
-        code = EXIT_ERROR
-    sys.stdout.flush()
-    return code
+    return run_command(COMMANDS, opts, EXIT_ERROR)
 
 
 if __name__ == "__main__":
