@@ -12,9 +12,10 @@ import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from .errors import MonitorError
+from .linebound import bounded_lines
 
 
 class ChildTimeout(MonitorError):
@@ -64,10 +65,14 @@ class Child:
             except (ProcessLookupError, PermissionError):
                 pass
 
-    def lines(self) -> Iterator[bytes]:
-        """The child's stdout, one line at a time, as it arrives."""
+    def lines(self, on_long: Callable[[bytes], None] | None = None) -> Iterator[bytes]:
+        """The child's stdout, one line at a time, as it arrives; with ``on_long``, lines
+        longer than linebound.MAX_LINE are skipped and passed (their head) to it instead."""
         assert self.proc.stdout is not None
-        yield from self.proc.stdout
+        if on_long is None:
+            yield from self.proc.stdout
+        else:
+            yield from bounded_lines(self.proc.stdout, on_long)
         if self.expired:
             raise ChildTimeout(self._timeout_message())
 
