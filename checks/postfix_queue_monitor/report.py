@@ -8,8 +8,8 @@ One listing of the queue (``postqueue -j``, or ``-p`` before Postfix 3.1, via
 - the deferral reasons by class: recipients, temporary/permanent, the top domain, an example
   text and a suggested action (advice only: nothing is ever run, least of all ``postsuper``).
 
-``--json`` prints the same as one object (CONTRACT.md). On failure: one line on stdout that says
-what to fix and exit 3 (2 for a bad command line); never a traceback.
+``--json`` prints the same as one object (docs/reference.md). On failure: one line on stdout
+that says what to fix and exit 3 (2 for a bad command line); never a traceback.
 """
 
 from __future__ import annotations
@@ -141,8 +141,9 @@ def _age(seconds: float, messages: int) -> str:
 def render(doc: dict[str, Any]) -> str:
     stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(doc["time"]))
     out = [f"Postfix queue report, {stamp} ({doc['source']})", ""]
-    rows = [(q, v["messages"], v["recipients"], v["bytes"], _age(v["oldest_age"], v["messages"]))
-            for q, v in doc["queues"].items()]
+    rows: list[tuple[Any, ...]] = [
+        (q, v["messages"], v["recipients"], v["bytes"], _age(v["oldest_age"], v["messages"]))
+        for q, v in doc["queues"].items()]
     out += _table(("queue", "messages", "recipients", "bytes", "oldest"), rows)
     out.append("")
 

@@ -15,7 +15,7 @@ import postfix_queue_monitor
 PKG = Path(postfix_queue_monitor.__file__).parent
 NAME = "postfix_queue_monitor"
 #: The front ends: each a room of its own (a prefix of module names).
-FRONT_ENDS = (f"{NAME}.plugins", f"{NAME}.zabbix", f"{NAME}.report")
+FRONT_ENDS = (f"{NAME}.plugins", f"{NAME}.zabbix", f"{NAME}.report", f"{NAME}.prometheus")
 
 
 def module_name(path: Path) -> str:
@@ -101,3 +101,44 @@ def test_no_import_cycle() -> None:
         if name not in state:
             visit(name, [name])
     assert cycles == []
+
+
+#: The only places allowed to catch everything: the two command-line entry points that must end
+#: in one line instead of a traceback (the checks get the same from nagiosplugin.guarded).
+#: The top levels that turn any defect into one line instead of a traceback: the report's main,
+#: the sub-command runner of the Zabbix and Prometheus CLIs, and a scrape of ``serve`` (which
+#: must answer postfix_up 0, not a 500).
+CATCH_ALL_ALLOWED = {(f"{NAME}.report", "main"), (f"{NAME}.cli", "run_command"),
+                     (f"{NAME}.prometheus.exposition", "run")}
+
+
+def _broad_handlers(name: str) -> list[tuple[str, int]]:
+    """(function, line) of each handler that catches everything or a TypeError (a programming
+    error at a seam) and does not re-raise it."""
+    tree = ast.parse(MODULES[name].read_text())
+    out = []
+    for func in ast.walk(tree):
+        if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(func):
+            if not isinstance(node, ast.ExceptHandler):
+                continue
+            caught = ([] if node.type is None else
+                      node.type.elts if isinstance(node.type, ast.Tuple) else [node.type])
+            names = {c.id for c in caught if isinstance(c, ast.Name)}
+            reraises = any(isinstance(n, ast.Raise) and n.exc is None for n in node.body)
+            lone_type_error = names == {"TypeError"}
+            if (node.type is None or names & {"Exception", "BaseException"}
+                    or lone_type_error) and not reraises:
+                out.append((func.name, node.lineno))
+    return out
+
+
+def test_no_broad_exception_catching_at_seams() -> None:
+    """A seam catches what it can name (MonitorError, OSError, ValueError of parsed input);
+    catching everything, or any TypeError as a 'signature mismatch', hides defects."""
+    found = sorted((name, func, line) for name in MODULES
+                   for func, line in _broad_handlers(name)
+                   if (name, func) not in CATCH_ALL_ALLOWED)
+    assert found == []
+    assert {(n, f) for n in MODULES for f, _ in _broad_handlers(n)} == CATCH_ALL_ALLOWED

@@ -20,7 +20,9 @@ from .patterns import (
 from .tally import Tally
 from .timestamps import Clock
 
-_STATUS_INDEX: dict[bytes, int] = {b"sent": 0, b"bounced": 1, b"deferred": 3}
+#: status= values counted from a delivery status line (expiries are qmgr's own lines)
+_STATUS_INDEX: dict[bytes, int] = {name.encode(): i for name, i in Tally.INDEX.items()
+                                   if name != "expired"}
 
 
 def _has_delivery(program: bytes) -> bool:

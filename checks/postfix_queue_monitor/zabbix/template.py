@@ -224,7 +224,7 @@ def _threshold_triggers(tpl: str, key: str, stem: str, name: str, nodata: dict[s
     crit = None
     for level, priority in (("CRIT", "HIGH"), ("WARN", "WARNING")):
         macro = threshold_macro(stem, level)
-        t = {
+        t: dict[str, Any] = {
             "uuid": stable_uuid(tpl, "trigger", key, level),
             "expression": _expr(tpl, key, "min", period) + f">{macro}",
             "recovery_mode": "RECOVERY_EXPRESSION",
