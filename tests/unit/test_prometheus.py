@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import socket
 import stat
@@ -400,3 +401,20 @@ def test_docs_name_every_family_and_every_rule(tmp_path: Path, fixtures: Path, c
         assert f"`{name}`" in doc, name
     for rule in rules.rules():
         assert str(rule["alert"]).removesuffix("Warning").removesuffix("Critical") in doc
+
+
+def test_rules_use_only_names_we_expose(tmp_path: Path, fixtures: Path, capsys) -> None:
+    pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl")
+    log = Log(tmp_path / "mail.log")
+    log.write(1, time.time())
+    args = ("--postqueue", pq, "--log-file", str(log.path))
+    run_textfile(tmp_path, capsys, *args)
+    time.sleep(0.05)
+    _, _, text = run_textfile(tmp_path, capsys, *args)          # with growth
+    exposed = {s.name for fam in text_string_to_metric_families(text) for s in fam.samples}
+    used = set()
+    for rule in rules.rules():
+        used |= set(re.findall(r"\b(postfix_[a-z_]+|up)\b(?=[{ )]|$)", str(rule["expr"])))
+    assert used - exposed == {"up"}, used - exposed
+    assert {"postfix_showq_queue_depth", "postfix_delivery_recipients_total", "postfix_up",
+            "postfix_queue_deferred_growth_messages_per_hour"} <= used
