@@ -286,6 +286,9 @@ INSTANT = 1445473545.0
     (b"1445473545.000000 h", INSTANT),
     (b"<22>1 2015-10-22T02:25:45.000000+02:00 h postfix 1 - -", INSTANT),
     (b"postfix-1  | 2015-10-22T02:25:45+02:00 INFO    postfix/smtp[1]:", INSTANT),
+    (b"2015-10-22T00:25:45.000000000Z 2015-10-22T02:25:45+02:00 INFO    postfix/smtp[1]:",
+     INSTANT),                                                 # docker logs --timestamps
+    (b"\0\0\0Oct 22 02:25:45 h", INSTANT),                     # NUL padding after a crash
     (b"Okt 22 02:25:45 h", None),                              # not an English month
     (b"<22>1 - h postfix 1 - -", None),                        # RFC 5424 nil timestamp
     (b"22/Oct/2015:02:25:45 h", None),
@@ -305,3 +308,24 @@ def test_classic_dst_change_and_the_year_before(monkeypatch):
     cest = clock.parse(b"Sun 2015-10-25 02:30:00 CEST h")
     cet = clock.parse(b"Sun 2015-10-25 02:30:00 CET h")
     assert cest is not None and cet is not None and cet - cest == 3600
+
+
+def test_rfc5424_structured_data_and_nul_padding_are_read():
+    now, since = INSTANT + 86400, minute(INSTANT - 3600)
+    sd = r'[meta sequenceId="1" note="a \] b"][origin ip="192.0.2.1"]'
+    lines = [f"<22>1 2015-10-22T02:25:45+02:00 h postfix/smtp 1 - {sd} A1B2C3: to=<a@b.example>,"
+             f" relay=x, dsn=2.0.0, status=sent (250 ok)",
+             "\0\0\0\0Oct 22 02:25:46 h postfix/smtp[2]: D4E5F6: to=<c@d.example>, relay=x, "
+             "dsn=5.1.1, status=bounced (550 5.1.1 unknown user)"]
+    expected = {"sent": 1, "bounced": 1, "deferred": 0, "expired": 0}
+    assert logcount.count_lines(lines) == expected
+    for fast in (True, False):
+        tally = Tally(since=since)
+        feeder = LineFeeder(tally, Clock(now), None)
+        if fast:
+            feeder.feed_block(as_bytes(lines))
+        else:
+            for line in as_bytes(lines).splitlines(keepends=True):
+                feeder.feed_line(line)
+        assert counts_of(tally, since) == expected, fast
+        assert tally.odd[0] == 0 and tally.unmatched == 0, fast

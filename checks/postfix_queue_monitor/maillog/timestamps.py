@@ -59,7 +59,7 @@ class Clock:
     def parse(self, text: bytes) -> Optional[float]:
         """Epoch seconds of the timestamp at the start of ``text`` (a line, a line's head, or
         the bare timestamp), or None when it is not a timestamp this reads."""
-        m = STAMP.match(text)
+        m = STAMP.match(text.lstrip(b"\0") if text[:1] == b"\0" else text)
         if m is None:
             return None
         base, sec, frac = self._minute_base(m)
@@ -79,6 +79,8 @@ class Clock:
         mi = self._minutes.get(text[:end] + text[o0:o1])
         if mi is not None:
             return mi
+        if text[:1] == b"\0":
+            text = text.lstrip(b"\0")         # a syslog's NUL padding after a crash
         if text[10:11] in (b".", b" ") and text[:10].isdigit():   # short-unix, no regex
             return int(text[:10]) // 60 * 60
         m = STAMP.match(text)
