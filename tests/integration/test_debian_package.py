@@ -126,6 +126,17 @@ def test_ok_installed_layout_and_files_from_the_generators(package):
         assert Path("/", rel).read_text() == text, f"/{rel} is not the generator's output"
     nrpe = (SHARE / "nrpe/postfix-queue-monitor.cfg").read_text()
     assert re.findall(r"=(\S+)", nrpe) == [f"{PLUGINS}/{c.prog}" for c in CHECKS]
+    # every private library imports, as nagios, with nothing but Debian's python3 packages
+    private = Path("/usr/lib/postfix-queue-monitor")
+    tops = sorted({name for d in private.glob("*.dist-info")
+                   for name in (d / "top_level.txt").read_text().split()})
+    assert {"nagiosplugin", "zabbix_utils", "pyzabbix", "postfix_queue_monitor"} <= set(tops)
+    code = (f"import sys; sys.path.insert(0, {str(private)!r}); "
+            + "; ".join(f"import {t}" for t in tops)
+            + "; print(sys.modules['nagiosplugin'].__file__)")
+    res = nagios_lab.run_as_nagios(["/usr/bin/python3", "-I", "-c", code])
+    assert res.returncode == 0, res.stderr.decode()
+    assert res.stdout.decode().startswith(str(private))      # never Debian's older one
 
 
 def test_ok_installed_checks_run_as_nagios_on_the_real_queue(package, postfix, base):
