@@ -10,14 +10,14 @@ kept for whoever wants to say what it was. See docs/reference.md, "Limits".
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from typing import IO
 
 MAX_LINE = 64 * 1024
 HEAD = 4096
 READ = 64 * 1024
 
 
-def bounded_lines(stream: BinaryIO, on_long: Callable[[bytes], None],
+def bounded_lines(stream: IO[bytes], on_long: Callable[[bytes], None],
                   limit: int = MAX_LINE) -> Iterator[bytes]:
     """The lines of ``stream`` (each with its newline; the last may lack it), except those
     longer than ``limit`` bytes: ``on_long(head)`` is called for each of these instead.
