@@ -60,10 +60,10 @@ class DeliveryStats:
         counted = self.sent + self.bounced + self.expired + self.deferred
         lost = self.unreadable_status
         if self.unreadable and (counted == 0 or lost * 20 > counted + lost):
-            return (f"{self.unreadable} Postfix log line(s) ({lost} delivery status) have a "
-                    f"timestamp format this check cannot read, e.g. "
+            return (f"{self.unreadable} Postfix log line(s) ({lost} delivery status) are in a "
+                    f"format this check cannot read (timestamp not understood), e.g. "
                     f"'{self.unreadable_sample[:60]}…' ({counted} status line(s) read): see "
-                    f"'Log formats' in docs/reference.md")
+                    f"docs/log-formats.md")
         return None
 
     def format_note(self) -> Optional[str]:

@@ -57,7 +57,7 @@ class LineFeeder:
         self._scan = re.compile(
             rb" (?P<prog>" + prog + q + rb")"
             # syslog's "[pid]: ", or RFC 5424's " PROCID MSGID STRUCTURED-DATA "
-            + rb"(?:(?:\[\d+\])?: |(?P<r5> \S+ \S+ (?:-|\[[^\n]*?\]) +))(?:"
+            + rb"(?:(?:\[\d+\])?: |(?P<r5> \S+ \S+ (?:-|(?:\[(?:[^\]\\\n]|\\.)*\])+) +(?=\S)))(?:"
             # a queue ID: a status line, an expiry, or a message start no table entry knows
             + _QID + q + rb": (?:to=<[^\n]*, status=(?P<st>[a-z-]+)(?: \((?P<tx>[^\n]*)\))?"
             + rb"[ \t\r]*$|from=<(?:[^>\n]|>(?!, ))*>, status=(?:force-)?expired"
