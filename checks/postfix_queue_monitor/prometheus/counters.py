@@ -12,6 +12,7 @@ count what is logged from then on (Prometheus' ``increase()`` needs no history).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Optional
 
 from .. import state_schema
@@ -43,10 +44,11 @@ def _totals(data: dict[str, Any] | None) -> dict[str, int]:
 
 
 def read_totals(log_file: Optional[str], journal: bool, syslog_name: Optional[str],
-                state_dir: Optional[str], now: float, deadline: Deadline,
+                state_dir: Optional[str], now: float, deadline: Deadline, *,
+                journal_files: Sequence[str] = (),
                 journalctl: str = "journalctl") -> dict[str, int]:
     """The totals after adding what is new in the log: {sent, bounced, expired, deferred}."""
-    use_journal, source = resolve_source(log_file, journal)
+    use_journal, source = resolve_source(log_file, journal, journal_files)
     with StateDir(state_dir).locked(state_name(source, syslog_name),
                                     deadline.lock_timeout(0.5)) as sf:
         data = sf.read(STATE_KIND, state_schema.counters, "the delivery counters and the log "
@@ -61,9 +63,12 @@ def read_totals(log_file: Optional[str], journal: bool, syslog_name: Optional[st
             if not isinstance(cursor, (str, type(None))):
                 raise MonitorError("delivery counter state holds a malformed journal cursor: "
                                    "delete the state file or pass another --state-dir")
-            # since=now: a refused cursor restarts at now rather than counting a window twice
+            # Without a cursor (nothing read yet) or with one the journal refuses, read from
+            # the previous run's time: what came since, neither a window twice nor a gap.
+            since = data["updated"] if data and isinstance(data.get("updated"), (int, float)) \
+                else now
             state["cursor"] = JournalReader(feeder, syslog_name, deadline.child_timeout(),
-                                            journalctl=journalctl).read(cursor, now)
+                                            journal_files, journalctl).read(cursor, since)
         else:
             reader = FileReader(source, feeder)
             stored = data.get("position") if data else None
