@@ -22,6 +22,7 @@ from ..cli import (
     run,
     violation,
 )
+from ..errors import MonitorError
 from ..state import StateDir, instance_key
 from .common import Clock, QueueResource, QueueSummary, worst
 
@@ -70,13 +71,18 @@ def _valid(sample: object) -> bool:
 
 
 def measure_growth(state_dir: str | None, config_dir: str | None, deferred: int, now: float,
-                   window: float, lock_deadline: float = 3.0) -> Growth:
-    """Record this run's sample and return the growth (shared with the Zabbix sender)."""
+                   window: float, lock_deadline: float = 3.0, record: bool = True) -> Growth:
+    """Record this run's sample and return the growth (shared with the Zabbix sender).
+
+    ``record=False`` (a cut listing, whose count is only a lower bound): the growth is computed
+    against the stored samples, a lower bound itself, and nothing is stored."""
     name = f"growth-{instance_key(config_dir)}.json"
     with StateDir(state_dir).locked(name, lock_deadline) as sf:
         data = sf.read(KIND) or {}
         samples = [(float(s[0]), int(s[1])) for s in data.get("samples", []) if _valid(s)]
         growth = compute_growth(samples, now, deferred, window)
+        if not record:
+            return growth
         sf.write(KIND, {"samples": [list(s) for s in prune([*samples, (now, deferred)], now,
                                                              window)]})
     return growth
@@ -100,7 +106,13 @@ class DeferredGrowth(QueueResource):
         deferred = snap.stats("deferred").messages
         self.growth = measure_growth(self.args.state_dir, self.args.config_dir, deferred,
                                      snap.now, self.args.window,
-                                     lock_deadline=max(0.5, self.args.timeout / 3))
+                                     lock_deadline=max(0.5, self.args.timeout / 3),
+                                     record=not snap.cut)
+        if snap.cut and self.growth.rate is None:
+            raise MonitorError(f"queue listing cut after {snap.elapsed or 0:.1f} s at "
+                               f"{deferred:,} deferred and no complete sample to compare with "
+                               f"({self.growth.note}): growth not judged (raise -t, or share "
+                               f"one listing with --listing-max-age)")
         if self.growth.rate is not None:
             yield nagiosplugin.Metric("deferred_growth_per_hour", round(self.growth.rate, 2),
                                       context="deferred_growth_per_hour")
@@ -113,6 +125,9 @@ class Summary(QueueSummary):
     def describe_ok(self, results: nagiosplugin.Results) -> str:
         g = self.resource.growth
         deferred = results["queue_deferred"].metric.value
+        if self.cut() and g is not None and g.rate is not None:
+            return (f"deferred queue at least {_signed(g.rate)}/h, at least {deferred:,} "
+                    f"deferred ({self.cut_note()})")
         if g is None or g.rate is None:
             return f"{deferred} deferred, {g.note if g else 'waiting for baseline'}"
         text = f"deferred queue {_signed(g.rate)}/h, {deferred} deferred"
@@ -122,8 +137,14 @@ class Summary(QueueSummary):
         r = worst(results)[0]
         rng = r.context.critical if r.state == nagiosplugin.Critical else r.context.warning
         deferred = results["queue_deferred"].metric.value
-        return (f"deferred queue {_signed(r.metric.value)}/h ({violation(r.metric.value, rng)}), "
-                f"{deferred} deferred")
+        why = violation(r.metric.value, rng)
+        if self.cut():
+            return (f"{self.bound_text(r.metric)} ({why}; {self.cut_note()}), at least "
+                    f"{deferred:,} deferred")
+        return f"deferred queue {_signed(r.metric.value)}/h ({why}), {deferred} deferred"
+
+    def bound_text(self, metric: nagiosplugin.Metric) -> str:
+        return f"deferred queue at least {_signed(metric.value)}/h"
 
 
 def _signed(rate: float) -> str:
