@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: all venv deps demo test unit integration lint bench nagios-configs zabbix-templates \
-        zabbix-screenshot clean
+        zabbix-screenshot dist clean
 
 all: test
 
@@ -35,7 +35,7 @@ integration: deps venv
 	$(BIN)/python -m pytest -ra tests/integration
 
 lint: venv
-	$(BIN)/ruff check $(wildcard checks tests tools scripts benchmarks)
+	$(BIN)/ruff check $(wildcard checks tests tools scripts benchmarks debian/install-private.py)
 
 bench: deps venv
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
@@ -52,5 +52,14 @@ zabbix-screenshot: deps venv
 	flock /tmp/apt.lock apt-get install -y -q --no-install-recommends chromium chromium-driver >/dev/null
 	$(BIN)/python tools/zabbix_lab.py screenshot docs/zabbix-dashboard.png
 
+# dist/: wheel + sdist (twine check --strict) and the Debian package (scripts/build-deb.sh,
+# lintian-clean); docs/packaging.md
+dist: deps venv
+	$(BIN)/pip install -q -e '.[test,dist]'
+	rm -rf dist
+	$(BIN)/python -m build -q --outdir dist . >/dev/null
+	$(BIN)/twine check --strict dist/*.whl dist/*.tar.gz
+	scripts/build-deb.sh dist
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info checks/*.egg-info .pytest_cache .ruff_cache

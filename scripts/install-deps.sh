@@ -19,6 +19,8 @@ PACKAGES=(
   systemd-journal-remote         # makes real journal files from export format (bounce tests)
   hyperfine                      # benchmarks
   time                           # GNU time: the benchmarks' peak RSS per run
+  debhelper dh-python lintian help2man   # make dist: the Debian package (dpkg-buildpackage, dh_python3, man pages) and its lint
+  python3-pip python3-packaging python3-requests   # the package's Build-Depends (and Depends) beside python3-pip
 )
 
 if [[ $(id -u) -ne 0 ]]; then

@@ -394,6 +394,21 @@ object CheckerComponent "checker" {{ }}
         return postfix_lab.wait_until(done, timeout, f"{count} Icinga 2 check results", step=0.2)
 
 
+def icinga_mail_host(postfix, state: Path, name: str = "mail1") -> str:
+    """An Icinga 2 Host that gets every example service, pointed at the lab's Postfix instance,
+    its log and a state directory."""
+    return f"""
+object Host "{name}" {{
+  check_command = "dummy"
+  address = "127.0.0.1"
+  vars.postfix_queue_monitor = true
+  vars.postfix_queue_config_dir = "{postfix.config_dir}"
+  vars.postfix_queue_state_dir = "{state}"
+  vars.postfix_queue_bounce_log_file = "{postfix.log_file}"
+}}
+"""
+
+
 class Pki:
     """A CA made with ``icinga2 pki new-ca`` and the node certificates it signed, each made
     once (RSA 4096 keys take a second or more each; a test session shares one Pki)."""

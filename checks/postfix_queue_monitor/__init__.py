@@ -1,3 +1,3 @@
 """Postfix mail-queue monitoring: Nagios/Icinga/NRPE checks and a Zabbix sender."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

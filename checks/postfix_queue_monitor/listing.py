@@ -19,6 +19,7 @@ import os
 import time
 from collections import Counter
 
+from .deadline import Deadline
 from .errors import MonitorError
 from .queue import AGE_BUCKETS_MIN, QUEUES, QueueSnapshot, QueueStats, read_queue
 from .state import StateDir, StateError, instance_key
@@ -115,21 +116,20 @@ def _ours(data: dict[str, Any], postqueue: str, config_dir: str | None) -> bool:
             and data.get("config_dir") == config_dir)
 
 
-def get_listing(postqueue: str, config_dir: str | None, timeout: float, now: float, *,
+def get_listing(postqueue: str, config_dir: str | None, deadline: Deadline, now: float, *,
                 state_dir: str | None = None, max_age: float | None = None,
-                wait: float | None = None, clock=time.time) -> QueueSnapshot:
+                clock=time.time) -> QueueSnapshot:
     """The queue listing: a fresh enough stored one, else one run of postqueue (shared).
 
-    ``timeout``: the listing's own deadline (seconds); ``wait``: how long this run may wait for
-    another run's listing (default: ``timeout``). Without ``max_age`` this is read_queue."""
+    The run's ``deadline`` bounds both the wait for another run's listing (all but
+    :data:`MARGIN_S` of what is left) and this run's own listing (its child share). Without
+    ``max_age`` this is read_queue."""
     if not max_age:
-        return read_queue(postqueue, config_dir, timeout, now)
-    started = time.monotonic()
-    wait = timeout if wait is None else wait
+        return read_queue(postqueue, config_dir, deadline.child_timeout(), now)
+    wait = max(0.05, deadline.remaining() - MARGIN_S)
     state = StateDir(state_dir)
     try:
-        with state.locked(file_name(config_dir), max(0.05, wait)) as sf:
-            waited = time.monotonic() - started
+        with state.locked(file_name(config_dir), wait) as sf:
             at = clock()          # the time the lock was got: what "fresh" is measured against
             try:
                 data = sf.read(KIND)
@@ -142,11 +142,10 @@ def get_listing(postqueue: str, config_dir: str | None, timeout: float, now: flo
                     # (taken as what it is: lower bounds); an older cut one is listed afresh
                     stored.reused_age = at - stored.now
                     return stored
-            remaining = timeout - (time.monotonic() - started)
-            if remaining < 0.2:
-                raise MonitorError(f"waited {waited:.1f} s for another run's queue listing and "
-                                   f"no time is left to list (raise -t)")
-            snap = read_queue(postqueue, config_dir, remaining, at)
+            if deadline.remaining() < MARGIN_S:
+                raise MonitorError("waited for another run's queue listing until no time was "
+                                   "left to list (raise -t)")
+            snap = read_queue(postqueue, config_dir, deadline.child_timeout(), at)
             try:
                 sf.write(KIND, to_data(snap, postqueue, config_dir))
             except OSError as exc:

@@ -164,9 +164,3 @@ class Child:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def child_deadline(timeout: float) -> float:
-    """The child's share of the check's ``-t``: it must expire before nagiosplugin's alarm does,
-    so the status line names the hung program instead of a generic timeout."""
-    return max(0.2, timeout - min(1.0, timeout * 0.2))

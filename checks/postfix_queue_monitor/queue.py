@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 
 from . import reasons
+from .deadline import Deadline
 from .errors import MonitorError
 from .proc import MAX_LINE, Child
 
@@ -457,7 +458,7 @@ def read_queue(postqueue: str, config_dir: str | None, timeout: float,
 
     A listing still running at ``timeout`` is cut: postqueue is killed and the snapshot of what
     was read comes back with ``cut`` set (its counts, bytes and ages are lower bounds)."""
-    started = time.monotonic()
+    deadline = Deadline(timeout)
     argv = postqueue_argv(postqueue, config_dir, "-j")
     try:
         snap, rc, err = _run(argv, timeout, parse_json_lines, now)
@@ -468,9 +469,9 @@ def read_queue(postqueue: str, config_dir: str | None, timeout: float,
         raise
     if not snap.cut and (rc == 64 or ("invalid option" in err and rc != 0)):
         argv = postqueue_argv(postqueue, config_dir, "-p")
-        remaining = max(0.1, timeout - (time.monotonic() - started))
+        remaining = max(0.1, deadline.remaining())
         snap, rc, err = _run(argv, remaining, parse_text, now)
-    snap.elapsed = time.monotonic() - started
+    snap.elapsed = timeout - deadline.remaining()
     if snap.cut:
         if not snap.lines:              # hung before its first line: nothing to judge
             long = (f" (it printed {snap.long_lines} line(s) longer than 64 KiB, skipped)"

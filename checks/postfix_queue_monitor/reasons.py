@@ -1,4 +1,4 @@
-"""Deferral reason classes (CONTRACT.md): every delay or bounce text falls in exactly one class.
+"""Deferral reason classes (docs/reasons.md): every delay or bounce text falls in one class.
 
 One data-driven table, :data:`RULES`. Each rule names a class, a regular expression and where
 the expression looks:
@@ -20,6 +20,19 @@ talk to me" is a reply, not a refused connection (``refused`` only looks at Post
 the remote's "Sender address rejected: Domain not found" is its policy about us, not our DNS
 (``dns`` only looks at Postfix's own words); "This mail is unauthenticated" (SPF/DKIM) is
 ``policy``, not ``auth``.
+
+Two kinds of context override the words:
+
+- a local delivery agent's own error (``Command output: …``, ``Command died with status``, a
+  ``.forward`` or alias database problem) is ``transport`` whatever the agent printed
+  ("Connection refused", "authentication failure", "time limit"); only ``mailbox_full`` (its
+  quota) and ``loop`` keep their class there;
+- a reply ``(in reply to MAIL FROM command)`` is about our sender: what would read as
+  ``recipient_unknown`` ("551 invalid address") is ``policy``, and so is a 5xx reply there that
+  no rule names.
+
+Rules match the lower-cased text (see :func:`_lower_regex`); the corpus they are measured on is
+``tests/fixtures/reasons/`` (real texts with their sources, and a held-back part).
 """
 
 from __future__ import annotations
@@ -61,18 +74,35 @@ class Rule:
 
     @property
     def pattern(self) -> re.Pattern[str]:
+        """Matches the lower-cased text (see :func:`_lower_regex`)."""
         if self._pattern is None:
-            self._pattern = re.compile(self.regex, re.I)
+            self._pattern = re.compile(_lower_regex(self.regex))
         return self._pattern
 
     @property
     def unless(self) -> re.Pattern[str] | None:
         if self._unless is None and self.unless_regex:
-            self._unless = re.compile(self.unless_regex, re.I)
+            self._unless = re.compile(_lower_regex(self.unless_regex))
         return self._unless
 
     def __repr__(self) -> str:
         return f"Rule({self.cls!r}, {self.regex!r}, {self.scope!r}, weak={self.weak})"
+
+
+def _lower_regex(regex: str) -> str:
+    """The pattern with its literal letters lower-cased (escapes such as ``\\S`` kept), for
+    matching a lower-cased text without ``re.I``: three to five times faster on these long
+    alternations, which made the classifier's cost per distinct text."""
+    out: list[str] = []
+    i = 0
+    while i < len(regex):
+        if regex[i] == "\\":
+            out.append(regex[i:i + 2])
+            i += 2
+        else:
+            out.append(regex[i].lower())
+            i += 1
+    return "".join(out)
 
 
 def _r(cls: str, pattern: str, scope: str = "any", weak: bool = False,
@@ -81,7 +111,9 @@ def _r(cls: str, pattern: str, scope: str = "any", weak: bool = False,
     return Rule(cls, pattern, scope, weak, unless)
 
 
-_SPF_DKIM = r"\b(?:SPF|DKIM|DMARC|Sender Policy Framework)\b|unauthenticated"
+#: SPF/DKIM/DMARC words: "unauthenticated" mail in that sense is the remote's policy, not SASL
+_SPF_DKIM = (r"\b(?:SPF|DKIM|DMARC|Sender Policy Framework)\b|"
+             r"unauthenticated (?:e-?mail|mail|message)|(?:is|are) unauthenticated")
 
 #: The pattern table, in contract order (the order here is for reading; precedence comes from
 #: the class order and strength, see :func:`classify`).
@@ -94,35 +126,44 @@ RULES: tuple[Rule, ...] = (
     # -- tls: we could not get (a trusted) TLS ------------------------------------------------
     _r("tls", r"TLS is required|Cannot start TLS|Server certificate not (?:trusted|verified)|"
               r"certificate verif\w* fail|must issue a STARTTLS command first|"
-              r"STARTTLS (?:is )?required|TLS (?:is )?not available|"
+              r"STARTTLS (?:is )?required|TLS (?:is )?not available|TLS required|"
               r"(?:TLS|SSL) handshake fail|encryption required|requires? (?:TLS|encryption)|"
-              r"TLS (?:negotiation|connection) (?:failed|required)|no TLSA|\bDANE\b"),
+              r"TLS (?:negotiation|connection) (?:failed|required)|no TLSA|\bDANE\b|"
+              r"over a TLS connection|pipeline after STARTTLS"),
     _r("tls", r"\b[45]\.7\.(?:4|5|10)\b", scope="reply", weak=True),
     # -- auth: SASL failed or required --------------------------------------------------------
-    _r("auth", r"SASL (?:authentication|login) fail|cannot authenticate to server|"
-               r"authentication (?:required|failed|failure|unsuccessful|credentials invalid)|"
-               r"(?:not|un) ?authenticated to send|client (?:was )?not authenticated|"
-               r"username and password not accepted|invalid credentials|"
+    _r("auth", r"SASL (?:authentication|login) fail|cannot authenticate|"
+               r"authentication (?:required|failed|failure|unsuccessful|credentials invalid|"
+               r"not allowed)|(?:not|un) ?authenticated to send|client (?:was )?not authenticated|"
+               r"username and password not accepted|invalid credentials|\bpassword required|"
                r"(?:sender|client) must authenticate|SMTP AUTH (?:is )?(?:required|disabled)|"
-               r"smtpclientauthentication is disabled",
+               r"smtpclientauthentication is disabled|unauthenticated senders? not allowed|"
+               r"login attempts|identity changes|log in with your web browser|"
+               r"authentification (?:requise|invalide)|code d'authentification",
        unless=_SPF_DKIM),
     _r("auth", r"\b[45]\.7\.(?:8|9|57|139|3)\b", scope="reply", weak=True, unless=_SPF_DKIM),
     # -- dns: our lookup of the destination failed (Postfix's own words only) -----------------
-    _r("dns", r"Host or domain name not found|Name service error|"
+    _r("dns", r"Host or domain name not found|Name service error|Name server loop|"
               r"MX host \S+ has (?:malformed|invalid)|unable to look up|no MX host|"
               r"\(nullMX\)|does not accept mail|malformed (?:domain|name server)|"
               r"DNS (?:lookup|resolution) (?:fail|error)", scope="local"),
     # -- rate_limited: the remote throttles us ------------------------------------------------
-    _r("rate_limited", r"rate[- ]?limit|\bthrottl|unusual rate|at a rate that|"
+    _r("rate_limited", r"rate[- ]?limit|\bthrottl|unusual rate|at a rate that|too quickly|"
                        r"too many (?:[\w-]+ ){0,2}?(?:connections|sessions|"
                        r"messages|mails?|e-?mails|recipients|rcpt|requests)|too much mail|"
-                       r"unexpected volume|server (?:is )?busy|(?:connection|sending|message|"
-                       r"messaging|recipient) (?:rate )?limits? (?:exceeded|reached)|"
+                       r"unexpected volume|excessive volume|"
+                       r"(?:server|agent|system|service|host)s? (?:is |are )?(?:too )?busy|"
+                       r"(?:connection|sending|message|messaging|recipient|relay|session|daily|"
+                       r"hourly|peak)(?: [\w-]+){0,2} (?:rate )?limits? (?:exceeded|reached)|"
                        r"exceeded (?:the |your )?(?:connection|sending|message|messaging|"
-                       r"recipient|rate) (?:rate )?limits?|"
-                       r"\[(?:TS01|TS02|TSS04|TSS05)\]|temporarily deferred due to|"
+                       r"recipient|rate) (?:rate )?limits?|frequency limited|"
+                       r"max(?:imum)? (?:number of )?messages? per (?:session|connection)|"
+                       r"exceeded its quota for sending|trop de connexions|"
+                       r"Denial of Service|\[(?:TS01|TS02|TSS04|TSS05)\]|\b4\.16\.5\d\b|"
+                       r"temporarily deferred due to (?:unexpected|excessive)? ?(?:volume|user)|"
                        r"traffic (?:is )?too high|try again (?:later|in \w+)[^.]*too many",
-       unless=r"permanently deferred"),
+       unless=r"permanently deferred|been (?:temporarily )?blocked|blocked for the day|"
+              r"too many invalid recipients"),
     # -- greylisted -----------------------------------------------------------------------------
     _r("greylisted", r"gr[ea]y[- ]?list|greylisting|gr[ea]y-?listed|"
                      r"internal resource temporarily unavailable|"
@@ -137,7 +178,8 @@ RULES: tuple[Rule, ...] = (
                        r"(?:storage|quota|mailbox)|disk quota|insufficient (?:mailbox )?space in|"
                        r"mailbox (?:has )?(?:exceeded|exceeds)|user'?s? (?:mailbox|account) is "
                        r"(?:over|full)|error writing message: File too large|"
-                       r"out of (?:mailbox )?(?:space|storage) for|mailbox full"),
+                       r"out of (?:mailbox )?(?:space|storage) for|mailbox full|"
+                       r"boite (?:du destinataire )?pleine"),
     _r("mailbox_full", r"\b[45]\.2\.2\b", weak=True),
     # -- recipient_unknown: the mailbox does not exist or cannot be verified -----------------
     _r("recipient_unknown",
@@ -145,56 +187,80 @@ RULES: tuple[Rule, ...] = (
        r"(?:user|mailbox|recipient|account|address|e-?mail account)(?: that you tried to reach)?"
        r" (?:does not|doesn'?t|does ?n.t|did not) exist|"
        r"(?:recipient|user|mailbox|address|account) (?:\S+ )?not found|RecipientNotFound|"
-       r"mailbox (?:not found|unavailable|disabled|is disabled|is inactive|inactive)|"
+       r"mailbox (?:not found|unavailable|disabled|is disabled|is inactive|inactive|is frozen|"
+       r"frozen)|boite du destinataire archiv|"
        r"unverified address|invalid (?:recipient|mailbox|user|address)|not our customer|"
        r"(?:doesn't|does not) have an? \S+ account|unknown (?:recipient|address|mailbox|local)|"
-       r"5\.4\.1 Recipient address rejected: Access denied|undeliverable address|"
-       r"unrouteable address|address unknown|no mailbox here|account (?:is )?(?:disabled|"
-       r"inactive|suspended|closed)|user (?:account )?(?:is )?(?:disabled|inactive|suspended)|"
-       r"recipient (?:address )?rejected: (?:user|mailbox|domain not found)|"
-       r"p=(?:NoSuchUser|DisabledUser)",
-       unless=r"Sender address rejected|Command died with status|Command output:"),
-    _r("recipient_unknown", r"\b[45]\.1\.(?:1|2|10|6)\b|\b5\.2\.1\b", scope="reply", weak=True),
+       r"5\.4\.1 (?:\S+ )?Recipient address rejected: Access denied|undeliverable address|"
+       r"unrouteable address|address unknown|no mailbox here|account (?:is |has been )?"
+       r"(?:disabled|inactive|suspended|closed)|user (?:account )?(?:is )?(?:disabled|inactive|"
+       r"suspended)|recipient account is ?blocked|compte du destinataire est bloqu|"
+       r"recipient (?:address )?rejected: (?:user|mailbox|domain not found)|is no longer valid|"
+       r"p=(?:NoSuchUser|DisabledUser)|recipient address \S+ is not a valid",
+       unless=r"Sender address rejected|sender account|too many invalid recipients"),
+    _r("recipient_unknown", r"Recipient address rejected\.?\s*(?:\(in reply|$)", scope="reply"),
+    _r("recipient_unknown", r"\b[45]\.1\.(?:1|2|3|10|6)\b|\b5\.2\.1\b", scope="reply", weak=True),
+    _r("recipient_unknown", r"^bad address syntax", scope="local"),
     # -- refused: the connection could not be opened (Postfix's own words only) -----------------
     _r("refused", r"Connection refused|No route to host|Network is unreachable|"
                   r"Host is unreachable|connect to \S+: (?:No such file or directory|"
                   r"Permission denied|Address family not supported)", scope="local"),
     # -- timeout --------------------------------------------------------------------------------
     _r("timeout", r"timed out|time ?out exceeded|timeout (?:while|waiting|reached)|"
-                  r"time limit exceeded|\btimeout\b.*(?:closing|expired)"),
+                  r"time limit exceeded|\btimeout\b.*(?:closing|expired)|read timeout|"
+                  r"connection expired"),
     _r("timeout", r"\b4\.4\.2\b", scope="reply", weak=True),
     # -- lost_connection ------------------------------------------------------------------------
     _r("lost_connection", r"lost connection with|connection reset by peer|"
                           r"remote (?:mail )?server disconnected|unexpected (?:EOF|disconnect)|"
                           r"connection (?:was )?(?:closed|dropped) (?:by|unexpectedly)|"
-                          r"broken pipe"),
+                          r"broken pipe|dropped connection"),
     # -- policy: blocked, blacklisted, spam, policy, relay access denied ---------------------
-    _r("policy", r"block(?:ed|ing)?\b|block ?list|black ?list|deny ?list|\bdenylisted|"
+    _r("policy", r"block(?:ed|ing)?\b|block ?list|black ?list|deny ?list|\bdenylisted|bloqu|"
                  r"\blisted (?:at|in|on)|found on one or more|\bDNSBL|\bRBL\b|spamhaus|"
                  r"barracuda|spamcop|\bsorbs|\bspam|unsolicited|\bjunk|\bpolicy|policies|"
                  r"relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited)|"
                  r"not permitted to relay|relay not permitted|reverse (?:hostname|DNS|lookup)|"
-                 r"\bPTR\b|rDNS|client host rejected|sender address rejected|"
-                 r"helo command rejected|access denied|not (?:accepted|allowed|authorized)|"
+                 r"\bPTR\b|rDNS|client host rejected|sender address rejected|sender rejected|"
+                 r"helo command rejected|(?:HELO|EHLO)\b.{0,20}(?:invalid|rejected)|"
+                 r"access denied|not (?:accepted|allowed|authorized)|invalid sender|"
+                 r"emetteur invalide|\bFrom:.{0,20}invalid|forgery|forged|\badvertis|"
                  r"permanently deferred|poor reputation|reputation|virus|malware|phish|"
                  r"banned|prohibited|denied|rejected (?:for|due|as|by|because)|"
                  r"message (?:content )?rejected|" + _SPF_DKIM + r"|Sender Policy Framework|"
-                 r"content filter|suspicious|no SMTP service"),
+                 r"content filter|suspicious|no SMTP service|not accepting connections|"
+                 r"service refus|too many invalid recipients|"
+                 r"unresolvable (?:\S+ )?(?:from|sender) domain",
+       unless=r"(?:OFR|LPN)\d*_505\b|policy size"),
     _r("policy", r"\b5\.7\.\d{1,3}\b|\b4\.7\.1\b|\b[45]\.1\.[78]\b", scope="reply", weak=True),
     # -- transport: our own delivery agents / local configuration ------------------------------
     _r("transport", r"mail transport unavailable|unknown mail transport|transport \S+ "
                     r"(?:not found|unavailable)|mail system configuration error|"
                     r"configuration error|Command died with status|delivery agent|"
-                    r"service \S+ is not available|no delivery agent", scope="local"),
+                    r"service \S+ is not available|no delivery agent|transport is unavailable",
+       scope="local"),
     # -- other (named so that a remote's own trouble beats a weak "try again later") ----------
     _r("other", r"insufficient system storage|queue file write error|system problem|"
                 r"local error in processing|not accepting network messages|"
                 r"server configuration (?:problem|error)|temporary local problem|"
                 r"message (?:size exceeds|is too (?:big|large)|too (?:big|large))|"
                 r"exceeds (?:the )?(?:fixed )?maximum message size|system (?:is )?overloaded|"
-                r"resources? (?:temporarily )?(?:unavailable|exhausted)", scope="reply"),
+                r"resources? (?:temporarily )?(?:unavailable|exhausted)|syntax error|"
+                r"server (?:is )?temporarily unavailable|(?:OFR|LPN)\d*_505\b", scope="reply"),
     _r("other", r"\b[45]\.3\.\d\b|\b[45]\.2\.3\b", scope="reply", weak=True),
 )
+
+#: A local delivery agent's own error (local(8), pipe(8), virtual(8): procmail, maildrop,
+#: Dovecot's LDA, the alias database, .forward files): ``transport`` whatever words the agent's
+#: output carries ("Connection refused", "authentication failure", "time limit"), except a full
+#: mailbox or a loop, which keep their class.
+_AGENT = re.compile(  # matched against the lower-cased text
+    r"command output:|command died with status|command time limit exceeded|"
+    r"can't create user output file|^temporary failure\b|error reading forwarding file|"
+    r"alias database (?:owner|unavailable)|cannot find alias database")
+_AGENT_KEEPS = ("loop", "mailbox_full")
+#: the remote's reply was to our MAIL FROM: it is about our sender, not the recipient
+_MAIL_FROM = re.compile(r"\(in reply to mail from command\)")
 
 _SORTED: tuple[Rule, ...] = tuple(sorted(RULES, key=lambda r: (r.weak, _ORDER[r.cls])))
 
@@ -250,14 +316,25 @@ def classify(text: str) -> str:
 
 @lru_cache(maxsize=4096)
 def _classify(text: str) -> str:
-    local, reply = split(text)
+    local, reply = split(text.lower())
     whole = f"{local} {reply}" if reply else local
+    agent = not reply and _AGENT.search(local) is not None
+    cls = None
     for rule in _SORTED:
+        if agent and rule.cls not in _AGENT_KEEPS:
+            continue
         where = whole if rule.scope == "any" else local if rule.scope == "local" else reply
         if where and rule.pattern.search(where) and not (rule.unless and
                                                          rule.unless.search(whole)):
-            return rule.cls
-    return "other"
+            cls = rule.cls
+            break
+    if agent:
+        return cls or "transport"
+    if reply and _MAIL_FROM.search(reply):
+        # a refused MAIL FROM is about our sender: "551 invalid address" there is policy
+        if cls == "recipient_unknown" or (cls is None and reply.lstrip()[:1] == "5"):
+            return "policy"
+    return cls or "other"
 
 
 def codes(text: str) -> tuple[str | None, str | None]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from postfix_queue_monitor import maillog as M
+from postfix_queue_monitor import deliveries as D
 from postfix_queue_monitor.errors import MonitorError
 
 REMOTE = "/lib/systemd/systemd-journal-remote"
@@ -70,7 +70,7 @@ def jdir():
 
 
 def measure(journal: Path, state: Path, now: float, syslog_name=None, window=3600):
-    return M.measure_deliveries(None, True, syslog_name, window, str(state), now, 10,
+    return D.measure_deliveries(None, True, syslog_name, window, str(state), now, 10,
                                 journal_files=[str(journal)])
 
 
@@ -124,12 +124,12 @@ def test_unknown_journal_unreadable_names_groups(jdir):
     os.chmod(journal, 0o600)
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
-        "from postfix_queue_monitor import maillog as M;"
+        "from postfix_queue_monitor import deliveries as D;"
         "from postfix_queue_monitor.errors import MonitorError\n"
-        "try:\n M.measure_deliveries(None, True, None, 3600, sys.argv[2], 0, 10,"
+        "try:\n D.measure_deliveries(None, True, None, 3600, sys.argv[2], 0, 10,"
         " journal_files=[sys.argv[3]])\n"
         "except MonitorError as e: print(e)")
-    checks = str(Path(M.__file__).resolve().parent.parent)
+    checks = str(Path(D.__file__).resolve().parent.parent)
     os.chmod(jdir, 0o777)
     p = subprocess.run([sys.executable, "-c", code, checks, str(jdir / "st"), str(journal)],
                        capture_output=True, text=True, user="nobody", timeout=30)
@@ -139,7 +139,7 @@ def test_unknown_journal_unreadable_names_groups(jdir):
 
 def test_unknown_journalctl_missing(jdir):
     with pytest.raises(MonitorError, match="cannot read the journal: .*not found.*--log-file"):
-        M.measure_deliveries(None, True, None, 3600, str(jdir / "s"), NOW, 5,
+        D.measure_deliveries(None, True, None, 3600, str(jdir / "s"), NOW, 5,
                              journalctl=str(jdir / "no-journalctl"))
 
 
@@ -148,10 +148,10 @@ def test_refused_cursor_falls_back_to_the_window(jdir):
     import_into(journal, [(NOW - 60, "postfix/smtp", status("A1", "sent"))], seq)
     assert measure(journal, state, NOW).sent == 1
     from postfix_queue_monitor.state import StateDir
-    name = M.state_name("journal:" + str(journal), None, 3600)
+    name = D.state_name("journal:" + str(journal), None, 3600)
     with StateDir(str(state)).locked(name, 1) as sf:
-        data = sf.read(M.STATE_KIND)
+        data = sf.read(D.STATE_KIND)
         data["cursor"] = "garbage"
-        sf.write(M.STATE_KIND, data)
+        sf.write(D.STATE_KIND, data)
     st = measure(journal, state, NOW + 1)
     assert st.sent == 1 and any("cursor was refused" in n for n in st.notes)

@@ -71,16 +71,7 @@ def test_ok_icinga2_api_returns_our_results_from_the_real_queue(base, venv, post
     plugins = nagios_lab.plugin_dir(venv, base)
     state = base / "state"
     state.mkdir()
-    extra = f"""
-object Host "mail1" {{
-  check_command = "dummy"
-  address = "127.0.0.1"
-  vars.postfix_queue_monitor = true
-  vars.postfix_queue_config_dir = "{postfix.config_dir}"
-  vars.postfix_queue_state_dir = "{state}"
-  vars.postfix_queue_bounce_log_file = "{postfix.log_file}"
-}}
-"""
+    extra = nagios_lab.icinga_mail_host(postfix, state)
     lab = nagios_lab.IcingaLab(base, conf_files(), plugins, extra=extra,
                                api_port=API_PORT).write()
     try:

@@ -157,8 +157,8 @@ def test_unknown_corrupt_state_once(capsys, args, tmp_path):
 
 
 def test_unknown_no_log_no_journal(capsys, tmp_path, monkeypatch):
-    from postfix_queue_monitor import maillog
-    monkeypatch.setattr(maillog, "DEFAULT_LOGS", (str(tmp_path / "none.log"),))
+    from postfix_queue_monitor import deliveries
+    monkeypatch.setattr(deliveries, "DEFAULT_LOGS", (str(tmp_path / "none.log"),))
     monkeypatch.setenv("PATH", str(tmp_path))          # no journalctl either
     code, out = run(capsys, "--state-dir", str(tmp_path / "s"))
     assert code == 3 and "journalctl not found" in out, out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from postfix_queue_monitor.plugins.growth import compute_growth, prune
+from postfix_queue_monitor.growth import compute_growth, prune
 
 W = 900.0
 

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from postfix_queue_monitor import deliveries as D
 from postfix_queue_monitor import maillog as M
 
 NOW = time.mktime((2026, 11, 29, 15, 0, 0, 0, 0, -1))
@@ -55,14 +56,14 @@ def test_program_names_and_syslog_name(prog, name, counted):
 def test_other_programs_status_lines_ignored_even_when_shaped_alike():
     lines = [status("amavis"), b"Nov 29 14:29:02 vm dovecot: lmtp(u): status=sent\n",
              b"Nov 29 14:29:02 vm sshd[1]: x status=bounced (no)\n"]
-    st = M.read_counts(lines, NOW, DAY)
+    st = D.read_counts(lines, NOW, DAY)
     assert (st.sent, st.bounced, st.unmatched) == (0, 0, 0)
 
 
 def test_probes_count_nowhere():
     lines = [status("postfix/smtp", "deliverable"), status("postfix/smtp", "undeliverable"),
              status("postfix/smtp", "sent")]
-    st = M.read_counts(lines, NOW, DAY)
+    st = D.read_counts(lines, NOW, DAY)
     assert (st.sent, st.bounced, st.deferred, st.expired) == (1, 0, 0, 0)
     assert st.unmatched == 0
 
@@ -89,13 +90,13 @@ def test_real_capture_counts_equal_a_plain_count(fixtures):
              for k in ("sent", "bounced", "deferred")}
     plain["expired"] = len(re.findall(rb"/qmgr\[\d+\]: \w+: from=<.*>, status=(?:force-)?expired",
                                       raw))
-    st = M.read_counts(raw.splitlines(True), NOW, DAY)
+    st = D.read_counts(raw.splitlines(True), NOW, DAY)
     got = {"sent": st.sent, "bounced": st.bounced, "deferred": st.deferred, "expired": st.expired}
     assert got == plain == {"sent": 38, "bounced": 7, "deferred": 29, "expired": 10}
     assert st.unmatched == 0, st.unmatched_samples
     tally = M.Tally(since=M.minute(NOW - DAY))
     M.LineFeeder(tally, M.Clock(NOW), None).feed_block(raw)
-    block = M.stats_of(tally, M.minute(NOW - DAY), DAY, "x")
+    block = D.stats_of(tally, M.minute(NOW - DAY), DAY, "x")
     assert (block.sent, block.bounced, block.deferred, block.expired) == (38, 7, 29, 10)
     assert block.lines_read == st.lines_read == raw.count(b"\n")
     assert block.bounce_classes == {"recipient_unknown": 7}
@@ -104,7 +105,7 @@ def test_real_capture_counts_equal_a_plain_count(fixtures):
 def test_lab_capture_all_agents_seen(fixtures):
     """A real log of the integration lab: smtp, error (also as retry), discard, qmgr expiry."""
     raw = (fixtures / "maillog-lab-smtp-sink-flush-expire.log").read_bytes()
-    st = M.read_counts(raw.splitlines(True), NOW, 3 * 365 * DAY)
+    st = D.read_counts(raw.splitlines(True), NOW, 3 * 365 * DAY)
     plain = {k: len(re.findall(rb"\]: \w+: to=<.*, status=" + k.encode() + rb" ", raw))
              for k in ("sent", "bounced", "deferred")}
     assert (st.sent, st.bounced, st.deferred) == (plain["sent"], plain["bounced"],
@@ -140,7 +141,7 @@ def test_classic_december_read_in_january_is_last_year():
     line = status("postfix/smtp").replace(b"Nov 29 14:29:02", b"Dec 31 23:59:30")
     ev = event(line, now=now)
     assert ev.ts == time.mktime((2026, 12, 31, 23, 59, 30, 0, 0, -1))
-    st = M.read_counts([line, status("postfix/smtp").replace(b"Nov 29 14:29:02",
+    st = D.read_counts([line, status("postfix/smtp").replace(b"Nov 29 14:29:02",
                                                              b"Jan  1 00:10:00")], now, 3600)
     assert st.sent == 2
 
@@ -159,7 +160,7 @@ def test_non_utf8_bytes_survive():
     line = line.replace(b"u@d.example", b"\xe9t\xe9@d.example")
     ev = event(line)
     assert ev.kind == "bounced" and "\ufffd" in ev.text
-    st = M.read_counts([line, b"\xff\xfe\n", b"Nov 29 14:29:02 vm postfix/smtpd[1]: \xff\n"],
+    st = D.read_counts([line, b"\xff\xfe\n", b"Nov 29 14:29:02 vm postfix/smtpd[1]: \xff\n"],
                        NOW, DAY)
     assert st.bounced == 1 and st.unmatched == 1
 
@@ -170,7 +171,7 @@ def test_unmatched_postfix_lines_counted_with_samples():
              b"Nov 29 14:29:02 vm postfix/smtpd[1]: connect from x[1.2.3.4]\n",
              b"Nov 29 14:29:02 vm postfix/smtp[1]: warning: whatever\n",
              b"Nov 29 14:29:02 vm other[1]: something new\n"]
-    st = M.read_counts(lines, NOW, DAY)
+    st = D.read_counts(lines, NOW, DAY)
     assert st.unmatched == 2
     assert st.unmatched_samples[0].endswith("something new in Postfix 9")
     tally = M.Tally(since=0)
@@ -180,7 +181,7 @@ def test_unmatched_postfix_lines_counted_with_samples():
 
 def test_out_of_window_lines_not_counted():
     old = status("postfix/smtp").replace(b"14:29:02", b"12:29:02")    # 2.5 h before NOW
-    st = M.read_counts([old, status("postfix/smtp")], NOW, 3600)
+    st = D.read_counts([old, status("postfix/smtp")], NOW, 3600)
     assert st.sent == 1
 
 
@@ -191,7 +192,7 @@ def test_out_of_window_lines_not_counted():
     ((0, 0, 0, 4), (0.0, 100.0)),
 ])
 def test_rates_definitions(counts, expect):
-    br, dr = M.rates(*counts)
+    br, dr = D.rates(*counts)
     assert br == pytest.approx(expect[0], abs=1e-3) and dr == pytest.approx(expect[1], abs=1e-3)
 
 
@@ -199,7 +200,7 @@ def test_bounce_classes_use_reasons_classify():
     lines = [status("postfix/smtp", "bounced", "host x said: 550 5.1.1 User unknown"),
              status("postfix/smtp", "bounced", "host x said: 552 5.2.2 Mailbox full"),
              status("postfix/smtp", "bounced", "host x said: 550 5.1.1 no such user")]
-    st = M.read_counts(lines, NOW, DAY)
+    st = D.read_counts(lines, NOW, DAY)
     assert st.top_bounce_class() == ("recipient_unknown", 2)
     assert st.bounce_texts["mailbox_full"] == "host x said: 552 5.2.2 Mailbox full"
 
@@ -261,7 +262,7 @@ def test_expired_counts_only_from_qmgr():
              b"Nov 29 14:29:02 vm postfix/smtp[1]: AB3: from=<a@c>, status=expired, returned\n",
              b"Nov 29 14:29:02 vm postfix/qmgr[1]: AB3: from=<a@c>, status=expired, returned to "
              b"sender\n"]
-    st = M.read_counts(lines, NOW, DAY)
+    st = D.read_counts(lines, NOW, DAY)
     assert (st.expired, st.sent, st.bounced, st.deferred) == (1, 0, 0, 0)
     tally = M.Tally(since=0)
     M.LineFeeder(tally, M.Clock(NOW), None).feed_block(b"".join(lines))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from postfix_queue_monitor import maillog as M
+from postfix_queue_monitor import deliveries as D
 from postfix_queue_monitor.errors import MonitorError
 from postfix_queue_monitor.state import StateDir
 
@@ -45,8 +45,8 @@ def log(tmp_path) -> Log:
     return Log(tmp_path / "mail.log")
 
 
-def measure(log: Log, now: float, window: float = 3600, **kw) -> M.DeliveryStats:
-    return M.measure_deliveries(str(log.path), False, None, window, str(log.path.parent / "st"),
+def measure(log: Log, now: float, window: float = 3600, **kw) -> D.DeliveryStats:
+    return D.measure_deliveries(str(log.path), False, None, window, str(log.path.parent / "st"),
                                 now, 5, **kw)
 
 
@@ -218,7 +218,7 @@ def test_position_and_counts_in_one_state_file(log):
     files = [p for p in (log.path.parent / "st").iterdir() if p.name.endswith(".json")]
     assert len(files) == 1 and oct(files[0].stat().st_mode & 0o777) == "0o600"
     doc = json.loads(files[0].read_text())
-    assert doc["kind"] == M.STATE_KIND
+    assert doc["kind"] == D.STATE_KIND
     assert doc["data"]["position"]["offset"] == log.path.stat().st_size
     assert sum(b[0] for b in doc["data"]["buckets"].values()) == 3
 
@@ -230,7 +230,7 @@ def test_failed_run_commits_nothing(log, monkeypatch):
 
     def boom(*a, **k):
         raise MonitorError("computing failed")
-    monkeypatch.setattr(M, "stats_of", boom)
+    monkeypatch.setattr(D, "stats_of", boom)
     with pytest.raises(MonitorError):
         measure(log, T0 + 20)
     monkeypatch.undo()
@@ -250,33 +250,33 @@ def test_corrupt_state_is_unknown_then_fresh(log):
 
 def test_locked_state_is_unknown(log):
     log.write(1, T0 - 60)
-    name = M.state_name(str(log.path), None, 3600)
+    name = D.state_name(str(log.path), None, 3600)
     with StateDir(str(log.path.parent / "st")).locked(name, 1):
         with pytest.raises(MonitorError, match="locked by another run"):
-            M.measure_deliveries(str(log.path), False, None, 3600, str(log.path.parent / "st"),
+            D.measure_deliveries(str(log.path), False, None, 3600, str(log.path.parent / "st"),
                                  T0, 1)
 
 
 def test_missing_log_is_unknown_with_fix(tmp_path):
     with pytest.raises(MonitorError, match=r"does not exist \(pass --log-file"):
-        M.measure_deliveries(str(tmp_path / "nope.log"), False, None, 3600, str(tmp_path), T0, 5)
+        D.measure_deliveries(str(tmp_path / "nope.log"), False, None, 3600, str(tmp_path), T0, 5)
 
 
 def test_syslog_name_filters_instances(log):
     with open(log.path, "ab") as fh:
         fh.write(Log.line(T0 - 60).replace(b"postfix/smtp", b"postfix-out/smtp"))
         fh.write(Log.line(T0 - 60).replace(b"postfix/smtp", b"postfix/relay/smtp"))
-    st = M.measure_deliveries(str(log.path), False, "postfix", 3600, str(log.path.parent / "a"),
+    st = D.measure_deliveries(str(log.path), False, "postfix", 3600, str(log.path.parent / "a"),
                               T0, 5)
     assert st.sent == 1
-    st = M.measure_deliveries(str(log.path), False, None, 3600, str(log.path.parent / "b"),
+    st = D.measure_deliveries(str(log.path), False, None, 3600, str(log.path.parent / "b"),
                               T0, 5)
     assert st.sent == 2
 
 
 def _measure_in_child(args):
     path, state, now = args
-    st = M.measure_deliveries(path, False, None, 3600, state, now, 20)
+    st = D.measure_deliveries(path, False, None, 3600, state, now, 20)
     return st.sent, st.lines_read
 
 

@@ -1,8 +1,14 @@
-"""The deferral reason classifier (CONTRACT.md "Deferral reason classes").
+"""The deferral reason classifier (docs/reasons.md).
 
-Two sets of real-world texts: ``tuning.tsv`` (the patterns were written against it: every line
-must be right) and ``heldback.tsv`` (written down before the patterns were tuned and never tuned
-against: at least 95 % must be right; the misses are printed).
+Two pairs of text sets, each with a part the patterns were tuned on and a held-back part
+written down (and, for the real-world corpus, committed) before the classifier was run on it:
+
+- ``tuning.tsv`` / ``heldback.tsv``: the first sets (real wording retyped; every tuning line
+  must be right, at least 95 % of the held-back ones);
+- ``realworld.tsv`` / ``realworld-heldback.tsv``: texts harvested from public logs, bounce
+  collections, provider pages and issue pastes (sources in ``SOURCES.md``). The tuning part
+  must stay at >= 95 % in every class, per text and per group of look-alike texts; the
+  held-back part must not fall below the figure published in docs/reasons.md.
 """
 
 from __future__ import annotations
@@ -30,6 +36,64 @@ def _tsv(name: str) -> list[tuple[str, str]]:
 
 TUNING = _tsv("tuning.tsv")
 HELDBACK = _tsv("heldback.tsv")
+
+
+def _corpus(name: str) -> list[tuple[str, str, str]]:
+    """(text, class, source key) rows of a real-world corpus file."""
+    rows = []
+    for line in (FIX / "reasons" / name).read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        text, cls, source = line.split("\t")
+        rows.append((text, cls, source))
+    return rows
+
+
+REAL_TUNING = _corpus("realworld.tsv")
+REAL_HELDBACK = _corpus("realworld-heldback.tsv")
+#: published in docs/reasons.md and README.md: the held-back part, measured once when the
+#: tuned classifier was committed (148 of 176 texts, 146 of 174 groups); later changes must not
+#: make it worse. Never raise these by tuning on the held-back texts.
+HELDBACK_TEXTS_MIN = 0.84
+HELDBACK_GROUPS_MIN = 0.83
+
+
+def group_key(text: str) -> str:
+    """Look-alike texts share a key: the text without hosts, addresses, URLs, domain-like
+    tokens, numbers and punctuation, lower-cased."""
+    text = reasons.normalize(text)
+    text = re.sub(r"https?://\S+", "URL", text)
+    text = re.sub(r"[\w.+=-]+@[\w.-]+", "ADDR", text)
+    text = re.sub(r"\b[\w-]+(?:\.[\w-]+)+\b", "DOM", text)
+    text = re.sub(r"\d+", "N", text)
+    return re.sub(r"\W+", " ", text).lower().strip()
+
+
+def _scores(rows: list[tuple[str, str, str]]) -> dict[str, tuple[int, int]]:
+    """Per class (and ``all``, ``groups``): (right, total)."""
+    out: dict[str, list[int]] = {}
+    groups: dict[str, bool] = {}
+    for text, cls, _ in rows:
+        ok = reasons.classify(text) == cls
+        for key in (cls, "all"):
+            slot = out.setdefault(key, [0, 0])
+            slot[0] += ok
+            slot[1] += 1
+        key = group_key(text)
+        groups[key] = groups.get(key, True) and ok
+    out["groups"] = [sum(groups.values()), len(groups)]
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def _report(name: str, rows: list[tuple[str, str, str]]) -> dict[str, tuple[int, int]]:
+    scores = _scores(rows)
+    print(f"{name}: " + ", ".join(f"{k} {r}/{n} ({100 * r / n:.1f} %)"
+                                  for k, (r, n) in scores.items()))
+    for text, cls, source in rows:
+        got = reasons.classify(text)
+        if got != cls:
+            print(f"  MISS want {cls} got {got} [{source}]: {text}")
+    return scores
 
 #: The contract's own examples, each on its own line of the contract text.
 CONTRACT_EXAMPLES = [
@@ -266,3 +330,87 @@ def test_texts_that_differ_in_addresses_share_one_classification():
     elapsed = time.perf_counter() - started
     assert reasons._classify.cache_info().misses == 1
     assert elapsed < 2.0, f"20,000 texts took {elapsed:.2f} s"
+
+
+# -- the real-world corpus --------------------------------------------------------------------
+
+def test_realworld_corpus_is_large_split_by_source_and_sourced():
+    rows = REAL_TUNING + REAL_HELDBACK
+    assert len(rows) >= 500
+    assert len({t for t, _, _ in rows}) == len(rows), "a text is listed twice"
+    assert len(REAL_HELDBACK) / len(rows) >= 0.30
+    assert {c for _, c, _ in rows} == set(reasons.CLASSES)
+    # no group of look-alikes straddles the split, and no source does
+    assert not ({group_key(t) for t, _, _ in REAL_TUNING}
+                & {group_key(t) for t, _, _ in REAL_HELDBACK})
+    def unit(source: str) -> str:
+        return "paste" if source.startswith("paste:") else source.split(":")[0]
+    held_units = {unit(s) for _, _, s in REAL_HELDBACK}
+    tuning_units = {unit(s) for _, _, s in REAL_TUNING}
+    # the held-back sources (their look-alikes of tuning texts stayed in the tuning part)
+    assert held_units == {"smtp-field-manual", "LogReporter", "postfix_log_analysis", "paste"}
+    assert not held_units & {"set-of-emails", "p5-sisimai", "ASO", "pflgviewer"}
+    # every source key is explained in SOURCES.md
+    listed = (FIX / "reasons" / "SOURCES.md").read_text(encoding="utf-8")
+    for key in held_units | tuning_units:
+        assert f"`{key}:" in listed or key == "paste", key
+
+
+def test_realworld_tuning_at_least_95_percent_in_every_class():
+    scores = _report("real-world tuning", REAL_TUNING)
+    low = {k: (r, n) for k, (r, n) in scores.items() if r / n < 0.95}
+    assert not low, low
+
+
+def test_realworld_heldback_not_below_the_published_figure():
+    scores = _report("real-world held-back", REAL_HELDBACK)
+    right, total = scores["all"]
+    assert right / total >= HELDBACK_TEXTS_MIN
+    right, total = scores["groups"]
+    assert right / total >= HELDBACK_GROUPS_MIN
+
+
+@pytest.mark.parametrize(("text", "cls"), [
+    # the issue's two examples: the address between code and text; our sender refused
+    ("host example-com.mail.protection.outlook.com[52.101.1.1] said: 550 5.4.1 "
+     "[user@example.com]: Recipient address rejected: Access denied. For more information see "
+     "https://aka.ms/EXOSmtpErrors [AM4PEPF00025F97.EURPRD83.prod.outlook.com 2026-11-29T10:00:00"
+     ".000Z 08DD1234] (in reply to RCPT TO command)", "recipient_unknown"),
+    ("host mx.example.com[192.0.2.1] said: 551 invalid address (in reply to MAIL FROM command)",
+     "policy"),
+    # the same words in reply to RCPT TO are about the recipient
+    ("host mx.example.com[192.0.2.1] said: 551 invalid address (in reply to RCPT TO command)",
+     "recipient_unknown"),
+    # a 5xx to MAIL FROM that names nothing else is about our sender; a 4xx there stays other
+    ("host mx3.hotmail.com[198.51.100.2] said: 554 Transaction failed (in reply to MAIL FROM "
+     "command)", "policy"),
+    ("host mx.example.org[192.0.2.9] said: 452 4.3.1 Insufficient system storage (in reply to "
+     "MAIL FROM command)", "other"),
+    # a local delivery agent's own error is transport, whatever words its output carries
+    ("temporary failure. Command output: ERR: authdaemon: s_connect() failed: Connection "
+     "refused /usr/bin/maildrop: Temporary authentication failure.", "transport"),
+    ('Command time limit exceeded: "/usr/bin/procmail"', "transport"),
+    ('Command died with status 1: "/usr/lib/dovecot/deliver". Command output: lda: Fatal: '
+     "Invalid user settings", "transport"),
+    ("error reading forwarding file: Permission denied", "transport"),
+    ("cannot find alias database owner", "transport"),
+    # ... except its quota (mailbox_full) and a forwarding loop
+    ('temporary failure. Command output: procmail: Quota exceeded while writing '
+     '"/home/u/Maildir/tmp/1.host"', "mailbox_full"),
+    ("mail forwarding loop for user@example.com", "loop"),
+    # older Postfix wordings
+    ("connect to mx.example.com[192.0.2.1]: read timeout", "timeout"),
+    ("connect to mx.example.com[192.0.2.1]: server dropped connection without sending the "
+     "initial SMTP greeting", "lost_connection"),
+    ("Name server loop for mx.example.co.uk", "dns"),
+    # blocked because of spam / invalid recipients is policy even when it says "too many"
+    ("host mx.example.com[192.0.2.1] said: 554 This IP has been temporarily blocked for "
+     "attempting to mail too many invalid recipients. IB112", "policy"),
+])
+def test_context_decides(text, cls):
+    assert reasons.classify(text) == cls
+
+
+def test_lower_regex_keeps_escapes():
+    assert reasons._lower_regex(r"\S+ TLS\b[A-Z]") == r"\S+ tls\b[a-z]"
+

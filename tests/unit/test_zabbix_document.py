@@ -7,11 +7,13 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from postfix_queue_monitor import metrics
+from postfix_queue_monitor.deliveries import DeliveryStats
 from postfix_queue_monitor.queue import parse_json_lines
 from postfix_queue_monitor.zabbix import document
 
@@ -44,15 +46,10 @@ def test_optional_values_absent_without_baseline_or_deliveries(snap) -> None:
     assert not any(m.startswith("queue.") for m in document.OPTIONAL)
 
 
-def test_delivery_values_from_a_mapping_or_an_object() -> None:
-    class Stats:
-        sent, bounced, expired, deferred = 90, 8, 2, 5
-        bounce_rate, deferral_rate = 10.0, 4.9504950495
-    from_obj = document.delivery_values(Stats())
-    from_map = document.delivery_values({"sent": 90, "bounced": 8, "expired": 2, "deferred": 5,
-                                         "bounce_rate": 10.0, "deferral_rate": 4.9504950495})
-    assert from_obj == from_map
-    doc = document.build(from_obj)
+def test_delivery_values_from_delivery_stats() -> None:
+    stats = DeliveryStats(sent=90, bounced=8, expired=2, deferred=5, bounce_rate=10.0,
+                          deferral_rate=4.9504950495, window=3600.0, source="lines")
+    doc = document.build(document.delivery_values(stats))
     assert doc["delivery"] == {"sent": 90, "bounced": 8, "expired": 2, "deferred": 5,
                                "bounce_rate": 10.0, "deferral_rate": 4.9505}
 
@@ -134,29 +131,23 @@ def test_json_command_failure_is_one_line_exit_3(tmp_path: Path) -> None:
     assert out.stderr == ""
 
 
-def test_delivery_seam_takes_maillog_measure_deliveries(monkeypatch, tmp_path: Path) -> None:
-    """A stand-in for maillog shows the seam's two outcomes: the keyword signature it passes
-    feeds the document; another one becomes a MonitorError (recorded in meta.error by
-    measure(), queue values unaffected) instead of stopping the run."""
+def test_delivery_stats_read_the_log_the_bounce_check_reads(tmp_path: Path) -> None:
+    """The document's delivery numbers come from deliveries.measure_deliveries on a real log
+    file, with the options the sender passes (no stand-in, no signature guessing)."""
     import argparse
-    import types
 
-    from postfix_queue_monitor.errors import MonitorError
-    opts = argparse.Namespace(log_file="/x.log", journal=False, syslog_name=None,
+    from postfix_queue_monitor.deadline import Deadline
+    now = time.time()
+    stamp = time.strftime("%b %e %H:%M:%S", time.localtime(now - 60)).encode()
+    log = tmp_path / "mail.log"
+    log.write_bytes(b"".join(
+        stamp + b" vm postfix/smtp[1]: Q%d: to=<u@d.example>, relay=x, delay=1, "
+        b"delays=1/0/0/0, dsn=%s, status=%s (%s)\n" % (i, dsn, st, text)
+        for i, (dsn, st, text) in enumerate([(b"2.0.0", b"sent", b"250 ok")] * 9
+                                             + [(b"5.1.1", b"bounced", b"550 no such user")])))
+    opts = argparse.Namespace(log_file=str(log), journal=False, syslog_name=None,
                               bounce_window=3600.0, timeout=8.0)
-    fake = types.ModuleType("postfix_queue_monitor.maillog")
-    seen = {}
-
-    def good(*, log_file, journal, syslog_name, state_dir, window, now, timeout):
-        seen.update(log_file=log_file, window=window, now=now)
-        return {"sent": 9, "bounced": 1, "expired": 0, "deferred": 2,
-                "bounce_rate": 10.0, "deferral_rate": 16.6667}
-    fake.measure_deliveries = good
-    monkeypatch.setitem(sys.modules, "postfix_queue_monitor.maillog", fake)
-    stats = document.measure_deliveries(opts, str(tmp_path), NOW)
-    assert seen == {"log_file": "/x.log", "window": 3600.0, "now": NOW}
-    assert document.build(document.delivery_values(stats))["delivery"]["bounced"] == 1
-
-    fake.measure_deliveries = lambda log, window: None
-    with pytest.raises(MonitorError, match="adapt that seam"):
-        document.measure_deliveries(opts, str(tmp_path), NOW)
+    stats = document.delivery_stats(opts, str(tmp_path / "s"), now, Deadline(8.0))
+    doc = document.build(document.delivery_values(stats))
+    assert doc["delivery"]["sent"] == 9 and doc["delivery"]["bounced"] == 1
+    assert doc["delivery"]["bounce_rate"] == 10.0

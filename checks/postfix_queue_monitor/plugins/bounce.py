@@ -10,7 +10,7 @@ from typing import Optional
 
 import nagiosplugin
 
-from .. import maillog, metrics
+from .. import deliveries, metrics
 from ..cli import (
     ErrorContext,
     GuardedResource,
@@ -23,6 +23,7 @@ from ..cli import (
     violation,
     whole_number,
 )
+from ..deadline import Deadline
 
 NAME = "POSTFIX BOUNCE RATE"
 Clock = Callable[[], float]
@@ -34,8 +35,8 @@ def parser() -> argparse.ArgumentParser:
                      "mail log or the journal; -w/-c in percent.", queue=False, state=True)
     src = p.add_mutually_exclusive_group()
     src.add_argument("--log-file", metavar="PATH", default=None,
-                     help="the mail log (default: the first of " + ", ".join(maillog.DEFAULT_LOGS)
-                          + " that exists, else the journal)")
+                     help="the mail log (default: the first of "
+                          + ", ".join(deliveries.DEFAULT_LOGS) + " that exists, else the journal)")
     src.add_argument("--journal", action="store_true", help="read journald instead of a log file")
     p.add_argument("--syslog-name", metavar="NAME", default=None,
                    help="only this Postfix instance's lines (NAME/...); default: every name "
@@ -52,13 +53,13 @@ class BounceRate(GuardedResource):
     def __init__(self, args: argparse.Namespace, clock: Clock = time.time):
         self.args = args
         self.clock = clock
-        self.stats: Optional[maillog.DeliveryStats] = None
+        self.stats: Optional[deliveries.DeliveryStats] = None
 
     def measure(self) -> Iterator[nagiosplugin.Metric]:
         a = self.args
         # leave a second for nagiosplugin's own alarm to name the hung part
-        budget = max(0.5, a.timeout - min(1.0, a.timeout * 0.2))
-        s = self.stats = maillog.measure_deliveries(
+        budget = max(0.5, Deadline(a.timeout).child_timeout())
+        s = self.stats = deliveries.measure_deliveries(
             a.log_file, a.journal, a.syslog_name, a.window, a.state_dir, self.clock(), budget)
         values = {"bounce_rate": s.bounce_rate, "deferral_rate": s.deferral_rate,
                   "delivery_sent": s.sent, "delivery_bounced": s.bounced,
@@ -92,7 +93,7 @@ class Summary(nagiosplugin.Summary):
     def __init__(self, resource: BounceRate):
         self.resource = resource
 
-    def _counts(self, s: maillog.DeliveryStats) -> str:
+    def _counts(self, s: deliveries.DeliveryStats) -> str:
         return (f"{s.bounced + s.expired} of {s.deliveries} recipients in "
                 f"{fmt_age(s.window)}")
 
@@ -141,7 +142,7 @@ class Summary(nagiosplugin.Summary):
         return out
 
 
-def cause(s: maillog.DeliveryStats) -> str:
+def cause(s: deliveries.DeliveryStats) -> str:
     """``top reason recipient_unknown (12 of 15)`` or ``4 expired in the queue``."""
     top = s.top_bounce_class()
     bad = s.bounced + s.expired

@@ -10,8 +10,8 @@ import nagiosplugin
 
 from .. import bounds, diagnosis
 from ..cli import GuardedResource, error_hint
-from ..listing import MARGIN_S, get_listing
-from ..proc import child_deadline
+from ..deadline import Deadline
+from ..listing import get_listing
 from ..queue import QUEUES, QueueSnapshot, default_postqueue
 
 Clock = Callable[[], float]
@@ -32,11 +32,9 @@ class QueueResource(GuardedResource):
 
     def read(self) -> QueueSnapshot:
         self.snapshot = get_listing(self.args.postqueue or default_postqueue(),
-                                    self.args.config_dir, child_deadline(self.args.timeout),
+                                    self.args.config_dir, Deadline(self.args.timeout),
                                     self.clock(), state_dir=self.args.state_dir,
-                                    max_age=self.args.listing_max_age,
-                                    wait=max(0.2, self.args.timeout - MARGIN_S),
-                                    clock=self.clock)
+                                    max_age=self.args.listing_max_age, clock=self.clock)
         return self.snapshot
 
 

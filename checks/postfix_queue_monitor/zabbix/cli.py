@@ -23,8 +23,9 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..cli import Parser, parse_duration
+from ..deadline import Deadline
 from ..errors import MonitorError
-from ..proc import Child, child_deadline
+from ..proc import Child
 from ..state import StateDir
 from . import document, sender, template
 
@@ -131,7 +132,7 @@ def parse_postmulti(text: str) -> list[dict[str, str]]:
 
 
 def list_instances(postmulti: str, timeout: float) -> list[dict[str, str]]:
-    with Child([postmulti, "-l"], child_deadline(timeout)) as child:
+    with Child([postmulti, "-l"], Deadline(timeout).child_timeout()) as child:
         out = b"".join(child.lines()).decode("utf-8", "replace")
         rc, err = child.finish()
     if rc != 0:

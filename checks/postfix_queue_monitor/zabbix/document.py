@@ -3,8 +3,8 @@
 The sender pushes it as the value of one trapper master item (``postfix.metrics``); the agent
 returns it through ``UserParameter=postfix.metrics``; the templates' dependent items pick their
 values out with the registry's JSONPath. The numbers come from the same code as the Nagios
-checks' perfdata (``metrics.queue_values``, the growth check's ``measure_growth`` and the bounce
-check's ``maillog.measure_deliveries``).
+checks' perfdata (``metrics.queue_values``, ``growth.measure_growth`` and
+``deliveries.measure_deliveries``).
 
 Growth and delivery numbers are optional: until the growth has a baseline, or when the mail
 log cannot be read (the reason goes to ``$.meta.error``), the document carries no value there
@@ -19,10 +19,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import __version__, metrics
+from .. import __version__, deliveries, growth, metrics
+from ..deadline import Deadline
 from ..errors import MonitorError
 from ..metrics import Metric
-from ..proc import child_deadline
 from ..queue import QueueSnapshot, default_postqueue, read_queue
 from ..state import StateDir
 
@@ -93,46 +93,34 @@ def snapshot_values(snap: QueueSnapshot) -> dict[str, Any]:
     return values
 
 
-def delivery_values(stats: Any) -> dict[str, Any]:
-    """Registry values from whatever ``measure_deliveries`` returns (a mapping or an object
-    with ``sent``, ``bounced``, ``expired``, ``deferred``, ``bounce_rate``, ``deferral_rate``)."""
+def delivery_values(stats: deliveries.DeliveryStats) -> dict[str, Any]:
+    """Registry values of the delivery counts and rates."""
     out: dict[str, Any] = {}
     for name in DELIVERY_FIELDS:
-        value = stats.get(name) if isinstance(stats, dict) else getattr(stats, name, None)
-        if value is None:
-            continue
+        value = getattr(stats, name)
         mid = f"delivery.count.{name}" if name in metrics.DELIVERY_COUNTS else f"delivery.{name}"
         out[mid] = round(float(value), 4) if "rate" in name else int(value)
     return out
 
 
-# -- the seams to the growth and bounce checks ----------------------------------------------
+# -- the shared measurements ------------------------------------------------------------------
 
-def measure_growth(state_dir: str, config_dir: str | None, deferred_now: int, now: float,
-                   window: float) -> float | None:
-    """Deferred growth per hour from the growth check's ``measure_growth`` (the same state
-    file as check_postfix_deferred_growth); None while there is no baseline."""
-    from ..plugins.growth import measure_growth as growth  # noqa: PLC0415
+def growth_rate(state_dir: str, config_dir: str | None, deferred_now: int, now: float,
+                window: float, deadline: Deadline) -> float | None:
+    """Deferred growth per hour (the same state file as check_postfix_deferred_growth); None
+    while there is no baseline."""
+    return growth.measure_growth(state_dir, config_dir, deferred_now, now, window,
+                                 lock_deadline=deadline.lock_timeout(1 / 3)).rate
 
-    return growth(state_dir, config_dir, deferred_now, now, window).rate
 
-
-def measure_deliveries(opts: argparse.Namespace, state_dir: str, now: float) -> Any | None:
-    """The bounce check's ``maillog.measure_deliveries`` (same state file as
-    check_postfix_bounce_rate for the same log, syslog name and window); None without it."""
-    try:
-        from ..maillog import measure_deliveries as deliveries  # noqa: PLC0415
-    except ImportError:
-        return None
-    try:
-        return deliveries(log_file=opts.log_file, journal=opts.journal,
-                          syslog_name=opts.syslog_name, state_dir=state_dir,
-                          window=opts.bounce_window, now=now,
-                          timeout=child_deadline(opts.timeout))
-    except TypeError as exc:
-        # a signature other than the one assumed here must not stop the queue values
-        raise MonitorError(f"maillog.measure_deliveries does not take the arguments "
-                           f"zabbix/document.py passes ({exc}): adapt that seam") from None
+def delivery_stats(opts: argparse.Namespace, state_dir: str, now: float,
+                   deadline: Deadline) -> deliveries.DeliveryStats:
+    """The delivery counts (the same state file as check_postfix_bounce_rate for the same log,
+    syslog name and window)."""
+    return deliveries.measure_deliveries(
+        log_file=opts.log_file, journal=opts.journal, syslog_name=opts.syslog_name,
+        state_dir=state_dir, window=opts.bounce_window, now=now,
+        timeout=deadline.child_timeout())
 
 
 def measure(opts: argparse.Namespace, clock=time.time) -> Measurement:
@@ -140,23 +128,25 @@ def measure(opts: argparse.Namespace, clock=time.time) -> Measurement:
     MonitorError); a failing growth or delivery measurement is recorded in ``$.meta.error``
     and its values are left out."""
     started = time.monotonic()
+    deadline = Deadline(opts.timeout)
     now = clock()
     snap = read_queue(opts.postqueue or default_postqueue(), opts.config_dir,
-                      child_deadline(opts.timeout), now)
+                      deadline.child_timeout(), now)
     result = Measurement(clock=now, values=snapshot_values(snap))
     result.errors.extend(snap.warnings)
     state_dir = StateDir(opts.state_dir).path
     try:
-        growth = measure_growth(state_dir, opts.config_dir,
-                                snap.stats("deferred").messages, now, opts.growth_window)
+        rate = growth_rate(state_dir, opts.config_dir, snap.stats("deferred").messages, now,
+                           opts.growth_window, deadline)
     except MonitorError as exc:
-        growth = None
+        rate = None
         result.errors.append(f"growth: {exc}")
-    result.values["meta.growth_ready"] = 0 if growth is None else 1
-    if growth is not None:
-        result.values["deferred.growth"] = round(float(growth), 2)   # as the check's perfdata
+    result.values["meta.growth_ready"] = 0 if rate is None else 1
+    if rate is not None:
+        result.values["deferred.growth"] = round(float(rate), 2)   # as the check's perfdata
+    stats: deliveries.DeliveryStats | None
     try:
-        stats = measure_deliveries(opts, state_dir, now)
+        stats = delivery_stats(opts, state_dir, now, deadline)
     except MonitorError as exc:
         stats = None
         result.errors.append(f"deliveries: {exc}")

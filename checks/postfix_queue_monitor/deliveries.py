@@ -1,0 +1,179 @@
+"""The delivery measurement behind ``check_postfix_bounce_rate`` and the Zabbix document:
+windowed recipient counts from the mail log (or the journal), kept with the read position.
+
+Position and counts live in ONE state file, written once after the result is computed, so they
+always agree. Definitions (docs/reference.md): the unit is the recipient. ``sent``/``bounced``/
+``deferred`` are delivery status lines (``<QID>: to=<…>, … status=<s> (…)``) from any delivery
+agent; ``expired`` are qmgr ``status=expired|force-expired`` lines; address-verification probes
+(``deliverable``/``undeliverable``) count nowhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from .deadline import Deadline
+from .errors import MonitorError
+from .maillog.feeder import LineFeeder
+from .maillog.journal import JournalReader
+from .maillog.reader import FileReader, Position
+from .maillog.tally import Tally
+from .maillog.timestamps import Clock, minute
+from .state import StateDir, instance_key
+
+DEFAULT_LOGS: tuple[str, ...] = ("/var/log/mail.log", "/var/log/maillog", "/var/log/postfix.log")
+STATE_KIND = "bounce-rate"
+COUNTS: tuple[str, ...] = ("sent", "bounced", "expired", "deferred")
+
+
+@dataclass
+class DeliveryStats:
+    """Recipients in the window, the two rates, and what the bounces and deferrals say."""
+    sent: int
+    bounced: int
+    expired: int
+    deferred: int
+    bounce_rate: float
+    deferral_rate: float
+    window: float
+    source: str
+    bounce_classes: Counter[str] = field(default_factory=Counter)
+    deferral_classes: Counter[str] = field(default_factory=Counter)
+    bounce_texts: dict[str, str] = field(default_factory=dict)
+    deferral_texts: dict[str, str] = field(default_factory=dict)
+    lines_read: int = 0
+    unmatched: int = 0
+    unmatched_samples: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    first_run: bool = False
+
+    @property
+    def deliveries(self) -> int:
+        """What --min-deliveries compares against: sent + bounced + expired."""
+        return self.sent + self.bounced + self.expired
+
+    def top_bounce_class(self) -> Optional[tuple[str, int]]:
+        if self.bounce_classes:
+            return self.bounce_classes.most_common(1)[0]
+        return None
+
+
+def rates(sent: int, bounced: int, expired: int, deferred: int) -> tuple[float, float]:
+    """bounce_rate = 100 (bounced + expired) / (sent + bounced + expired);
+    deferral_rate = 100 deferred / (sent + bounced + deferred); 0 with nothing to divide by."""
+    den_b = sent + bounced + expired
+    den_d = sent + bounced + deferred
+    br = 100.0 * (bounced + expired) / den_b if den_b else 0.0
+    dr = 100.0 * deferred / den_d if den_d else 0.0
+    return round(br, 3), round(dr, 3)
+
+
+def stats_of(tally: Tally, since: int, window: float, source: str) -> DeliveryStats:
+    counts = [0, 0, 0, 0]
+    bc: Counter[str] = Counter()
+    dc: Counter[str] = Counter()
+    for mi, b in tally.buckets.items():
+        if mi < since:
+            continue
+        for i in range(4):
+            counts[i] += b[i]
+        bc.update(b[4])
+        dc.update(b[5])
+    sent, bounced, expired, deferred = counts
+    br, dr = rates(sent, bounced, expired, deferred)
+    bt = {k[2:]: v[0] for k, v in tally.texts.items() if k.startswith("b:") and v[1] >= since}
+    dt = {k[2:]: v[0] for k, v in tally.texts.items() if k.startswith("d:") and v[1] >= since}
+    return DeliveryStats(sent, bounced, expired, deferred, br, dr, window, source, bc, dc, bt, dt,
+                         tally.lines, tally.unmatched, list(tally.unmatched_samples),
+                         list(tally.notes))
+
+
+def default_log() -> Optional[str]:
+    """The first of /var/log/mail.log, /var/log/maillog, /var/log/postfix.log that exists."""
+    for path in DEFAULT_LOGS:
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def state_name(source: str, syslog_name: Optional[str], window: float) -> str:
+    """One state file per log (or journal) × syslog name × window."""
+    key = instance_key(f"{source}|{syslog_name or 'postfix*'}|{window:g}")
+    return f"bounce-{key}.json"
+
+
+def measure_deliveries(log_file: Optional[str], journal: bool, syslog_name: Optional[str],
+                       window: float, state_dir: Optional[str], now: float, timeout: float,
+                       *, journal_files: Sequence[str] = (),
+                       journalctl: str = "journalctl") -> DeliveryStats:
+    """Read what is new in the log (or the journal), update the windowed counts and return the
+    window's DeliveryStats. Position and counts are written together, once, after the result is
+    computed, under the state lock (concurrent runs wait for each other)."""
+    use_journal = journal or bool(journal_files)
+    if not use_journal and log_file is None:
+        log_file = default_log()
+        use_journal = log_file is None
+    if use_journal:
+        source = "journal:" + ",".join(journal_files) if journal_files else "journal"
+    else:
+        assert log_file is not None
+        source = os.path.abspath(log_file)
+        try:
+            os.stat(source)
+            readable = os.access(source, os.R_OK)
+        except FileNotFoundError:
+            raise MonitorError(f"log file {log_file} does not exist (pass --log-file PATH, "
+                               f"or --journal)") from None
+        except PermissionError:
+            readable = False
+        if not readable:
+            raise MonitorError(f"log file {log_file} is not readable by this user (uid "
+                               f"{os.geteuid()}): add the user to group adm (usermod -aG adm "
+                               f"USER) or pass a readable --log-file")
+    since = minute(now - window)
+    deadline = Deadline(timeout)
+    with StateDir(state_dir).locked(state_name(source, syslog_name, window),
+                                    deadline.lock_timeout(0.5)) as sf:
+        data = sf.read(STATE_KIND)
+        tally = Tally.load(data) if data else Tally()
+        tally.prune(since)
+        clock = Clock(now)
+        feeder = LineFeeder(tally, clock, syslog_name)
+        left = max(0.5, deadline.remaining())
+        new_state: dict[str, Any]
+        if use_journal:
+            reader = JournalReader(feeder, syslog_name, left, journal_files, journalctl)
+            cursor = data.get("cursor") if data else None
+            if data and not isinstance(cursor, (str, type(None))):
+                raise MonitorError("bounce-rate state holds a malformed journal cursor: delete "
+                                   "the state file or pass another --state-dir")
+            cursor = reader.read(cursor, since)
+            new_state = {"source": source, "cursor": cursor}
+        else:
+            freader = FileReader(source, feeder)
+            if data and data.get("position"):
+                pos = freader.incremental(Position.load(data["position"]), since)
+            else:
+                pos = freader.first_run(since)
+            new_state = {"source": source, "position": pos.dump()}
+        stats = stats_of(tally, since, window, source)
+        stats.first_run = data is None
+        new_state.update(tally.dump())
+        new_state["updated"] = now
+        sf.write(STATE_KIND, new_state)
+    return stats
+
+
+def read_counts(lines: Iterable[bytes], now: float, window: float,
+                syslog_name: Optional[str] = None) -> DeliveryStats:
+    """Stateless: the window's counts of some lines (tests, the benchmark, a one-off)."""
+    since = minute(now - window)
+    tally = Tally(since=since)
+    feeder = LineFeeder(tally, Clock(now), syslog_name)
+    for line in lines:
+        feeder.feed_line(line)
+    return stats_of(tally, since, window, "lines")

@@ -1,0 +1,114 @@
+"""Blocks of log lines into a Tally, with the scanning done in the regex engine."""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Optional
+
+from .patterns import (
+    _KNOWN_PLAIN,
+    _KNOWN_QID,
+    _QID,
+    FALLBACK,
+    TABLE,
+    UNMATCHED,
+    parse_line,
+    program_matcher,
+)
+from .tally import Tally
+from .timestamps import Clock
+
+_STATUS_INDEX: dict[bytes, int] = {b"sent": 0, b"bounced": 1, b"deferred": 3}
+
+
+def _has_delivery(program: bytes) -> bool:
+    """Whether this program's table counts status lines first (delivery agents, qmgr, any
+    renamed or unknown service)."""
+    sub = program.rpartition(b"/")[2].decode("ascii", "replace")
+    table = TABLE.get(sub, FALLBACK)
+    return any(name == "delivery" for name, _ in table[:2])
+
+
+class LineFeeder:
+    """Feeds blocks of complete lines into a Tally: only lines that can matter are parsed in
+    Python (those with ``status=`` and Postfix lines the table's union does not recognise);
+    the scanning itself runs in the regex engine."""
+
+    def __init__(self, tally: Tally, clock: Clock, syslog_name: Optional[str]):
+        self.tally = tally
+        self.clock = clock
+        self.is_postfix = program_matcher(syslog_name)
+        self._delivery_table: dict[bytes, bool] = {}
+        if syslog_name:
+            prog = re.escape(syslog_name.encode("utf-8", "surrogateescape").rstrip(b"/")) + \
+                rb"/[^\s\[:]+"
+        else:
+            prog = rb"postfix[^\s\[:]*"
+        # possessive quantifiers (Python >= 3.11) make the many failing lines fail fast
+        q = b"+" if sys.version_info >= (3, 11) else b""
+        # The scan starts at the program name, a literal the regex engine searches for fast;
+        # lines of other programs are skipped without a match attempt.
+        self._scan = re.compile(
+            rb" (?P<prog>" + prog + q + rb")(?:\[\d+\])?: (?:"
+            # a queue ID: a status line, an expiry, or a message start no table entry knows
+            + _QID + q + rb": (?:to=<[^\n]*, status=(?P<st>[a-z-]+)(?: \((?P<tx>[^\n]*)\))?"
+            + rb"[ \t\r]*$|from=<(?:[^>\n]|>(?!, ))*>, status=(?:force-)?expired"
+            + rb"[^\n]*" + q
+            + rb"|(?!" + _KNOWN_QID + rb")[^\n]*" + q + rb")"
+            # no queue ID
+            + rb"|(?!" + _QID + rb": )(?!" + _KNOWN_PLAIN + rb")[^\n]*" + q + rb")", re.M)
+
+    def feed_line(self, line: bytes) -> None:
+        """One line, parsed through the table (the reference path; the journal uses
+        parse_message directly)."""
+        self.tally.lines += 1
+        res = parse_line(line, self.clock, self.is_postfix)
+        if res is None:
+            return
+        if res is UNMATCHED:
+            self.tally.unmatched_line(line)
+        else:
+            self.tally.add(res)  # type: ignore[arg-type]
+
+    def feed_block(self, data: bytes) -> None:
+        """A block of whole lines (the last one may lack its newline).
+
+        One pass of the regex engine over the block finds the delivery status lines, the qmgr
+        expiries and the Postfix lines the common table entries do not recognise; Python only
+        sees those. Lines of other programs never leave the regex engine."""
+        tally = self.tally
+        tally.lines += data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+        clock, is_postfix, count = self.clock, self.is_postfix, tally.count
+        delivery_table, minute_of = self._delivery_table, clock.minute_of
+        rfind = data.rfind
+        for m in self._scan.finditer(data):
+            start = m.start()
+            ls = rfind(b"\n", 0, start) + 1
+            head = data[ls:start]                   # "<timestamp> <host>"
+            if b": " in head:
+                continue                            # " postfix…" inside another line's text
+            st = m["st"]
+            if st is not None:
+                prog = m["prog"]
+                ok = delivery_table.get(prog)
+                if ok is None:
+                    ok = delivery_table[prog] = bool(is_postfix(prog) and _has_delivery(prog))
+                if ok:
+                    # exactly what parse_line would return, without building an Event
+                    mi = minute_of(head.rpartition(b" ")[0].rstrip(b" "))
+                    if mi is not None:
+                        idx = _STATUS_INDEX.get(st, None)
+                        if idx is not None:
+                            text = m["tx"]
+                            count(mi, idx, text.decode("utf-8", "replace") if text and idx
+                                  else "")
+                        continue
+            line = data[ls:m.end()]
+            res = parse_line(line, clock, is_postfix)
+            if res is None:
+                continue
+            if res is UNMATCHED:
+                tally.unmatched_line(line)
+            else:
+                tally.add(res)  # type: ignore[arg-type]

@@ -1,0 +1,203 @@
+"""The Debian package as a user gets it: built by scripts/build-deb.sh from this tree, installed
+with apt-get, its checks run as nagios against a real Postfix queue (by hand and by a real
+Icinga 2 through the ITL's plugins-contrib), its Nagios commands validated beside Debian's stock
+nagios4 configuration and its CheckCommands beside Debian's stock icinga2 configuration, then
+purged: the file system (/etc, /usr, /var/lib) is as before, users and groups unchanged.
+
+The tests run in file order and share one installation (module fixture); the last one purges.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import tomllib
+
+import nagios_lab
+from postfix_queue_monitor import __version__, dist_files, nagios_gen
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = "postfix-queue-monitor"
+PLUGINS = Path("/usr/lib/nagios/plugins")
+SHARE = Path("/usr/share/postfix-queue-monitor")
+API_PORT = 15665
+CHECKS, _MISSING = nagios_gen.load_checks()
+#: Scanned before install and after purge. dpkg's and apt's own records change by design.
+SCANNED = ("/etc", "/usr", "/var/lib")
+IGNORED = ("/var/lib/dpkg", "/var/lib/apt", "/var/cache")
+
+reason = nagios_lab.available() or (
+    None if shutil.which("dpkg-buildpackage") and shutil.which("lintian")
+    else "dpkg-buildpackage/lintian missing (make deps installs them)")
+pytestmark = pytest.mark.skipif(reason is not None, reason=reason or "")
+
+
+def snapshot() -> set[str]:
+    """Every path under SCANNED. Bytecode caches outside our private directory are left out:
+    any root python3 run on the machine may write them."""
+    seen = set()
+    for top in SCANNED:
+        for d, dirs, files in os.walk(top):
+            if d.startswith(IGNORED):
+                dirs[:] = []
+                continue
+            for name in dirs + files:
+                p = os.path.join(d, name)
+                if "__pycache__" in p and not p.startswith("/usr/lib/postfix-queue-monitor"):
+                    continue
+                seen.add(p)
+    return seen
+
+
+def apt(*argv: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    return subprocess.run(["flock", "/tmp/apt.lock", "apt-get", "-y", "-q", *argv],
+                          capture_output=True, text=True, timeout=300, env=env)
+
+
+def installed() -> bool:
+    res = subprocess.run(["dpkg-query", "-W", "-f=${Status}", PACKAGE], capture_output=True,
+                         text=True)
+    return "installed" in res.stdout
+
+
+def stock_counts() -> tuple[str, str]:
+    """Debian's stock nagios4 and icinga2 configurations validated as they are."""
+    nag = subprocess.run([nagios_lab.NAGIOS, "-v", "/etc/nagios4/nagios.cfg"],
+                         capture_output=True, text=True, timeout=60)
+    ici = subprocess.run(["icinga2", "daemon", "-C"], capture_output=True, text=True,
+                         timeout=120)
+    assert nag.returncode == 0 and "Total Errors:   0" in nag.stdout, nag.stdout
+    assert ici.returncode == 0, ici.stdout + ici.stderr
+    return nag.stdout, ici.stdout
+
+
+def count(pattern: str, text: str) -> int:
+    m = re.search(pattern, text)
+    assert m, f"{pattern!r} not in output"
+    return int(m[1])
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory, postfix, pki):
+    """Build, record the machine, install; yields what the tests compare against. The session's
+    Postfix lab and PKI are made first, so that the snapshot already has them."""
+    if os.geteuid() != 0:
+        pytest.skip("not root: cannot install a package")
+    if installed():
+        pytest.fail(f"{PACKAGE} is already installed: purge it first (the test must see "
+                    "the machine without it)")
+    out = tmp_path_factory.mktemp("deb")
+    res = subprocess.run([str(ROOT / "scripts/build-deb.sh"), str(out)], capture_output=True,
+                         text=True, timeout=300, cwd=ROOT)
+    assert res.returncode == 0, res.stdout + res.stderr       # includes lintian's verdict
+    deb = out / f"{PACKAGE}_{__version__}-1_all.deb"
+    before = snapshot()
+    users = Path("/etc/passwd").read_text(), Path("/etc/group").read_text()
+    stock = stock_counts()
+    res = apt("install", "--no-install-recommends", str(deb))
+    try:
+        assert res.returncode == 0, res.stdout + res.stderr
+        yield {"before": before, "users": users, "stock": stock}
+    finally:
+        if installed():
+            apt("purge", PACKAGE)
+
+
+def test_ok_installed_layout_and_files_from_the_generators(package):
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    for name in scripts:
+        path = (PLUGINS if name.startswith("check_") else Path("/usr/bin")) / name
+        assert os.access(path, os.X_OK), f"{path} missing"
+        res = subprocess.run([str(path), "--version"], capture_output=True, text=True)
+        assert res.stdout.strip() == f"{name} {__version__}", res.stdout + res.stderr
+    conffiles = subprocess.run(["dpkg-query", "-W", "-f=${Conffiles}", PACKAGE],
+                               capture_output=True, text=True).stdout
+    assert f"/{dist_files.NAGIOS_COMMANDS} " in conffiles
+    for rel, text in dist_files.render(ROOT).items():
+        assert Path("/", rel).read_text() == text, f"/{rel} is not the generator's output"
+    nrpe = (SHARE / "nrpe/postfix-queue-monitor.cfg").read_text()
+    assert re.findall(r"=(\S+)", nrpe) == [f"{PLUGINS}/{c.prog}" for c in CHECKS]
+
+
+def test_ok_installed_checks_run_as_nagios_on_the_real_queue(package, postfix, base):
+    state = base / "state"
+    state.mkdir(mode=0o700)
+    nagios_lab.chown_tree(state)
+    for c in CHECKS:
+        w, cr = c.thresholds
+        dests = {o.dest for o in c.options}
+        argv = [str(PLUGINS / c.prog), "-w", w, "-c", cr]
+        argv += ["--state-dir", str(state)] if "state_dir" in dests else []
+        argv += (["--config-dir", str(postfix.config_dir)] if "config_dir" in dests
+                 else ["--log-file", str(postfix.log_file)])
+        res = nagios_lab.run_as_nagios(argv)
+        out = res.stdout.decode()
+        assert res.returncode == 0 and " OK - " in out.splitlines()[0], out + res.stderr.decode()
+        assert b"Traceback" not in res.stderr
+        if c.spec.key == "queue":
+            w, cr = c.thresholds
+            assert f"queue_total={nagios_lab.LAB_MESSAGES};{w};{cr};0" in out
+    res = nagios_lab.run_as_nagios(["/usr/bin/postfix_queue_report", "--config-dir",
+                                    str(postfix.config_dir)])
+    assert res.returncode == 0 and nagios_lab.NON_ASCII_DOMAIN in res.stdout.decode()
+
+
+def test_ok_nagios4_stock_config_loads_the_installed_commands(package, base):
+    nag_before = package["stock"][0]
+    nag, _ici = stock_counts()
+    assert count(r"Checked (\d+) commands", nag) == (
+        count(r"Checked (\d+) commands", nag_before) + len(CHECKS) + 1)   # + check_nrpe_postfix
+    # and the example services, with a host in each of their host groups
+    lines = Path("/etc/nagios4/nagios.cfg").read_text().splitlines()
+    (base / "host.cfg").write_text(
+        "define host {\n    use linux-server\n    host_name mail1\n    address 127.0.0.1\n"
+        f"    hostgroups {nagios_gen.HOSTGROUP}\n}}\n"
+        f"define host {{\n    use linux-server,{nagios_gen.NRPE_HOST_TEMPLATE}\n"
+        "    host_name mail2\n    address 127.0.0.1\n}\n")
+    lines += [f"cfg_file={SHARE / 'nagios/services.cfg'}", f"cfg_file={base / 'host.cfg'}"]
+    (base / "nagios.cfg").write_text("\n".join(lines) + "\n")
+    res = subprocess.run([nagios_lab.NAGIOS, "-v", str(base / "nagios.cfg")],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and "Total Errors:   0" in res.stdout, res.stdout
+    assert count(r"Checked (\d+) services", res.stdout) == (
+        count(r"Checked (\d+) services", nag_before) + 2 * len(CHECKS))
+
+
+def test_ok_icinga2_stock_config_and_a_daemon_run_the_installed_checks(package, postfix, pki,
+                                                                        base):
+    ici_before = package["stock"][1]
+    _nag, ici = stock_counts()
+    assert count(r"Instantiated (\d+) CheckCommands", ici) == (
+        count(r"Instantiated (\d+) CheckCommands", ici_before) + len(CHECKS))
+    state = base / "state"
+    state.mkdir()
+    extra = nagios_lab.icinga_mail_host(postfix, state)
+    # the CheckCommands come from <plugins-contrib> (the package), only the services from us
+    lab = nagios_lab.IcingaLab(base, [SHARE / "icinga2/services.conf"], PLUGINS, extra=extra,
+                               api_port=API_PORT).write()
+    try:
+        lab.start(pki)
+        lab.reschedule_all()
+        results = lab.wait_checked(len(CHECKS), timeout=30)
+    finally:
+        lab.stop()
+    for r in results:
+        cr = r["attrs"]["last_check_result"]
+        assert cr["exit_status"] == 0 and " OK - " in cr["output"], cr["output"]
+        assert cr["command"][0].startswith(f"{PLUGINS}/check_postfix_")
+
+
+def test_ok_purge_leaves_nothing_behind(package):
+    res = apt("purge", PACKAGE)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert not installed()
+    after = snapshot()
+    assert sorted(after - package["before"]) == []
+    assert sorted(package["before"] - after) == []
+    assert (Path("/etc/passwd").read_text(), Path("/etc/group").read_text()) == package["users"]

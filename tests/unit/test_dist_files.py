@@ -1,0 +1,63 @@
+"""The Debian package's configuration files come from the generators with the package's paths
+(dist_files), and its version is the project's."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from postfix_queue_monitor import __version__, dist_files, nagios_gen
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_ok_package_files_carry_package_paths_only():
+    files = dist_files.render(ROOT)
+    for rel, text in files.items():
+        assert nagios_gen.PREFIX not in text, f"{rel} still names {nagios_gen.PREFIX}"
+    nrpe = files[f"{dist_files.SHARE}/nrpe/{dist_files.NAME}.cfg"]
+    checks, _ = nagios_gen.load_checks()
+    assert re.findall(r"^command\[[^\]]+\]=(\S+)", nrpe, re.M) == [
+        f"/usr/lib/nagios/plugins/{c.prog}" for c in checks]
+    for unit in ("userparameter_postfix_queue.conf", "postfix-queue-zabbix.service",
+                 "postfix-queue-zabbix.cron"):
+        text = files[dist_files.RELOCATE[unit][0]]
+        assert "/usr/bin/postfix_queue_zabbix " in text, unit
+
+
+def test_ok_package_files_differ_from_nagios_configs_only_in_paths():
+    """Same generator: with the layout's words put back, the package's Nagios commands are
+    nagios_configs/commands.cfg byte for byte; the Icinga files split postfix-queue.conf."""
+    files = dist_files.render(ROOT)
+    cmds = files[dist_files.NAGIOS_COMMANDS].replace(nagios_gen.DEBIAN.how, nagios_gen.VENV.how)
+    assert cmds == (ROOT / "nagios_configs/commands.cfg").read_text()
+    contrib = files[dist_files.ICINGA_COMMANDS]
+    services = files[f"{dist_files.SHARE}/icinga2/services.conf"]
+    assert "apply Service" not in contrib and "object CheckCommand" in contrib
+    assert "object CheckCommand" not in services and "apply Service" in services
+    both = (ROOT / "nagios_configs/postfix-queue.conf").read_text()
+    assert both.endswith(nagios_gen.icinga_commands(nagios_gen.load_checks()[0])
+                         + services.split(" */\n", 1)[1])
+
+
+def test_ok_every_zabbix_file_is_shipped():
+    files = dist_files.render(ROOT)
+    names = {p.name for p in (ROOT / "zabbix_templates").iterdir()}
+    shipped = {Path(rel).name for rel in files}
+    assert names <= shipped
+    assert files[f"{dist_files.SHARE}/zabbix/postfix_queue_agent.yaml"] == (
+        ROOT / "zabbix_templates/postfix_queue_agent.yaml").read_text()
+
+
+def test_unknown_changed_static_file_fails_instead_of_shipping_a_stale_path():
+    with pytest.raises(ValueError, match="update dist_files.RELOCATE"):
+        dist_files.relocate("postfix-queue-zabbix.cron", "* * * * * zabbix /somewhere/else\n")
+
+
+def test_ok_one_version_everywhere():
+    changelog = (ROOT / "debian/changelog").read_text().splitlines()[0]
+    assert re.match(rf"postfix-queue-monitor \({re.escape(__version__)}-\d+\) ", changelog)
+    assert f"\n## {__version__} " in (ROOT / "CHANGELOG.md").read_text()
+    assert 'dynamic = ["version"]' in (ROOT / "pyproject.toml").read_text()

@@ -1,0 +1,103 @@
+"""The package's layering, read from the source: the measure layer (queue, growth, deliveries,
+maillog, state, deadline, …) is shared; the front ends (the Nagios plugins, the Zabbix sender,
+the report) build on it and never on each other; no module imports itself back in a cycle."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+import postfix_queue_monitor
+
+PKG = Path(postfix_queue_monitor.__file__).parent
+NAME = "postfix_queue_monitor"
+#: The front ends: each a room of its own (a prefix of module names).
+FRONT_ENDS = (f"{NAME}.plugins", f"{NAME}.zabbix", f"{NAME}.report")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PKG.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in sorted(PKG.rglob("*.py"))}
+
+
+def imports_of(name: str) -> set[str]:
+    """The package modules ``name`` imports anywhere in its source (function-level included)."""
+    path = MODULES[name]
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            targets = [base] + [f"{base}.{a.name}" for a in node.names]
+        else:
+            continue
+        out.update(t for t in targets if t in MODULES and t != name)
+    return out
+
+
+GRAPH = {name: imports_of(name) for name in MODULES}
+
+
+def front_end(name: str) -> str | None:
+    for fe in FRONT_ENDS:
+        if name == fe or name.startswith(fe + "."):
+            return fe
+    return None
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_every_module_imports(name: str) -> None:
+    importlib.import_module(name)
+
+
+def test_the_graph_is_read() -> None:
+    assert f"{NAME}.queue" in GRAPH[f"{NAME}.plugins.common"]
+    assert f"{NAME}.growth" in GRAPH[f"{NAME}.zabbix.document"]
+    assert f"{NAME}.maillog.patterns" in GRAPH[f"{NAME}.maillog.feeder"]
+
+
+def test_no_front_end_imports_another() -> None:
+    crossings = sorted((a, b) for a, deps in GRAPH.items() for b in deps
+                       if front_end(a) and front_end(b) and front_end(a) != front_end(b))
+    assert crossings == []
+
+
+def test_the_measure_layer_imports_no_front_end() -> None:
+    upward = sorted((a, b) for a, deps in GRAPH.items() for b in deps
+                    if not front_end(a) and front_end(b))
+    assert upward == []
+
+
+def test_no_import_cycle() -> None:
+    """Package ``__init__`` modules re-exporting their own submodules are not cycles."""
+    def edges(a: str) -> set[str]:
+        return {b for b in GRAPH[a] if not (MODULES[a].name == "__init__.py"
+                                            and b.startswith(a + "."))}
+
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for dep in sorted(edges(node)):
+            if state.get(dep) == 1:
+                cycles.append(stack[stack.index(dep):] + [dep])
+            elif dep not in state:
+                visit(dep, [*stack, dep])
+        state[node] = 2
+
+    for name in sorted(GRAPH):
+        if name not in state:
+            visit(name, [name])
+    assert cycles == []
