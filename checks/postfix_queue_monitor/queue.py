@@ -477,7 +477,7 @@ def read_queue(postqueue: str, config_dir: str | None, timeout: float,
             long = (f" (it printed {snap.long_lines} line(s) longer than 64 KiB, skipped)"
                     if snap.long_lines else "")
             raise MonitorError(f"{os.path.basename(argv[0])} did not finish within "
-                               f"{timeout:g} s and was killed, before listing anything{long} "
+                               f"{timeout:.1f} s and was killed, before listing anything{long} "
                                f"(raise -t, or look at why it hangs)")
         if snap.malformed == snap.lines:
             raise MonitorError(f"{' '.join(argv)} was cut after {snap.elapsed:.1f} s and none "

@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 
 from .. import __version__
-from ..cli import Parser, parse_duration
+from ..cli import Parser, add_listing_option, parse_duration
 from ..deadline import Deadline
 from ..errors import MonitorError
 from ..proc import Child
@@ -51,6 +51,7 @@ def _measuring(p: argparse.ArgumentParser) -> None:
     p.add_argument("--state-dir", metavar="DIR", default=None,
                    help="growth, log position and unsent values (default: a per-user "
                         "directory, created 0700)")
+    add_listing_option(p)
     p.add_argument("--growth-window", metavar="DURATION", type=parse_duration, default=900.0,
                    help="deferred growth window (default 15m)")
     p.add_argument("--bounce-window", metavar="DURATION", type=parse_duration,
