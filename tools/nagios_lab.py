@@ -23,6 +23,7 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import labproc
 import postfix_lab
 
 NAGIOS = "/usr/sbin/nagios4"
@@ -209,7 +210,7 @@ class NagiosLab:
         return self
 
     def stop(self) -> None:
-        postfix_lab.stop_group(self.proc)
+        labproc.stop_group(self.proc)
         self.proc = None
 
     def services(self) -> list[dict[str, str]]:
@@ -225,7 +226,7 @@ class NagiosLab:
                 raise RuntimeError(f"nagios exited {self.proc.returncode}: {self.log()[-2000:]}")
             svcs = [s for s in self.services() if s.get("has_been_checked") == "1"]
             return svcs if len(svcs) >= count else None
-        return postfix_lab.wait_until(done, timeout,
+        return labproc.wait_until(done, timeout,
                                       f"{count} checked services in {self.status_file}")
 
     def log(self) -> str:
@@ -347,11 +348,11 @@ object CheckerComponent "checker" {{ }}
         self.proc = subprocess.Popen([ICINGA2, "daemon", "-c", str(self.conf), *self.defines()],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
-        postfix_lab.wait_until(lambda: self._ping(), 30, "the Icinga 2 API")
+        labproc.wait_until(lambda: self._ping(), 30, "the Icinga 2 API")
         return self
 
     def stop(self) -> None:
-        postfix_lab.stop_group(self.proc, timeout=20)
+        labproc.stop_group(self.proc, timeout=20)
         self.proc = None
 
     def _ping(self) -> bool:
@@ -391,7 +392,7 @@ object CheckerComponent "checker" {{ }}
         def done():
             res = [s for s in self.services() if s["attrs"]["last_check_result"]]
             return res if len(res) >= count else None
-        return postfix_lab.wait_until(done, timeout, f"{count} Icinga 2 check results", step=0.2)
+        return labproc.wait_until(done, timeout, f"{count} Icinga 2 check results", step=0.2)
 
 
 def icinga_mail_host(postfix, state: Path, name: str = "mail1") -> str:
@@ -473,7 +474,7 @@ class NrpeLab:
         self.proc = subprocess.Popen(in_namespace([NRPE, "-c", str(self.cfg), "-f"], self.links),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True, env=env)
-        postfix_lab.wait_until(lambda: self._listening(), 15, f"nrpe on port {self.port}")
+        labproc.wait_until(lambda: self._listening(), 15, f"nrpe on port {self.port}")
         return self
 
     def _listening(self) -> bool:
@@ -486,7 +487,7 @@ class NrpeLab:
         return p.read_text(errors="replace") if p.exists() else ""
 
     def stop(self) -> None:
-        postfix_lab.stop_group(self.proc)
+        labproc.stop_group(self.proc)
         self.proc = None
 
     def check_nrpe(self, command: str, *extra: str) -> subprocess.CompletedProcess:

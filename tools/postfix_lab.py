@@ -17,13 +17,13 @@ import contextlib
 import os
 import pwd
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from labproc import alive, port_open, stop_group, wait_until
 
 QUEUE_DIRS = ("maildrop", "incoming", "active", "deferred", "hold")
 DEFAULT_MAIN_CF = Path("/etc/postfix/main.cf")
@@ -132,9 +132,9 @@ class Lab:
         subprocess.run(["postfix", "-c", str(self.config_dir), "stop"], capture_output=True)
         if pid:
             deadline = time.monotonic() + 15
-            while time.monotonic() < deadline and _alive(pid):
+            while time.monotonic() < deadline and alive(pid):
                 time.sleep(0.1)
-            if _alive(pid):
+            if alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, 9)
         self.started = False
@@ -308,12 +308,6 @@ SINK_ARGS = {
 }
 
 
-def port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 class Sinks:
     """smtp-sink listeners on 127.0.0.1 (``{behaviour: port}``, behaviours from SINK_ARGS), so
     a lab's deliveries really are sent, bounced or deferred. Stopped by process group."""
@@ -344,64 +338,6 @@ class Sinks:
         path.write_text("".join(f"{name}.example smtp:[127.0.0.1]:{port}\n"
                                 for name, port in self.ports.items()))
         return f"texthash:{path}"
-
-
-def stop_group(proc: subprocess.Popen | None, timeout: float = 10) -> None:
-    """Stop a daemon started with ``start_new_session=True``: SIGTERM to its process group,
-    SIGKILL after ``timeout``, and wait until the whole group is gone.
-
-    The leader's exit is not the group's: icinga2 and zabbix_server fork workers that may still
-    hold a port, and the next daemon's client would then talk to the old one (seen as a
-    certificate signature failure).
-    """
-    if proc is None:
-        return
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-    deadline = time.monotonic() + timeout
-    killed = False
-    while _group_alive(proc.pid):
-        if time.monotonic() > deadline:
-            if killed:      # only zombies left (reaped by init, not us): nothing holds a port
-                break
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            killed, deadline = True, time.monotonic() + 5
-        time.sleep(0.05)
-
-
-def _group_alive(pgid: int) -> bool:
-    return _alive(pgid, os.killpg)
-
-
-def wait_until(cond, timeout: float, what: str, step: float = 0.1):
-    """Poll ``cond`` until it returns something true (returned), or raise TimeoutError."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(step)
-
-
-def _alive(pid: int, send=os.kill) -> bool:
-    """Whether the process (or, with ``send=os.killpg``, the group) still exists."""
-    try:
-        send(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:     # alive, but not ours
-        return True
-    return True
 
 
 def _reap(p: subprocess.Popen) -> None:

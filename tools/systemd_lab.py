@@ -24,7 +24,7 @@ import subprocess
 import time
 from pathlib import Path
 
-import postfix_lab
+import labproc
 
 SYSTEMD = Path("/lib/systemd/systemd")
 # what a service's and a timer's default dependencies name (systemd.service(5), .timer(5))
@@ -91,8 +91,8 @@ class SystemdLab:
             env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SYSTEMD_UNIT_PATH": str(self.unit_dir),
                  "LANG": "C.UTF-8", "container": "pqm-systemd-lab"})
         try:
-            self.pid1 = postfix_lab.wait_until(self._find_pid1, timeout, "systemd to start")
-            postfix_lab.wait_until(
+            self.pid1 = labproc.wait_until(self._find_pid1, timeout, "systemd to start")
+            labproc.wait_until(
                 lambda: self.systemctl("is-system-running", check=False).stdout.strip()
                 in ("running", "degraded"), timeout, "systemd to finish starting", step=0.2)
         except BaseException:
@@ -125,7 +125,7 @@ class SystemdLab:
 
     def stop(self) -> None:
         if self.proc is not None:
-            postfix_lab.stop_group(self.proc)     # unshare --kill-child: PID 1 and all in it
+            labproc.stop_group(self.proc)     # unshare --kill-child: PID 1 and all in it
             self.proc = None
         # the cgroups systemd made for its units (the hierarchy is the machine's), deepest first
         for path in sorted(_cgroups() - self._cgroups_before, key=lambda p: -len(p.parts)):

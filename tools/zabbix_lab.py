@@ -31,6 +31,7 @@ import urllib.request
 from pathlib import Path
 from typing import NamedTuple
 
+import labproc
 import postfix_lab
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -143,7 +144,7 @@ class ZabbixLab:
             if why:
                 raise RuntimeError(f"cannot start a Zabbix lab: {why}")
             for port in (self.pg_port, self.server_port, self.web_port):
-                if postfix_lab.port_open(port):
+                if labproc.port_open(port):
                     raise RuntimeError(f"port {port} is already in use")
             os.chmod(self.dir, 0o755)
             self._postgres()
@@ -278,7 +279,7 @@ $IMAGE_FORMAT_DEFAULT = IMAGE_FORMAT_PNG;
         while time.monotonic() < give_up:
             if self.server is not None and self.server.poll() is not None:
                 raise RuntimeError(f"zabbix_server exited: {self.log_tail()}")
-            if postfix_lab.port_open(self.server_port):
+            if labproc.port_open(self.server_port):
                 try:
                     self.api("apiinfo.version", {}, auth=False)
                     self.login()
@@ -321,14 +322,14 @@ $IMAGE_FORMAT_DEFAULT = IMAGE_FORMAT_PNG;
 
     # -- stop ------------------------------------------------------------------------------
     def stop_server(self) -> None:
-        postfix_lab.stop_group(self.server, timeout=30)
+        labproc.stop_group(self.server, timeout=30)
         self.server = None
 
     def start_server(self) -> None:
         """Start the server again (after :meth:`stop_server`) and wait until it listens."""
         self._server_restart()
         give_up = time.monotonic() + 60
-        while time.monotonic() < give_up and not postfix_lab.port_open(self.server_port):
+        while time.monotonic() < give_up and not labproc.port_open(self.server_port):
             if self.server is not None and self.server.poll() is not None:
                 raise RuntimeError(f"zabbix_server exited: {self.log_tail()}")
             time.sleep(0.2)
@@ -342,7 +343,7 @@ $IMAGE_FORMAT_DEFAULT = IMAGE_FORMAT_PNG;
 
     def stop(self) -> None:
         self.stop_server()
-        postfix_lab.stop_group(self.web)      # php -S workers keep the port otherwise
+        labproc.stop_group(self.web)      # php -S workers keep the port otherwise
         self.web = None
         if self.pg_started:
             with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
@@ -384,7 +385,7 @@ class WebDriver:
             ["chromedriver", f"--port={port}"], stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True)
         give_up = time.monotonic() + 20
-        while not postfix_lab.port_open(port):
+        while not labproc.port_open(port):
             if time.monotonic() > give_up:
                 self.close()
                 raise RuntimeError("chromedriver did not start")
@@ -423,7 +424,7 @@ class WebDriver:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._call("DELETE", f"/session/{self.session}")
-        postfix_lab.stop_group(self.proc)
+        labproc.stop_group(self.proc)
 
 
 def screenshot(out: str, rounds: int = 14, interval: float = 10.0) -> None:
@@ -436,7 +437,6 @@ def screenshot(out: str, rounds: int = 14, interval: float = 10.0) -> None:
     root = Path(__file__).resolve().parent.parent
     sys.path.insert(0, str(root / "checks"))
     sys.path.insert(0, str(root / "tools"))
-    import postfix_lab  # noqa: PLC0415
 
     prog = [sys.executable, "-m", "postfix_queue_monitor.zabbix.cli"]
     env = {**os.environ, "PYTHONPATH": str(root / "checks")}

@@ -123,8 +123,9 @@ class Parser(argparse.ArgumentParser):
 
 def check_parser(prog: str, description: str, *, durations: bool = False,
                  plain_is_upper: bool = False, state: bool = False,
-                 queue: bool = True) -> Parser:
-    """The reserved options every check takes (CONTRACT.md), ranges parsed at argparse time."""
+                 queue: bool = True, timeout: float = 8.0) -> Parser:
+    """The reserved options every check takes (docs/reference.md), ranges parsed at argparse
+    time."""
     p = Parser(prog=prog, description=description)
 
     def rng(text: str) -> nagiosplugin.Range:
@@ -134,8 +135,8 @@ def check_parser(prog: str, description: str, *, durations: bool = False,
     p.add_argument("-w", "--warning", metavar="RANGE", type=rng,
                    help=f"warning range{unit}; without -w/-c nothing is judged")
     p.add_argument("-c", "--critical", metavar="RANGE", type=rng, help=f"critical range{unit}")
-    p.add_argument("-t", "--timeout", metavar="SECONDS", type=parse_duration, default=8.0,
-                   help="whole-run limit (default 8): then UNKNOWN, children killed")
+    p.add_argument("-t", "--timeout", metavar="SECONDS", type=parse_duration, default=timeout,
+                   help=f"whole-run limit (default {timeout:g}): then UNKNOWN, children killed")
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="more detail after the first line (repeatable)")
     p.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
@@ -196,7 +197,8 @@ def error_hint(results: nagiosplugin.Results) -> str | None:
     return None
 
 
-def violation(value: float, rng: nagiosplugin.Range, fmt: Callable[[float], str] = None) -> str:
+def violation(value: float, rng: nagiosplugin.Range,
+              fmt: Callable[[float], str] | None = None) -> str:
     """Why ``value`` breaks ``rng``, as a user reads it: ``> 500``, ``< 10``, ``inside @10:20``."""
     fmt = fmt or fmt_number
     if rng.invert:

@@ -50,6 +50,29 @@ class DeliveryStats:
     unmatched_samples: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     first_run: bool = False
+    unreadable: int = 0                # Postfix lines whose timestamp no style reads (window)
+    unreadable_status: int = 0         # of which delivery status or expiry lines
+    unreadable_sample: str = ""
+
+    def format_problem(self) -> Optional[str]:
+        """Why the counts cannot be trusted, or None: Postfix lines in a format not understood
+        while nothing was counted, or status lines lost beyond 5 % of those counted. Below that
+        the odd lines are a ``-v`` note (format_note)."""
+        counted = self.sent + self.bounced + self.expired + self.deferred
+        lost = self.unreadable_status
+        if self.unreadable and (counted == 0 or lost * 20 > counted + lost):
+            return (f"{self.unreadable} Postfix log line(s) ({lost} delivery status) have a "
+                    f"timestamp format this check cannot read, e.g. "
+                    f"'{self.unreadable_sample[:60]}…' ({counted} status line(s) read): see "
+                    f"'Log formats' in docs/reference.md")
+        return None
+
+    def format_note(self) -> Optional[str]:
+        if not self.unreadable:
+            return None
+        return (f"{self.unreadable} Postfix line(s) ({self.unreadable_status} delivery status) "
+                f"with a timestamp format not understood, not counted, e.g. "
+                f"{self.unreadable_sample}")
 
     @property
     def deliveries(self) -> int:
@@ -89,7 +112,8 @@ def stats_of(tally: Tally, since: int, window: float, source: str) -> DeliverySt
     dt = {k[2:]: v[0] for k, v in tally.texts.items() if k.startswith("d:") and v[1] >= since}
     return DeliveryStats(sent, bounced, expired, deferred, br, dr, window, source, bc, dc, bt, dt,
                          tally.lines, tally.unmatched, list(tally.unmatched_samples),
-                         list(tally.notes))
+                         list(tally.notes), unreadable=tally.odd[0],
+                         unreadable_status=tally.odd[1], unreadable_sample=tally.odd[2])
 
 
 def default_log() -> Optional[str]:
@@ -112,7 +136,9 @@ def measure_deliveries(log_file: Optional[str], journal: bool, syslog_name: Opti
                        journalctl: str = "journalctl") -> DeliveryStats:
     """Read what is new in the log (or the journal), update the windowed counts and return the
     window's DeliveryStats. Position and counts are written together, once, after the result is
-    computed, under the state lock (concurrent runs wait for each other)."""
+    computed, under the state lock (concurrent runs wait for each other). Postfix lines in a
+    timestamp format not understood raise MonitorError (DeliveryStats.format_problem) unless
+    they are a small share."""
     use_journal = journal or bool(journal_files)
     if not use_journal and log_file is None:
         log_file = default_log()
@@ -165,6 +191,11 @@ def measure_deliveries(log_file: Optional[str], journal: bool, syslog_name: Opti
         new_state.update(tally.dump())
         new_state["updated"] = now
         sf.write(STATE_KIND, new_state)
+    # after the write: the odd lines stay in the state for the window, so the next run (which
+    # may read nothing new) says the same, never a silent OK
+    problem = stats.format_problem()
+    if problem:
+        raise MonitorError(problem)
     return stats
 
 

@@ -27,9 +27,9 @@ DELIVERY_COUNTS: tuple[str, ...] = ("sent", "bounced", "expired", "deferred")
 #: start-up. Fields: id (stable registry id), key (Zabbix item key), path (JSONPath in the
 #: Zabbix document), name (human name), units (Zabbix units), value_type ("unsigned", "float",
 #: "char"), label (Nagios perfdata label; None: Zabbix only), uom (Nagios unit), min, max,
-#: check (the check whose perfdata carries it).
-Metric = namedtuple("Metric", "id key path name units value_type label uom min max check",
-                    defaults=(None, "", None, None, None))
+#: checks (the keys in check_registry of the checks whose perfdata carry it).
+Metric = namedtuple("Metric", "id key path name units value_type label uom min max checks",
+                    defaults=(None, "", None, None, ()))
 
 
 def _build() -> tuple[Metric, ...]:
@@ -37,20 +37,21 @@ def _build() -> tuple[Metric, ...]:
     for q in ALL_QUEUES:
         out.append(Metric(f"queue.size.{q}", f"postfix.queue.size[{q}]",
                           f"$.queue.{q}.messages", f"Queue {q}: messages", "", "unsigned",
-                          f"queue_{q}", "", 0, None, "queue"))
+                          f"queue_{q}", "", 0, None,
+                          ("queue", "growth") if q == "deferred" else ("queue",)))
         out.append(Metric(f"queue.bytes.{q}", f"postfix.queue.bytes[{q}]",
                           f"$.queue.{q}.bytes", f"Queue {q}: size", "B", "unsigned",
-                          f"queue_{q}_bytes", "B", 0, None, "queue"))
+                          f"queue_{q}_bytes", "B", 0, None, ("queue",)))
     out.append(Metric("queue.oldest_age", "postfix.queue.oldest_age", "$.oldest_age",
                       "Oldest message age (all queues but hold)", "s", "float",
-                      "oldest_age", "s", 0, None, "oldest"))
+                      "oldest_age", "s", 0, None, ("oldest",)))
     for q in QUEUES:
         out.append(Metric(f"queue.oldest_age.{q}", f"postfix.queue.oldest_age[{q}]",
                           f"$.queue.{q}.oldest_age", f"Queue {q}: oldest message age", "s",
-                          "float", f"oldest_age_{q}", "s", 0, None, "oldest"))
+                          "float", f"oldest_age_{q}", "s", 0, None, ("oldest",)))
     out.append(Metric("deferred.growth", "postfix.queue.deferred.growth",
                       "$.deferred.growth_per_hour", "Deferred queue growth", "msg/h", "float",
-                      "deferred_growth_per_hour", "", None, None, "growth"))
+                      "deferred_growth_per_hour", "", None, None, ("growth",)))
     for c in CLASSES:
         out.append(Metric(f"deferred.reason.{c}", f"postfix.queue.deferred.reason[{c}]",
                           f"$.deferred.reasons.{c}", f"Deferred recipients: {c}", "",
@@ -58,11 +59,11 @@ def _build() -> tuple[Metric, ...]:
     for d in DELIVERY_COUNTS:
         out.append(Metric(f"delivery.count.{d}", f"postfix.delivery.count[{d}]",
                           f"$.delivery.{d}", f"Deliveries {d} (window)", "", "unsigned",
-                          f"delivery_{d}", "", 0, None, "bounce"))
+                          f"delivery_{d}", "", 0, None, ("bounce",)))
     for r in ("bounce_rate", "deferral_rate"):
         out.append(Metric(f"delivery.{r}", f"postfix.delivery.{r}", f"$.delivery.{r}",
                           f"{r.replace('_', ' ').capitalize()} (window)", "%", "float",
-                          r, "%", 0, 100, "bounce"))
+                          r, "%", 0, 100, ("bounce",)))
     return tuple(out)
 
 
@@ -72,16 +73,10 @@ BY_LABEL: dict[str, Metric] = {m.label: m for m in REGISTRY if m.label}
 
 
 def for_check(check: str) -> Iterator[Metric]:
-    return (m for m in REGISTRY if m.check == check)
-
-
-#: Defaults for the shipped examples, templates and macros (CONTRACT.md), in one place.
-THRESHOLD_DEFAULTS: dict[str, tuple[str, str]] = {
-    "queue": ("500", "2000"),          # messages in total
-    "oldest": ("1h", "1d"),            # all queues but hold
-    "growth": ("100", "500"),          # deferred messages per hour
-    "bounce": ("5", "15"),             # percent over 1h, at least 10 deliveries
-}
+    """The metrics in a check's perfdata (``check``: a check_registry key): its own first, then
+    those it shares with the check that owns them (the growth check's ``queue_deferred``)."""
+    mine = [m for m in REGISTRY if check in m.checks]
+    return iter(sorted(mine, key=lambda m: m.checks[0] != check))
 
 
 def queue_values(snap: QueueSnapshot) -> dict[str, float]:

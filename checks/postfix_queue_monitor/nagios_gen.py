@@ -13,7 +13,7 @@ writes (or, with ``--check``, compares) four files that load as they are:
 
 Every option a check's parser has appears here by itself (its option strings, metavar, help,
 ``append``/flag/count kind); thresholds of the examples come from
-:data:`metrics.THRESHOLD_DEFAULTS`. A check whose module does not exist yet is left out (and
+:mod:`check_registry`. A check whose module does not exist yet is left out (and
 named on stderr), so the generator runs on any branch; re-run it when one lands.
 """
 
@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import metrics
+from . import check_registry, metrics
 
 #: Where the NRPE snippet expects the installation (a venv; see docs/nagios.md).
 PREFIX = "/opt/postfix-queue-monitor"
@@ -68,22 +68,6 @@ DEBIAN = Layout("/usr/lib/nagios/plugins", "/usr/bin",
 
 
 @dataclass(frozen=True)
-class CheckSpec:
-    key: str            # the check's name in metrics (THRESHOLD_DEFAULTS, Metric.check)
-    module: str         # postfix_queue_monitor.plugins.<module>
-    var: str            # Icinga custom variable infix: postfix_queue_<var>_<option>
-    service: str        # service description in the examples
-
-
-CHECKS: tuple[CheckSpec, ...] = (
-    CheckSpec("queue", "queue_size", "size", "Postfix queue"),
-    CheckSpec("oldest", "oldest", "oldest", "Postfix oldest message"),
-    CheckSpec("growth", "growth", "growth", "Postfix deferred growth"),
-    CheckSpec("bounce", "bounce", "bounce", "Postfix bounce rate"),
-)
-
-
-@dataclass(frozen=True)
 class Option:
     flags: tuple[str, ...]   # option strings as the parser has them
     dest: str
@@ -104,7 +88,7 @@ class Option:
 
 @dataclass(frozen=True)
 class Check:
-    spec: CheckSpec
+    spec: check_registry.Check
     prog: str
     description: str
     options: tuple[Option, ...]
@@ -115,11 +99,11 @@ class Check:
 
     @property
     def icinga(self) -> str:             # Icinga 2 CheckCommand name, ITL style
-        return self.prog.removeprefix("check_")
+        return check_registry.icinga_command(self.spec)
 
     @property
     def thresholds(self) -> tuple[str, str]:
-        return metrics.THRESHOLD_DEFAULTS[self.spec.key]
+        return self.spec.warning, self.spec.critical
 
     @property
     def perfdata(self) -> list[str]:
@@ -146,7 +130,7 @@ def _help(action: argparse.Action, prog: str) -> str:
     return text
 
 
-def introspect(parser: argparse.ArgumentParser, spec: CheckSpec) -> Check:
+def introspect(parser: argparse.ArgumentParser, spec: check_registry.Check) -> Check:
     shared = _shared_dests()
     options = []
     for a in parser._actions:
@@ -168,7 +152,8 @@ def introspect(parser: argparse.ArgumentParser, spec: CheckSpec) -> Check:
                  tuple(options))
 
 
-def load_checks(specs: Sequence[CheckSpec] = CHECKS) -> tuple[list[Check], list[str]]:
+def load_checks(specs: Sequence[check_registry.Check] = check_registry.CHECKS
+                ) -> tuple[list[Check], list[str]]:
     """The checks whose modules exist, and the names of those that do not (yet)."""
     found, missing = [], []
     for spec in specs:
@@ -231,7 +216,7 @@ def nagios_commands(checks: list[Check], layout: Layout = VENV) -> str:
 
 
 def nagios_services(checks: list[Check]) -> str:
-    defaults = ", ".join(f"{k} {w}/{cr}" for k, (w, cr) in metrics.THRESHOLD_DEFAULTS.items())
+    defaults = ", ".join(f"{c.key} {c.warning}/{c.critical}" for c in check_registry.CHECKS)
     out = [_comment([
         f"Example Nagios services for postfix-queue-monitor; {HEADER}.",
         "",

@@ -155,8 +155,9 @@ def render(doc: dict[str, Any]) -> str:
         out[-1:] = [f"INCOMPLETE: the listing was cut after {doc['cut_after_s']} s at {total:,} "
                     f"messages (postqueue killed at -t): every figure below is a lower bound; "
                     f"raise -t for the whole queue", ""]
-    rows = [(q, v["messages"], v["recipients"], v["bytes"], _age(v["oldest_age"], v["messages"]))
-            for q, v in doc["queues"].items()]
+    rows: list[tuple[Any, ...]] = [
+        (q, v["messages"], v["recipients"], v["bytes"], _age(v["oldest_age"], v["messages"]))
+        for q, v in doc["queues"].items()]
     out += _table(("queue", "messages", "recipients", "bytes", "oldest"), rows)
     out.append("")
 

@@ -13,10 +13,10 @@ import os
 import re
 import shutil
 import subprocess
+from importlib.metadata import distribution
 from pathlib import Path
 
 import pytest
-import tomllib
 
 import nagios_lab
 from postfix_queue_monitor import __version__, dist_files, nagios_gen
@@ -110,7 +110,8 @@ def package(tmp_path_factory, postfix, pki):
 
 
 def test_ok_installed_layout_and_files_from_the_generators(package):
-    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    scripts = [ep.name for ep in distribution(PACKAGE).entry_points
+               if ep.group == "console_scripts"]
     for name in scripts:
         path = (PLUGINS if name.startswith("check_") else Path("/usr/bin")) / name
         assert os.access(path, os.X_OK), f"{path} missing"

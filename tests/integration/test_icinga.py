@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+import labproc
 import nagios_lab
-import postfix_lab
-from postfix_queue_monitor import metrics, nagios_gen
+from postfix_queue_monitor import check_registry, nagios_gen
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "nagios_configs"
@@ -103,7 +103,7 @@ def test_ok_icinga2_api_returns_our_results_from_the_real_queue(base, venv, post
         if "waiting for baseline" not in first:
             assert set(check.perfdata) <= labels
     perf = by_cmd["postfix_queue"]["last_check_result"]["performance_data"]
-    w, c = metrics.THRESHOLD_DEFAULTS["queue"]
+    w, c = check_registry.BY_KEY["queue"].warning, check_registry.BY_KEY["queue"].critical
     assert f"queue_total={nagios_lab.LAB_MESSAGES};{w};{c};0" in perf
 
 
@@ -141,7 +141,7 @@ object Host "{agent_name}" {{
     try:
         agent.start()
         master.start()
-        postfix_lab.wait_until(lambda: master.endpoint_connected(agent_name), 30,
+        labproc.wait_until(lambda: master.endpoint_connected(agent_name), 30,
                          "the master to connect to the agent", step=0.2)
         master.reschedule_all()
 
@@ -149,7 +149,7 @@ object Host "{agent_name}" {{
             res = [s["attrs"] for s in master.services()
                    if (s["attrs"]["last_check_result"] or {}).get("check_source") == agent_name]
             return res if len(res) == len(CHECKS) else None
-        results = postfix_lab.wait_until(from_agent, 30, "results from the agent", step=0.2)
+        results = labproc.wait_until(from_agent, 30, "results from the agent", step=0.2)
     finally:
         master.stop()
         agent.stop()

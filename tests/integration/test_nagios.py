@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import nagios_lab
-from postfix_queue_monitor import metrics, nagios_gen
+from postfix_queue_monitor import check_registry, nagios_gen
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "nagios_configs"
@@ -146,7 +146,7 @@ def test_ok_nagios_daemon_runs_every_check_on_the_real_queue(base, venv, postfix
             if check.spec.key != "bounce":       # -v: top deferred domains
                 assert nagios_lab.NON_ASCII_DOMAIN in long, long
     total = by_name[("mail-local", "Postfix queue")]["performance_data"]
-    w, c = metrics.THRESHOLD_DEFAULTS["queue"]
+    w, c = check_registry.BY_KEY["queue"].warning, check_registry.BY_KEY["queue"].critical
     assert f"queue_total={nagios_lab.LAB_MESSAGES};{w};{c};0" in total.split()
     assert f"queue_deferred={nagios_lab.LAB_MESSAGES};;;0" in total.split()
     own = by_name[("mail-local", "Lab deferred")]

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+import labproc
 import nagios_lab
 import postfix_lab
 import zabbix_lab
@@ -50,7 +51,7 @@ def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 
 
 def wait_until(fn, timeout: float, what: str, step: float = 0.5):
-    return postfix_lab.wait_until(fn, timeout, what, step)
+    return labproc.wait_until(fn, timeout, what, step)
 
 
 def make_certs(d: Path) -> dict[str, Path]:
@@ -470,11 +471,11 @@ def agent(mailq, daemon_venv):
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
         try:
-            wait_until(lambda: postfix_lab.port_open(AGENT_PORT), 15,
+            wait_until(lambda: labproc.port_open(AGENT_PORT), 15,
                        "zabbix_agentd to listen", step=0.2)
             yield d
         finally:
-            postfix_lab.stop_group(proc)
+            labproc.stop_group(proc)
             shutil.rmtree(d, ignore_errors=True)
 
 

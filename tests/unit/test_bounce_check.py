@@ -42,12 +42,8 @@ def write_log(path: Path, sent: int, bounced: int, deferred: int = 0, expired: i
                      b"returned to sender\n" % n)
 
 
-def run(capsys, *argv: str, now: float = T0) -> tuple[int, str]:
-    with pytest.raises(SystemExit) as exc:
-        bounce.main(list(argv), clock=lambda: now)
-    out, err = capsys.readouterr()
-    assert err == ""
-    return exc.value.code, out
+def run(run_main, *argv: str, now: float = T0) -> tuple[int, str]:
+    return run_main(bounce.main, argv, now)
 
 
 def perf(out: str) -> dict[str, str]:
@@ -61,10 +57,10 @@ def args(tmp_path):
     return log, ["--log-file", str(log), "--state-dir", str(tmp_path / "state")]
 
 
-def test_ok_rate_and_perfdata(capsys, args):
+def test_ok_rate_and_perfdata(run_main, args):
     log, a = args
     write_log(log, sent=96, bounced=4, deferred=10)
-    code, out = run(capsys, *a, "-w", "5", "-c", "15")
+    code, out = run(run_main, *a, "-w", "5", "-c", "15")
     assert code == 0, out
     assert out.startswith("POSTFIX BOUNCE RATE OK - bounce rate 4% (4 of 100 recipients in 1h), "
                           "deferral rate 9.1%")
@@ -75,52 +71,52 @@ def test_ok_rate_and_perfdata(capsys, args):
             p["delivery_deferred"]) == ("96;;;0", "4;;;0", "0;;;0", "10;;;0")
 
 
-def test_warning_names_top_reason_class(capsys, args):
+def test_warning_names_top_reason_class(run_main, args):
     log, a = args
     write_log(log, sent=90, bounced=10)
-    code, out = run(capsys, *a, "-w", "5", "-c", "15")
+    code, out = run(run_main, *a, "-w", "5", "-c", "15")
     assert code == 1, out
     first = out.splitlines()[0]
     assert first.startswith("POSTFIX BOUNCE RATE WARNING - bounce rate 10% (> 5; 10 of 100 "
                             "recipients in 1h): top reason recipient_unknown (6 of 10)"), first
 
 
-def test_critical_expired_counts_as_bounce(capsys, args):
+def test_critical_expired_counts_as_bounce(run_main, args):
     log, a = args
     write_log(log, sent=20, bounced=0, expired=5)
-    code, out = run(capsys, *a, "-w", "5", "-c", "15")
+    code, out = run(run_main, *a, "-w", "5", "-c", "15")
     assert code == 2, out
     assert "bounce rate 20% (> 15; 5 of 25" in out and "5 of 5 expired" in out.splitlines()[0]
 
 
-def test_ok_too_few_deliveries_to_judge(capsys, args):
+def test_ok_too_few_deliveries_to_judge(run_main, args):
     log, a = args
     write_log(log, sent=5, bounced=4, deferred=30)
-    code, out = run(capsys, *a, "-w", "5", "-c", "15")
+    code, out = run(run_main, *a, "-w", "5", "-c", "15")
     assert code == 0, out
     assert out.startswith("POSTFIX BOUNCE RATE OK - too few deliveries to judge (9 < 10 in 1h; "
                           "30 deferred)")
     assert perf(out)["bounce_rate"].startswith("44.444%")
-    code, out = run(capsys, *a, "-w", "5", "-c", "15", "--min-deliveries", "5")
+    code, out = run(run_main, *a, "-w", "5", "-c", "15", "--min-deliveries", "5")
     assert code == 2, out
 
 
-def test_window_option_and_sliding(capsys, args):
+def test_window_option_and_sliding(run_main, args):
     log, a = args
     write_log(log, sent=10, bounced=10, ts=T0 - 1800)
-    code, out = run(capsys, *a, "--window", "15m", "-c", "15")
+    code, out = run(run_main, *a, "--window", "15m", "-c", "15")
     assert code == 0 and "0 < 10 in 15m" in out, out
-    code, out = run(capsys, *a, "--window", "1h", "-c", "15")
+    code, out = run(run_main, *a, "--window", "1h", "-c", "15")
     assert code == 2, out
 
 
-def test_verbose_shows_classes_texts_and_unmatched(capsys, args):
+def test_verbose_shows_classes_texts_and_unmatched(run_main, args):
     log, a = args
     write_log(log, sent=10, bounced=3)
     with open(log, "ab") as fh:
         fh.write(time.strftime("%b %e %H:%M:%S", time.localtime(T0 - 60)).encode()
                  + b" vm postfix/smtp[1]: a line no pattern knows\n")
-    code, out = run(capsys, *a, "-v")
+    code, out = run(run_main, *a, "-v")
     assert "bounces by reason: recipient_unknown 2, policy 1" in out
     assert "1 Postfix line(s) matched no pattern" in out and "a line no pattern knows" in out
     assert "(first run: the window only)" in out
@@ -132,33 +128,33 @@ def test_verbose_shows_classes_texts_and_unmatched(capsys, args):
     (["--log-file", "/x", "--journal"], "not allowed with argument"),
     (["-w", "abc"], "bad threshold"),
 ])
-def test_unknown_bad_options(capsys, argv, expect):
-    code, out = run(capsys, *argv)
+def test_unknown_bad_options(run_main, argv, expect):
+    code, out = run(run_main, *argv)
     assert code == 3 and out.startswith("UNKNOWN - check_postfix_bounce_rate: ") and expect in out
 
 
-def test_unknown_missing_log(capsys, tmp_path):
-    code, out = run(capsys, "--log-file", str(tmp_path / "nope"), "--state-dir", str(tmp_path))
+def test_unknown_missing_log(run_main, tmp_path):
+    code, out = run(run_main, "--log-file", str(tmp_path / "nope"), "--state-dir", str(tmp_path))
     assert code == 3
     assert out.startswith("POSTFIX BOUNCE RATE UNKNOWN - log file ") and "does not exist" in out
     assert len(out.strip().splitlines()) == 1
 
 
-def test_unknown_corrupt_state_once(capsys, args, tmp_path):
+def test_unknown_corrupt_state_once(run_main, args, tmp_path):
     log, a = args
     write_log(log, sent=10, bounced=0)
-    run(capsys, *a)
+    run(run_main, *a)
     state = next(p for p in (tmp_path / "state").iterdir() if p.name.endswith(".json"))
     state.write_bytes(b"\x00garbage")
-    code, out = run(capsys, *a)
+    code, out = run(run_main, *a)
     assert code == 3 and "is corrupt" in out and "fresh baseline" in out
-    code, out = run(capsys, *a)
+    code, out = run(run_main, *a)
     assert code == 0 and perf(out)["delivery_sent"] == "10;;;0"
 
 
-def test_unknown_no_log_no_journal(capsys, tmp_path, monkeypatch):
+def test_unknown_no_log_no_journal(run_main, tmp_path, monkeypatch):
     from postfix_queue_monitor import deliveries
     monkeypatch.setattr(deliveries, "DEFAULT_LOGS", (str(tmp_path / "none.log"),))
     monkeypatch.setenv("PATH", str(tmp_path))          # no journalctl either
-    code, out = run(capsys, "--state-dir", str(tmp_path / "s"))
+    code, out = run(run_main, "--state-dir", str(tmp_path / "s"))
     assert code == 3 and "journalctl not found" in out, out

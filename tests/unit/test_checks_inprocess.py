@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import time
 
 import pytest
@@ -12,22 +11,6 @@ from fakes import fake_postqueue
 from postfix_queue_monitor.plugins import growth, oldest, queue_size
 
 NOW = 1795966800.0  # 2026-11-29 15:40:00 UTC
-PERF = re.compile(r"(\S+)=([-\d.]+)(\w*|%);?([^;\s]*);?([^;\s]*);?([^;\s]*);?([^;\s]*)")
-
-
-def run(main, argv, capsys, clock=NOW):
-    with pytest.raises(SystemExit) as exc:
-        main(argv, clock=lambda: clock)
-    out, err = capsys.readouterr()
-    assert err == "", f"stderr must stay empty, got {err!r}"
-    return exc.value.code, out
-
-
-def perfdata(out: str) -> dict[str, tuple]:
-    perf = " ".join(line.split("|", 1)[1] for line in out.splitlines() if "|" in line)
-    return {m[1]: (float(m[2]), m[3], m[4], m[5]) for m in PERF.finditer(perf)}
-
-
 @pytest.fixture
 def real50(tmp_path, fixtures):
     return fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl")
@@ -37,8 +20,8 @@ QUEUE_LABELS = {f"queue_{q}{b}" for q in ("maildrop", "incoming", "active", "def
                                           "total") for b in ("", "_bytes")}
 
 
-def test_ok_without_thresholds_all_perfdata(real50, capsys):
-    code, out = run(queue_size.main, ["--postqueue", real50], capsys)
+def test_ok_without_thresholds_all_perfdata(real50, run_main, perfdata):
+    code, out = run_main(queue_size.main, ["--postqueue", real50], NOW)
     assert code == 0
     assert out.splitlines()[0].startswith("POSTFIX QUEUE OK - 50 messages queued (50 deferred)")
     perf = perfdata(out)
@@ -54,101 +37,99 @@ def test_ok_without_thresholds_all_perfdata(real50, capsys):
     (["-w", "60:", "--queue", "deferred"], 1, "POSTFIX QUEUE WARNING - 50 deferred (< 60)"),
     (["-c", "0", "--queue", "hold", "--queue", "active"], 0, "POSTFIX QUEUE OK"),
 ])
-def test_queue_states(real50, capsys, argv, code, first):
-    got, out = run(queue_size.main, ["--postqueue", real50, *argv], capsys)
+def test_queue_states(real50, argv, code, first, run_main):
+    got, out = run_main(queue_size.main, ["--postqueue", real50, *argv], NOW)
     assert got == code
     assert out.splitlines()[0].startswith(first)
 
 
-def test_thresholds_attach_to_judged_labels_only(real50, capsys):
-    _, out = run(queue_size.main, ["--postqueue", real50, "-w", "10", "-c", "20", "--queue",
-                                   "deferred", "--queue", "hold"], capsys)
+def test_thresholds_attach_to_judged_labels_only(real50, run_main, perfdata):
+    _, out = run_main(queue_size.main, ["--postqueue", real50, "-w", "10", "-c", "20", "--queue",
+                                        "deferred", "--queue", "hold"], NOW)
     perf = perfdata(out)
     assert perf["queue_deferred"][2:] == ("10", "20")
     assert perf["queue_hold"][2:] == ("10", "20")
     assert perf["queue_total"][2:] == ("", "")
 
 
-def test_worst_state_wins_across_queues(tmp_path, fixtures, capsys):
+def test_worst_state_wins_across_queues(tmp_path, fixtures, run_main):
     pq = fake_postqueue(tmp_path, j=fixtures / "mixed-malformed-dup-postfix311.jsonl")
-    code, out = run(queue_size.main, ["--postqueue", pq, "--queue", "hold", "--queue", "deferred",
-                                      "-w", "1", "-c", "1", "-v"], capsys)
+    code, out = run_main(queue_size.main, ["--postqueue", pq, "--queue", "hold", "--queue",
+                                           "deferred", "-w", "1", "-c", "1", "-v"], NOW)
     assert code == 2 and "2 deferred (> 1)" in out.splitlines()[0]
     assert "skipped 3 malformed line(s) of 9" in out and "not json at all" in out
 
 
-def test_verbose_lists_reasons_and_domains(real50, capsys):
-    _, out = run(queue_size.main, ["--postqueue", real50, "-v"], capsys)
+def test_verbose_lists_reasons_and_domains(real50, run_main):
+    _, out = run_main(queue_size.main, ["--postqueue", real50, "-v"], NOW)
     assert "deferred recipients by reason: greylisted 33, refused 17" in out
     assert "top deferred domains: d20.example 33" in out
 
 
-def test_oldest_exact_age_and_suffixes(real50, fixtures, capsys):
+def test_oldest_exact_age_and_suffixes(real50, fixtures, run_main, perfdata):
     first = min(int(x.split('"arrival_time": ')[1].split(",")[0])
                 for x in (fixtures / "deferred-50-four-reasons.jsonl").read_text().splitlines())
-    code, out = run(oldest.main, ["--postqueue", real50, "-w", "1h", "-c", "2h"], capsys)
+    code, out = run_main(oldest.main, ["--postqueue", real50, "-w", "1h", "-c", "2h"], NOW)
     assert perfdata(out)["oldest_age"][0] == NOW - first
     assert code == 1
     assert out.startswith("POSTFIX OLDEST WARNING - oldest deferred message is 1h 16m old (> 1h)")
-    code, _ = run(oldest.main, ["--postqueue", real50, "-w", "1d"], capsys)
+    code, _ = run_main(oldest.main, ["--postqueue", real50, "-w", "1d"], NOW)
     assert code == 0
 
 
-def test_oldest_ignores_hold_by_default(tmp_path, fixtures, capsys):
+def test_oldest_ignores_hold_by_default(tmp_path, fixtures, run_main, perfdata):
     pq = fake_postqueue(tmp_path, j=fixtures / "mixed-malformed-dup-postfix311.jsonl")
-    _, out = run(oldest.main, ["--postqueue", pq], capsys)
+    _, out = run_main(oldest.main, ["--postqueue", pq], NOW)
     perf = perfdata(out)
     assert perf["oldest_age_hold"][0] == NOW - 1795900000
     assert perf["oldest_age"][0] == NOW - 1795962000   # active is the oldest outside hold
-    _, out = run(oldest.main, ["--postqueue", pq, "--queue", "hold"], capsys)
+    _, out = run_main(oldest.main, ["--postqueue", pq, "--queue", "hold"], NOW)
     assert perfdata(out)["oldest_age"][0] == NOW - 1795900000
 
 
-def test_oldest_empty_queue(tmp_path, capsys):
+def test_oldest_empty_queue(tmp_path, run_main, perfdata):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    code, out = run(oldest.main, ["--postqueue", fake_postqueue(tmp_path, j=empty), "-w", "1"],
-                    capsys)
+    code, out = run_main(oldest.main, ["--postqueue", fake_postqueue(tmp_path, j=empty), "-w",
+                                       "1"], NOW)
     assert code == 0 and "no message in" in out
     assert perfdata(out)["oldest_age"][0] == 0
 
 
-def test_growth_baseline_then_rate(real50, tmp_path, fixtures, capsys):
+def test_growth_baseline_then_rate(real50, tmp_path, fixtures, run_main, perfdata):
     state = str(tmp_path / "state")
-    code, out = run(growth.main, ["--postqueue", real50, "--state-dir", state, "-w", "10"],
-                    capsys)
+    def grow(pq, *argv, at=NOW):
+        return run_main(growth.main, ["--postqueue", pq, "--state-dir", state, *argv], at)
+
+    code, out = grow(real50, "-w", "10")
     assert code == 0 and "waiting for baseline" in out
     assert "deferred_growth_per_hour" not in perfdata(out)
     small = tmp_path / "small"
     small.mkdir()
     pq10 = fake_postqueue(small, j=fixtures / "deferred-10-first-of-50.jsonl")
-    code, out = run(growth.main, ["--postqueue", pq10, "--state-dir", state, "-w", "10", "-c",
-                                  "50"], capsys, clock=NOW + 360)
+    code, out = grow(pq10, "-w", "10", "-c", "50", at=NOW + 360)
     # 50 → 10 deferred in 6 minutes: −400/h, shrinking, OK with a bare upper limit
     assert code == 0
     assert perfdata(out)["deferred_growth_per_hour"][0] == -400
-    code, out = run(growth.main, ["--postqueue", real50, "--state-dir", state, "-w", "10", "-c",
-                                  "50"], capsys, clock=NOW + 720)
+    code, out = grow(real50, "-w", "10", "-c", "50", at=NOW + 720)
     # reference is still the first sample (oldest in the 15m window): 0/h
     assert perfdata(out)["deferred_growth_per_hour"][0] == 0
-    code, out = run(growth.main, ["--postqueue", real50, "--state-dir", state, "-c", "50",
-                                  "--window", "5m"], capsys, clock=NOW + 1080)
+    code, out = grow(real50, "-c", "50", "--window", "5m", at=NOW + 1080)
     # window 5m: the sample at +720 (50) is the reference → 0; at +360 was 10 (outside)
     assert code == 0 and perfdata(out)["deferred_growth_per_hour"][0] == 0
-    code, out = run(growth.main, ["--postqueue", pq10, "--state-dir", state, "-c", "-100:",
-                                  "--window", "5m"], capsys, clock=NOW + 1260)
+    code, out = grow(pq10, "-c", "-100:", "--window", "5m", at=NOW + 1260)
     # an explicit lower bound does alert on shrinking: 50 → 10 in 3 minutes
     assert code == 2
     assert out.startswith("POSTFIX GROWTH CRITICAL - deferred queue -800/h (< -100)")
 
 
-def test_growth_corrupt_state_unknown_once_then_baseline(real50, tmp_path, capsys):
+def test_growth_corrupt_state_unknown_once_then_baseline(real50, tmp_path, run_main):
     state = tmp_path / "state"
     state.mkdir(mode=0o700)
     (state / "growth-default.json").write_text("{garbage")
-    code, out = run(growth.main, ["--postqueue", real50, "--state-dir", str(state)], capsys)
+    code, out = run_main(growth.main, ["--postqueue", real50, "--state-dir", str(state)], NOW)
     assert code == 3 and "growth-default.json is corrupt" in out and len(out.splitlines()) == 1
-    code, out = run(growth.main, ["--postqueue", real50, "--state-dir", str(state)], capsys)
+    code, out = run_main(growth.main, ["--postqueue", real50, "--state-dir", str(state)], NOW)
     assert code == 0 and "waiting for baseline" in out
 
 
@@ -170,39 +151,39 @@ def test_growth_corrupt_state_unknown_once_then_baseline(real50, tmp_path, capsy
      "check --config-dir"),
     ({"rc": 1, "stderr": "something odd"}, "postqueue exited 1: something odd"),
 ])
-def test_postqueue_failures_are_unknown_with_a_fix(tmp_path, capsys, kw, expect):
+def test_postqueue_failures_are_unknown_with_a_fix(tmp_path, kw, expect, run_main):
     pq = fake_postqueue(tmp_path, **kw)
     argv = ["--postqueue", pq] + (["--config-dir", "/x"] if "/x" in kw["stderr"] else [])
     for main in (queue_size.main, oldest.main):
-        code, out = run(main, argv, capsys)
+        code, out = run_main(main, argv, NOW)
         assert code == 3
         assert len(out.splitlines()) == 1 and "UNKNOWN - " in out and expect in out
 
 
-def test_missing_postqueue(tmp_path, capsys):
-    code, out = run(queue_size.main, ["--postqueue", str(tmp_path / "nope")], capsys)
+def test_missing_postqueue(tmp_path, run_main):
+    code, out = run_main(queue_size.main, ["--postqueue", str(tmp_path / "nope")], NOW)
     assert code == 3 and "not found: install Postfix or pass --postqueue" in out
 
 
-def test_garbage_output_is_unknown(tmp_path, capsys):
+def test_garbage_output_is_unknown(tmp_path, run_main):
     junk = tmp_path / "junk"
     junk.write_text("hello\nworld\n")
-    code, out = run(queue_size.main, ["--postqueue", fake_postqueue(tmp_path, j=junk)], capsys)
+    code, out = run_main(queue_size.main, ["--postqueue", fake_postqueue(tmp_path, j=junk)], NOW)
     assert code == 3 and "none parses as a queue listing" in out
 
 
-def test_root_queue_read_directly_is_a_normal_result(real50, tmp_path, fixtures, capsys):
+def test_root_queue_read_directly_is_a_normal_result(real50, tmp_path, fixtures, run_main):
     pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl",
                         stderr="postqueue: warning: Mail system is down -- accessing queue "
                                "directly (Connect to the Postfix showq service: Connection "
                                "refused)")
-    code, out = run(queue_size.main, ["--postqueue", pq], capsys)
+    code, out = run_main(queue_size.main, ["--postqueue", pq], NOW)
     assert code == 0 and "50 messages queued" in out and "mail system is down" in out
 
 
-def test_fallback_to_text_listing_before_postfix_3_1(tmp_path, fixtures, capsys):
+def test_fallback_to_text_listing_before_postfix_3_1(tmp_path, fixtures, run_main, perfdata):
     pq = fake_postqueue(tmp_path, j_invalid=True, p=fixtures / "mixed-long-ids-markers.txt")
-    code, out = run(queue_size.main, ["--postqueue", pq, "-v"], capsys)
+    code, out = run_main(queue_size.main, ["--postqueue", pq, "-v"], NOW)
     assert code == 0
     perf = perfdata(out)
     assert (perf["queue_active"][0], perf["queue_hold"][0], perf["queue_deferred"][0]) == (1, 2, 2)
@@ -210,12 +191,12 @@ def test_fallback_to_text_listing_before_postfix_3_1(tmp_path, fixtures, capsys)
     assert "read postqueue -p" in out
 
 
-def test_hung_postqueue_is_killed_within_the_timeout(tmp_path, fixtures, capsys):
+def test_hung_postqueue_is_killed_within_the_timeout(tmp_path, fixtures, run_main):
     pidfile = tmp_path / "pid"
     pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl", sleep=60,
                         pidfile=pidfile)
     started = time.monotonic()
-    code, out = run(queue_size.main, ["--postqueue", pq, "-t", "2"], capsys)
+    code, out = run_main(queue_size.main, ["--postqueue", pq, "-t", "2"], NOW)
     elapsed = time.monotonic() - started
     assert code == 3 and "did not finish within" in out
     assert elapsed < 3.0
@@ -226,11 +207,9 @@ def test_hung_postqueue_is_killed_within_the_timeout(tmp_path, fixtures, capsys)
 
 @pytest.mark.parametrize("argv", [["--bogus"], ["-w", "x"], ["--queue", "nope"], ["-t", "0"],
                                   ["-w", "1d"]])
-def test_bad_options_are_unknown_not_argparse_2(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        queue_size.main(argv)
-    out, err = capsys.readouterr()
-    assert exc.value.code == 3 and err == "" and out.startswith("UNKNOWN - ")
+def test_bad_options_are_unknown_not_argparse_2(argv, run_main):
+    code, out = run_main(queue_size.main, argv, NOW)
+    assert code == 3 and out.startswith("UNKNOWN - ")
     assert len(out.splitlines()) == 1
 
 
@@ -241,20 +220,42 @@ def test_version(capsys):
     assert exc.value.code == 0 and out.startswith("check_postfix_deferred_growth 0.") and not err
 
 
-def test_cause_only_when_the_problem_is_deferred_mail(tmp_path, fixtures, capsys):
+def test_cause_only_when_the_problem_is_deferred_mail(tmp_path, fixtures, run_main):
     pq = fake_postqueue(tmp_path, j=fixtures / "mixed-malformed-dup-postfix311.jsonl")
-    code, out = run(queue_size.main, ["--postqueue", pq, "--queue", "hold", "-w", "0"], capsys)
+    code, out = run_main(queue_size.main, ["--postqueue", pq, "--queue", "hold", "-w", "0"], NOW)
     assert code == 1 and out.startswith("POSTFIX QUEUE WARNING - 1 hold (> 0) |"), out
-    code, out = run(queue_size.main, ["--postqueue", pq, "--queue", "deferred", "-w", "0"],
-                    capsys)
+    code, out = run_main(queue_size.main, ["--postqueue", pq, "--queue", "deferred", "-w", "0"],
+                         NOW)
     assert out.startswith("POSTFIX QUEUE WARNING - 2 deferred (> 0): 100% refused"), out
-    code, out = run(oldest.main, ["--postqueue", pq, "--queue", "hold", "-w", "1h"], capsys)
+    code, out = run_main(oldest.main, ["--postqueue", pq, "--queue", "hold", "-w", "1h"], NOW)
     assert out.startswith("POSTFIX OLDEST WARNING - oldest hold message is 18h 33m old (> 1h) |")
 
 
-def test_very_verbose_adds_an_example_and_an_action(real50, capsys):
-    _, out = run(queue_size.main, ["--postqueue", real50, "-v"], capsys)
+def test_very_verbose_adds_an_example_and_an_action(real50, run_main):
+    _, out = run_main(queue_size.main, ["--postqueue", real50, "-v"], NOW)
     assert "action" not in out.lower() and "e.g." not in out
-    _, out = run(queue_size.main, ["--postqueue", real50, "-vv"], capsys)
+    _, out = run_main(queue_size.main, ["--postqueue", real50, "-vv"], NOW)
     assert "  greylisted: e.g. host 127.0.0.1[127.0.0.1] said: 450 4.2.0" in out
     assert "  greylisted: wait for the retry" in out
+
+
+DOWN = ("postqueue: warning: Mail system is down -- accessing queue directly (Connect to the "
+        "Postfix showq service: Connection refused)")
+
+
+@pytest.mark.parametrize(("main", "argv", "code", "state"), [
+    (queue_size.main, [], 0, "POSTFIX QUEUE OK - "),
+    (queue_size.main, ["-w", "40", "-c", "100"], 1, "POSTFIX QUEUE WARNING - "),
+    (queue_size.main, ["-w", "10", "-c", "40"], 2, "POSTFIX QUEUE CRITICAL - "),
+    (oldest.main, ["-w", "1m", "-c", "1d"], 1, "POSTFIX OLDEST WARNING - "),
+    (oldest.main, ["-w", "1m", "-c", "5m"], 2, "POSTFIX OLDEST CRITICAL - "),
+])
+def test_postfix_down_is_on_every_states_first_line(tmp_path, fixtures, run_main, main, argv,
+                                                      code, state):
+    """A root-run postqueue reads the queue directly when Postfix is down and says so on
+    stderr: the first line says it whatever the state (on a problem it matters most)."""
+    pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl", stderr=DOWN)
+    got, out = run_main(main, ["--postqueue", pq, *argv], NOW)
+    first = out.splitlines()[0]
+    assert got == code and first.startswith(state), out
+    assert "mail system is down, the queue was read directly (start Postfix)" in first.split("|")[0]

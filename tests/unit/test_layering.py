@@ -101,3 +101,40 @@ def test_no_import_cycle() -> None:
         if name not in state:
             visit(name, [name])
     assert cycles == []
+
+
+#: The only places allowed to catch everything: the two command-line entry points that must end
+#: in one line instead of a traceback (the checks get the same from nagiosplugin.guarded).
+CATCH_ALL_ALLOWED = {(f"{NAME}.report", "main"), (f"{NAME}.zabbix.cli", "main")}
+
+
+def _broad_handlers(name: str) -> list[tuple[str, int]]:
+    """(function, line) of each handler that catches everything or a TypeError (a programming
+    error at a seam) and does not re-raise it."""
+    tree = ast.parse(MODULES[name].read_text())
+    out = []
+    for func in ast.walk(tree):
+        if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(func):
+            if not isinstance(node, ast.ExceptHandler):
+                continue
+            caught = ([] if node.type is None else
+                      node.type.elts if isinstance(node.type, ast.Tuple) else [node.type])
+            names = {c.id for c in caught if isinstance(c, ast.Name)}
+            reraises = any(isinstance(n, ast.Raise) and n.exc is None for n in node.body)
+            lone_type_error = names == {"TypeError"}
+            if (node.type is None or names & {"Exception", "BaseException"}
+                    or lone_type_error) and not reraises:
+                out.append((func.name, node.lineno))
+    return out
+
+
+def test_no_broad_exception_catching_at_seams() -> None:
+    """A seam catches what it can name (MonitorError, OSError, ValueError of parsed input);
+    catching everything, or any TypeError as a 'signature mismatch', hides defects."""
+    found = sorted((name, func, line) for name in MODULES
+                   for func, line in _broad_handlers(name)
+                   if (name, func) not in CATCH_ALL_ALLOWED)
+    assert found == []
+    assert {(n, f) for n in MODULES for f, _ in _broad_handlers(n)} == CATCH_ALL_ALLOWED

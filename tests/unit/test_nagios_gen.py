@@ -4,12 +4,12 @@ a new option, flag or repeatable option appears by itself; thresholds come from 
 from __future__ import annotations
 
 import re
+from importlib.metadata import distribution
 from pathlib import Path
 
 import pytest
-import tomllib
 
-from postfix_queue_monitor import metrics, nagios_gen
+from postfix_queue_monitor import check_registry, nagios_gen
 from postfix_queue_monitor.cli import check_parser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,10 +37,12 @@ def test_ok_generator_check_mode_agrees(tmp_path):
 
 
 def test_ok_every_check_script_is_known_to_the_generator():
-    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    scripts = {ep.name: ep.value for ep in distribution("postfix-queue-monitor").entry_points
+               if ep.group == "console_scripts"}
     checks = {name: target.split(":")[0].rsplit(".", 1)[-1]
               for name, target in scripts.items() if name.startswith("check_")}
-    assert sorted(checks.values()) == sorted(s.module for s in nagios_gen.CHECKS)
+    assert sorted(checks.values()) == sorted(s.module for s in check_registry.CHECKS)
+    assert sorted(checks) == sorted(s.program for s in check_registry.CHECKS)
     found, _missing = nagios_gen.load_checks()
     for c in found:
         assert checks[c.prog] == c.spec.module       # the parser's prog is the script's name
@@ -54,13 +56,16 @@ def test_ok_every_importable_check_is_generated():
         assert f"command[{c.command}]=" in files["nrpe.cfg"]
         assert f'object CheckCommand "{c.icinga}"' in files["postfix-queue.conf"]
         assert f"service_description     {c.spec.service}\n" in files["services.cfg"]
-    assert set(missing) | {c.spec.module for c in found} == {s.module for s in nagios_gen.CHECKS}
+    assert set(missing) | {c.spec.module for c in found} == {
+        s.module for s in check_registry.CHECKS}
 
 
 def fake_check(extra) -> nagios_gen.Check:
     p = check_parser("check_postfix_fake", "A fake check.", state=True)
     extra(p)
-    return nagios_gen.introspect(p, nagios_gen.CheckSpec("queue", "fake", "fake", "Fake"))
+    spec = check_registry.BY_KEY["queue"]._replace(program="check_postfix_fake", module="fake",
+                                                   var="fake", service="Fake")
+    return nagios_gen.introspect(p, spec)
 
 
 def test_ok_new_options_appear_by_themselves():
@@ -87,9 +92,11 @@ def test_ok_new_options_appear_by_themselves():
     assert "-h" not in {f for o in c.options for f in o.flags}      # help/version left out
 
 
-def test_ok_thresholds_come_from_metrics(monkeypatch):
-    monkeypatch.setitem(metrics.THRESHOLD_DEFAULTS, "queue", ("123", "456"))
-    found, _ = nagios_gen.load_checks()
+def test_ok_thresholds_come_from_the_check_registry(monkeypatch):
+    queue = check_registry.BY_KEY["queue"]._replace(warning="123", critical="456")
+    monkeypatch.setattr(check_registry, "CHECKS",
+                        tuple(queue if c.key == "queue" else c for c in check_registry.CHECKS))
+    found, _ = nagios_gen.load_checks(check_registry.CHECKS)
     files = nagios_gen.render(found)
     assert "/bin/check_postfix_queue -w 123 -c 456 -v --listing-max-age 60\n" in files["nrpe.cfg"]
     assert ("check_command           check_postfix_queue!123!456!-v --listing-max-age 60\n"

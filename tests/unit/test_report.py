@@ -54,14 +54,6 @@ TEXT_CLASS = (
 pytestmark = pytest.mark.usefixtures("utc")
 
 
-def run(argv, capsys, clock=NOW):
-    code = report.main(argv, clock=lambda: clock)
-    out, err = capsys.readouterr()
-    assert err == "", f"stderr must stay empty, got {err!r}"
-    assert "Traceback" not in out
-    return code, out
-
-
 def bucket(age_s: float) -> int:
     for i, limit in enumerate(LIMITS_MIN):
         if age_s <= limit * 60:
@@ -114,9 +106,9 @@ def providers(tmp_path, fixtures):
 
 # -- JSON -----------------------------------------------------------------------------------
 
-def test_json_numbers_match_an_independent_count(providers, capsys):
+def test_json_numbers_match_an_independent_count(providers, run_main):
     pq, want = providers
-    code, out = run(["--postqueue", pq, "--json", "--top", "100"], capsys)
+    code, out = run_main(report.main, ["--postqueue", pq, "--json", "--top", "100"], NOW)
     assert code == 0
     assert out.count("\n") == 1                     # one object, one line
     doc = json.loads(out)
@@ -140,9 +132,9 @@ def test_json_numbers_match_an_independent_count(providers, capsys):
     assert doc["malformed"] == 0 and doc["notes"] == []
 
 
-def test_json_top_domains_most_first_and_cut_at_top(providers, capsys):
+def test_json_top_domains_most_first_and_cut_at_top(providers, run_main):
     pq, want = providers
-    _, out = run(["--postqueue", pq, "--json", "--top", "5"], capsys)
+    _, out = run_main(report.main, ["--postqueue", pq, "--json", "--top", "5"], NOW)
     top = json.loads(out)["top_domains"]
     assert len(top) == 5
     counts = [d["recipients"] for d in top]
@@ -150,15 +142,15 @@ def test_json_top_domains_most_first_and_cut_at_top(providers, capsys):
     assert counts == [n for _, n in want["domains"].most_common(5)]
     assert all(want["domains"][d["domain"]] == d["recipients"] for d in top)
     # the IDN and the mixed-case domain arrive as one lower-case UTF-8 name each
-    _, out = run(["--postqueue", pq, "--json", "--top", "100"], capsys)
+    _, out = run_main(report.main, ["--postqueue", pq, "--json", "--top", "100"], NOW)
     names = {d["domain"] for d in json.loads(out)["top_domains"]}
     assert "bücher.example" in names and "mixed-case.example" in names
     assert "bücher.example" in out                  # not \u-escaped
 
 
-def test_json_real_capture(tmp_path, fixtures, capsys):
+def test_json_real_capture(tmp_path, fixtures, run_main):
     pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl")
-    code, out = run(["--postqueue", pq, "--json"], capsys)
+    code, out = run_main(report.main, ["--postqueue", pq, "--json"], NOW)
     doc = json.loads(out)
     assert code == 0
     assert doc["queues"]["deferred"]["messages"] == 50
@@ -169,10 +161,11 @@ def test_json_real_capture(tmp_path, fixtures, capsys):
                                      "ages": [0, 0, 0, 0, 33, 0, 0, 0, 0, 0]}
 
 
-def test_json_empty_queue(tmp_path, capsys):
+def test_json_empty_queue(tmp_path, run_main):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    code, out = run(["--postqueue", fake_postqueue(tmp_path, j=empty), "--json"], capsys)
+    code, out = run_main(report.main, ["--postqueue", fake_postqueue(tmp_path, j=empty),
+                                       "--json"], NOW)
     doc = json.loads(out)
     assert code == 0
     assert doc["queues"]["total"] == {"messages": 0, "recipients": 0, "bytes": 0,
@@ -189,9 +182,9 @@ def _section(out: str, title: str) -> list[str]:
     return lines[start + 1:end]
 
 
-def test_text_tables_match_an_independent_count(providers, capsys):
+def test_text_tables_match_an_independent_count(providers, run_main):
     pq, want = providers
-    code, out = run(["--postqueue", pq, "--top", "8"], capsys)
+    code, out = run_main(report.main, ["--postqueue", pq, "--top", "8"], NOW)
     assert code == 0
     assert out.startswith("Postfix queue report, 2026-11-29 15:40:00 UTC (postqueue -j)\n")
 
@@ -240,13 +233,13 @@ def test_text_tables_match_an_independent_count(providers, capsys):
         1 for c in want["permanent"] if want["permanent"][c])
 
 
-def test_text_postqueue_p_fallback(tmp_path, fixtures, capsys):
+def test_text_postqueue_p_fallback(tmp_path, fixtures, run_main):
     """Postfix < 3.1: -j refused, -p read; the counts are of the -p listing."""
     path = fixtures / "deferred-60-short-ids.txt"
     entries = [ln for ln in path.read_text().splitlines()
                if re.match(r"^[0-9A-Za-z]+[*!]?#?\s+\d+ ", ln)]
     pq = fake_postqueue(tmp_path, p=path, j_invalid=True)
-    code, out = run(["--postqueue", pq], capsys)
+    code, out = run_main(report.main, ["--postqueue", pq], NOW)
     assert code == 0
     assert "(postqueue -p)" in out.splitlines()[0]
     total = next(ln for ln in out.splitlines() if ln.startswith("total "))
@@ -255,18 +248,18 @@ def test_text_postqueue_p_fallback(tmp_path, fixtures, capsys):
     assert "unmarked messages counted as deferred" in out
 
 
-def test_text_empty_queue(tmp_path, capsys):
+def test_text_empty_queue(tmp_path, run_main):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    code, out = run(["--postqueue", fake_postqueue(tmp_path, j=empty)], capsys)
+    code, out = run_main(report.main, ["--postqueue", fake_postqueue(tmp_path, j=empty)], NOW)
     assert code == 0
     assert "Deferred queue: empty." in out
     assert re.search(r"^total\s+0\s+0\s+0\s+-$", out, re.M)
 
 
-def test_malformed_lines_are_noted(tmp_path, fixtures, capsys):
+def test_malformed_lines_are_noted(tmp_path, fixtures, run_main):
     pq = fake_postqueue(tmp_path, j=fixtures / "mixed-malformed-dup-postfix311.jsonl")
-    code, out = run(["--postqueue", pq], capsys)
+    code, out = run_main(report.main, ["--postqueue", pq], NOW)
     assert code == 0
     assert "skipped 3 malformed line(s) of 9:" in out
 
@@ -283,7 +276,7 @@ def test_malformed_lines_are_noted(tmp_path, fixtures, capsys):
     ("bad-timeout", 2, "is not a duration"),
     ("bad-top", 2, "must be at least 1"),
 ])
-def test_failure_is_one_line(tmp_path, capsys, kind, code, words):
+def test_failure_is_one_line(tmp_path, run_main, kind, code, words):
     argv = []
     if kind == "down":
         argv = ["--postqueue", fake_postqueue(
@@ -309,7 +302,7 @@ def test_failure_is_one_line(tmp_path, capsys, kind, code, words):
     elif kind == "bad-top":
         argv = ["--top", "0"]
     started = time.monotonic()
-    got, out = run([*argv, "--json"], capsys)
+    got, out = run_main(report.main, [*argv, "--json"], NOW)
     assert got == code
     assert out.count("\n") == 1 and words in out, out
     assert time.monotonic() - started < 5

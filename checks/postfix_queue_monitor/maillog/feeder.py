@@ -13,6 +13,7 @@ from .patterns import (
     FALLBACK,
     TABLE,
     UNMATCHED,
+    UNREADABLE,
     parse_line,
     program_matcher,
 )
@@ -25,6 +26,8 @@ _STATUS_INDEX: dict[bytes, int] = {b"sent": 0, b"bounced": 1, b"deferred": 3}
 def _has_delivery(program: bytes) -> bool:
     """Whether this program's table counts status lines first (delivery agents, qmgr, any
     renamed or unknown service)."""
+    if b"/" not in program:
+        return True                          # an RFC 5424 APP-NAME without the sub-process
     sub = program.rpartition(b"/")[2].decode("ascii", "replace")
     table = TABLE.get(sub, FALLBACK)
     return any(name == "delivery" for name, _ in table[:2])
@@ -42,7 +45,7 @@ class LineFeeder:
         self._delivery_table: dict[bytes, bool] = {}
         if syslog_name:
             prog = re.escape(syslog_name.encode("utf-8", "surrogateescape").rstrip(b"/")) + \
-                rb"/[^\s\[:]+"
+                rb"(?:/[^\s\[:]+)?"
         else:
             prog = rb"postfix[^\s\[:]*"
         # possessive quantifiers (Python >= 3.11) make the many failing lines fail fast
@@ -50,7 +53,9 @@ class LineFeeder:
         # The scan starts at the program name, a literal the regex engine searches for fast;
         # lines of other programs are skipped without a match attempt.
         self._scan = re.compile(
-            rb" (?P<prog>" + prog + q + rb")(?:\[\d+\])?: (?:"
+            rb" (?P<prog>" + prog + q + rb")"
+            # syslog's "[pid]: ", or RFC 5424's " PROCID MSGID STRUCTURED-DATA "
+            + rb"(?:(?:\[\d+\])?: |(?P<r5> \S+ \S+ (?:-|\[[^\n]*?\]) +))(?:"
             # a queue ID: a status line, an expiry, or a message start no table entry knows
             + _QID + q + rb": (?:to=<[^\n]*, status=(?P<st>[a-z-]+)(?: \((?P<tx>[^\n]*)\))?"
             + rb"[ \t\r]*$|from=<(?:[^>\n]|>(?!, ))*>, status=(?:force-)?expired"
@@ -66,8 +71,13 @@ class LineFeeder:
         res = parse_line(line, self.clock, self.is_postfix)
         if res is None:
             return
+        self._result(res, line)
+
+    def _result(self, res: object, line: bytes) -> None:
         if res is UNMATCHED:
             self.tally.unmatched_line(line)
+        elif res is UNREADABLE:
+            self.tally.unreadable_line(line, b"status=" in line, self.clock.now)
         else:
             self.tally.add(res)  # type: ignore[arg-type]
 
@@ -85,8 +95,8 @@ class LineFeeder:
         for m in self._scan.finditer(data):
             start = m.start()
             ls = rfind(b"\n", 0, start) + 1
-            head = data[ls:start]                   # "<timestamp> <host>"
-            if b": " in head:
+            head = data[ls:start]                   # "<timestamp> <host>", any style
+            if b": " in head or (m["r5"] is not None and head[:1] != b"<"):
                 continue                            # " postfix…" inside another line's text
             st = m["st"]
             if st is not None:
@@ -96,7 +106,7 @@ class LineFeeder:
                     ok = delivery_table[prog] = bool(is_postfix(prog) and _has_delivery(prog))
                 if ok:
                     # exactly what parse_line would return, without building an Event
-                    mi = minute_of(head.rpartition(b" ")[0].rstrip(b" "))
+                    mi = minute_of(head)
                     if mi is not None:
                         idx = _STATUS_INDEX.get(st, None)
                         if idx is not None:
@@ -106,9 +116,5 @@ class LineFeeder:
                         continue
             line = data[ls:m.end()]
             res = parse_line(line, clock, is_postfix)
-            if res is None:
-                continue
-            if res is UNMATCHED:
-                tally.unmatched_line(line)
-            else:
-                tally.add(res)  # type: ignore[arg-type]
+            if res is not None:
+                self._result(res, line)

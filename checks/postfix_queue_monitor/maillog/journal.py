@@ -86,10 +86,17 @@ class JournalReader:
         argv += [f"--after-cursor={cursor}"] if cursor else [f"--since=@{int(since)}"]
         argv += [f"SYSLOG_IDENTIFIER={i}" for i in idents]
         tally = self.feeder.tally
+        now = self.feeder.clock.now
         for raw in self._run(argv):
             try:
                 entry = json.loads(raw)
             except ValueError:
+                entry = None
+            if not isinstance(entry, dict):
+                # journalctl was asked for Postfix entries only: one it did not write as JSON
+                # is a Postfix line not understood, never a line skipped in silence
+                tally.lines += 1
+                tally.unreadable_line(b"journalctl -o json: " + raw, b"status=" in raw, now)
                 continue
             cursor = entry.get("__CURSOR", cursor)
             tally.lines += 1
@@ -100,14 +107,17 @@ class JournalReader:
             elif isinstance(msg, str):
                 msg = msg.encode("utf-8", "surrogateescape")
             else:
-                continue
+                continue                       # an entry without a message says nothing
             if isinstance(ident, list):
-                ident = bytes(ident).decode("utf-8", "replace")
-            if not isinstance(ident, str):
-                continue
+                ident = bytes(b & 0xFF for b in ident if isinstance(b, int)).decode(
+                    "utf-8", "replace")
             try:
+                if not isinstance(ident, str):
+                    raise ValueError("no SYSLOG_IDENTIFIER")
                 ts = int(entry["__REALTIME_TIMESTAMP"]) / 1e6
             except (KeyError, ValueError, TypeError):
+                tally.unreadable_line(b"journal entry without a usable __REALTIME_TIMESTAMP or "
+                                      b"SYSLOG_IDENTIFIER: " + msg, b"status=" in msg, now)
                 continue
             res = parse_message(ident.encode("utf-8", "surrogateescape"), msg, ts)
             if res is None:

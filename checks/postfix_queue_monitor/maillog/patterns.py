@@ -13,10 +13,15 @@ from .timestamps import Clock
 DELIVERY_AGENTS: tuple[str, ...] = ("smtp", "lmtp", "local", "virtual", "pipe", "error", "retry",
                                     "discard")
 
-_TS = rb"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[^ \n]*)"
-#: ``<timestamp> <host> <program>[<pid>]: <message>`` (pid optional)
-LINE = re.compile(rb"(?P<ts>" + _TS + rb") +(?P<host>\S+) (?P<prog>[^\s\[:]+)(?:\[\d+\])?: "
+#: ``<head> <program>[<pid>]: <message>``: the head (a timestamp in any style the Clock reads,
+#: then a host, a level word, or nothing) up to the first ``word[pid]: `` or ``word: ``; or an
+#: RFC 5424 record ``<PRI>1 TIMESTAMP HOST APP-NAME PROCID MSGID STRUCTURED-DATA MESSAGE``.
+LINE = re.compile(rb"(?:(?P<h5><\d{1,3}>\d{1,2} \S+ \S+) (?P<p5>[^\s\[:]+) \S+ \S+ "
+                  rb"(?:-|\[[^\r\n]*?\]) ?"
+                  rb"|(?P<head>[^\r\n]*?) (?P<prog>[^\s\[:]+)(?:\[\d+\])?: )"
                   rb"(?P<msg>[^\r\n]*)")
+#: Solaris' syslog puts a message ID and the facility before the message
+SOLARIS_ID = re.compile(rb"\[ID \d+ [a-z0-9]+\.[a-z]+\] ")
 
 _QID = rb"[0-9A-Za-z]+"
 _STATUS_LINE = (rb"(?P<qid>" + _QID + rb"): to=<.*, status=(?P<status>[a-z-]+)"
@@ -98,6 +103,11 @@ TABLE: dict[str, tuple[tuple[str, re.Pattern[bytes]], ...]] = {
 #: sub-processes not in the table (renamed master.cf services, new programs): status lines
 #: still count wherever they come from, the rest is "unmatched".
 FALLBACK = TABLE["delivery_agent"]
+#: a program name without its sub-process (``postfix``: rsyslog's RFC 5424 APP-NAME stops at the
+#: first ``/`` by default): every table's entries, counted ones first
+UNION: tuple[tuple[str, re.Pattern[bytes]], ...] = tuple(
+    {(name, pat.pattern): (name, pat) for table in (TABLE["qmgr"], *TABLE.values())
+     for name, pat in table}.values())
 
 
 #: Message starts every Postfix program's table recognises (the bulk of a busy log), for the
@@ -118,15 +128,19 @@ class Event:
 
 
 UNMATCHED = "unmatched"
+#: a Postfix line whose timestamp is in no style the Clock reads
+UNREADABLE = "unreadable"
 _TABLE_BY_PROGRAM: dict[bytes, tuple[tuple[str, re.Pattern[bytes]], ...]] = {}
 
 
 def program_matcher(syslog_name: Optional[str]) -> Callable[[bytes], bool]:
     """Which program names are this Postfix: ``NAME/…`` (renamed services included, other
-    instances' ``NAME-out/…`` not), or every name that starts with ``postfix``."""
+    instances' ``NAME-out/…`` not) and ``NAME`` alone (an RFC 5424 APP-NAME), or every name
+    that starts with ``postfix``."""
     if syslog_name:
-        prefix = syslog_name.encode("utf-8", "surrogateescape").rstrip(b"/") + b"/"
-        return lambda prog: prog.startswith(prefix)
+        name = syslog_name.encode("utf-8", "surrogateescape").rstrip(b"/")
+        prefix = name + b"/"
+        return lambda prog: prog.startswith(prefix) or prog == name
     return lambda prog: prog.startswith(b"postfix")
 
 
@@ -137,8 +151,16 @@ def parse_message(program: bytes, msg: bytes, ts: float) -> Event | str | None:
     nowhere, ``UNMATCHED`` for a Postfix line the table does not know."""
     table = _TABLE_BY_PROGRAM.get(program)
     if table is None:
-        sub = program.rpartition(b"/")[2].decode("ascii", "replace")
-        table = _TABLE_BY_PROGRAM[program] = TABLE.get(sub, FALLBACK)
+        if b"/" not in program:
+            table = UNION
+        else:
+            sub = program.rpartition(b"/")[2].decode("ascii", "replace")
+            table = TABLE.get(sub, FALLBACK)
+        _TABLE_BY_PROGRAM[program] = table
+    if msg[:4] == b"[ID ":
+        sm = SOLARIS_ID.match(msg)
+        if sm:
+            msg = msg[sm.end():]
     for name, pattern in table:
         m = pattern.match(msg)
         if not m:
@@ -160,15 +182,16 @@ _ANY_POSTFIX = program_matcher(None)
 
 def parse_line(line: bytes, clock: Clock, is_postfix: Callable[[bytes], bool] = _ANY_POSTFIX
                ) -> Event | str | None:
-    """One log line (bytes, any encoding) → Event, None (not ours or counts nowhere), or
-    ``UNMATCHED`` (a Postfix line the table does not know)."""
+    """One log line (bytes, any encoding, any timestamp style) → Event, None (not ours or
+    counts nowhere), ``UNMATCHED`` (a Postfix line the table does not know) or ``UNREADABLE``
+    (a Postfix line whose timestamp is not understood)."""
     m = LINE.match(line)
     if not m:
         return None
-    prog = m["prog"]
+    prog, head = (m["prog"], m["head"]) if m["p5"] is None else (m["p5"], m["h5"])
     if not is_postfix(prog):
         return None
-    ts = clock.parse(m["ts"])
+    ts = clock.parse(head)
     if ts is None:
-        return UNMATCHED
-    return parse_message(prog, m["msg"], ts)
+        return UNREADABLE
+    return parse_message(prog, m["msg"].lstrip(b" "), ts)

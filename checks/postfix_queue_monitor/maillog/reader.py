@@ -13,7 +13,6 @@ from typing import Any, BinaryIO, Optional
 
 from ..errors import MonitorError
 from .feeder import LineFeeder
-from .patterns import LINE
 
 CHUNK = 1024 * 1024
 FP_LEN = 1024            # bytes of a log's head that identify it across renames
@@ -173,11 +172,9 @@ class FileReader:
                 line = fh.readline()
                 if not line:
                     break
-                m = LINE.match(line)
-                if m:
-                    ts = clock.parse(m["ts"])
-                    if ts is not None:
-                        break
+                ts = clock.parse(line)           # any timestamp style
+                if ts is not None:
+                    break
             if ts is None or ts >= since:
                 hi = mid
             else:
@@ -195,11 +192,9 @@ class FileReader:
                     line = fh.readline()
                     if not line:
                         return None
-                    m = LINE.match(line)
-                    if m:
-                        ts = self.feeder.clock.parse(m["ts"])
-                        if ts is not None:
-                            return ts
+                    ts = self.feeder.clock.parse(line)
+                    if ts is not None:
+                        return ts
         except (MonitorError, OSError, EOFError, gzip.BadGzipFile):
             return None
         return None

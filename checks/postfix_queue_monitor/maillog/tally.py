@@ -10,6 +10,7 @@ from ..errors import MonitorError
 from .patterns import Event
 
 MAX_SAMPLES = 5          # unmatched Postfix lines kept for -v
+SAMPLE_LEN = 100         # bytes of an unreadable line kept as its example
 
 
 @dataclass
@@ -24,6 +25,10 @@ class Tally:
     unmatched: int = 0
     unmatched_samples: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Postfix lines whose timestamp no style reads, kept in the state while the window lasts
+    #: (their own time is unknown: the minute they were read in stands for it):
+    #: [lines, of which status lines, an example line, minute last seen]
+    odd: list[Any] = field(default_factory=lambda: [0, 0, "", 0])
 
     _INDEX = {"sent": 0, "bounced": 1, "expired": 2, "deferred": 3}
 
@@ -57,16 +62,31 @@ class Tally:
         if len(self.unmatched_samples) < MAX_SAMPLES:
             self.unmatched_samples.append(line.rstrip(b"\r\n")[:200].decode("utf-8", "replace"))
 
+    def unreadable_line(self, line: bytes, status: bool, now: float) -> None:
+        """A Postfix line whose timestamp is in no style the Clock reads (``status``: it was a
+        delivery status or expiry line, a count lost)."""
+        odd = self.odd
+        odd[0] += 1
+        odd[1] += 1 if status else 0
+        if not odd[2]:
+            odd[2] = line.rstrip(b"\r\n")[:SAMPLE_LEN].decode("utf-8", "replace")
+        odd[3] = int(now // 60 * 60)
+
     def prune(self, since: int) -> None:
         self.since = since
+        if self.odd[0] and self.odd[3] < since:
+            self.odd = [0, 0, "", 0]
         for mi in [m for m in self.buckets if m < since]:
             del self.buckets[mi]
         for key in [k for k, v in self.texts.items() if v[1] < since]:
             del self.texts[key]
 
     def dump(self) -> dict[str, Any]:
-        return {"buckets": {str(k): v for k, v in sorted(self.buckets.items())},
-                "texts": self.texts}
+        out: dict[str, Any] = {"buckets": {str(k): v for k, v in sorted(self.buckets.items())},
+                               "texts": self.texts}
+        if self.odd[0]:
+            out["unreadable"] = self.odd
+        return out
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> Tally:
@@ -79,6 +99,9 @@ class Tally:
                                      dict(v[4]), dict(v[5])]
             t.texts = {str(k): [str(v[0]), int(v[1])]
                        for k, v in data.get("texts", {}).items()}
+            odd = data.get("unreadable")
+            if odd is not None:
+                t.odd = [int(odd[0]), int(odd[1]), str(odd[2]), int(odd[3])]
         except (TypeError, ValueError, IndexError, AttributeError) as exc:
             raise MonitorError(f"bounce-rate state holds malformed counts ({exc}): delete the "
                                f"state file or pass another --state-dir") from None

@@ -1,4 +1,16 @@
-"""Log timestamps to epoch seconds: classic syslog (no year, local time) and RFC 3339."""
+"""Log timestamps to epoch seconds, whatever style the log writes them in.
+
+A line's (or a line head's) timestamp is read from its start, the style recognised per line
+with no configuration: classic syslog (``Nov 29 14:29:02``, day space- or zero-padded, with an
+optional fraction as ``journalctl -o short-precise`` writes it), the same with a year before
+the month or after the day, RFC 3339 (``T`` or space, fraction and offset optional: rsyslog's
+RSYSLOG_FileFormat, ``journalctl -o short-iso[-precise]``, a container's stdout), ``journalctl
+-o short-full`` (``Sun 2026-11-29 14:29:02 CET``), ``journalctl -o short-unix`` (epoch
+seconds), an RFC 5424 header (``<22>1 `` before an RFC 3339 stamp) and a ``docker compose
+logs`` prefix (``postfix-1  | ``). Times without an offset are local time; classic syslog has
+no year either: it is the year that puts the line at most a week after ``now``. Month names are
+English (syslog's); a stamp not understood is None, which the readers report, never skip.
+"""
 
 from __future__ import annotations
 
@@ -8,91 +20,160 @@ import time
 from typing import Optional
 
 _MONTHS = {m.encode(): i for i, m in enumerate(calendar.month_abbr) if m}
-_CLASSIC = re.compile(rb"([A-Z][a-z]{2}) +(\d{1,2}) (\d\d):(\d\d):(\d\d)")
-_RFC3339 = re.compile(rb"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)?")
+
+#: One regex for every style; the named groups say which one matched. It only has to find the
+#: stamp at the start: what follows (host, level word, program) is the caller's business.
+STAMP = re.compile(
+    rb"(?:[^\s|]+ +\| )?"                             # docker compose logs: "postfix-1  | "
+    rb"(?:<\d{1,3}>\d{1,2} )?"                        # RFC 5424: "<PRI>VERSION "
+    rb"(?:"
+    # RFC 3339 / ISO 8601: 2026-11-29T14:29:02[.123456][Z|+01:00|+0100]
+    rb"(?P<iso>\d{4}-\d\d-\d\d[T ]\d\d:\d\d):(?P<isec>\d\d)(?P<ifr>\.\d{1,9})?"
+    rb"(?P<off>[Zz]|[+-]\d\d:?\d\d)?"
+    # journalctl -o short-full: Sun 2026-11-29 14:29:02 CET
+    rb"|[A-Z][a-z]{2} (?P<full>\d{4}-\d\d-\d\d \d\d:\d\d):(?P<fsec>\d\d)(?P<ffr>\.\d{1,9})?"
+    rb" (?P<zone>[A-Za-z][A-Za-z0-9+-]{0,9})"
+    # classic syslog, optionally with a year before or after: [2026 ]Nov 29[ 2026] 14:29:02[.f]
+    rb"|(?:(?P<y1>\d{4}) )?(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) (?:(?P<y2>\d{4}) )?"
+    rb"(?P<hm>\d\d:\d\d):(?P<csec>\d\d)(?P<cfr>\.\d{1,9})?"
+    # journalctl -o short-unix: 1764426542.123456
+    rb"|(?P<unix>\d{9,11})(?P<ufr>\.\d{1,9})?"
+    rb")(?=[ \t]|$)")
+
+_MISSING = -1.0
 
 
 class Clock:
-    """Turns log timestamps into epoch seconds, relative to ``now`` (classic syslog has no year:
-    it is the year that puts the line at most a week after ``now``, so Dec lines read in January
-    land in the old year). Classic times are local time; results are cached per minute."""
+    """Turns log timestamps into epoch seconds, relative to ``now``. The work is done once per
+    minute of log time (cached); a line costs one regex match and a dict lookup."""
 
     def __init__(self, now: float):
         self.now = now
         self._year = time.localtime(now).tm_year
         self._cache: dict[bytes, Optional[float]] = {}
-        self._minutes: dict[bytes, Optional[int]] = {}
+        # minute_of's fast path: the byte layout of the last stamp read (end of its minute,
+        # span of its offset) and the minutes already seen in that layout, keyed by those bytes
+        self._layout = (0, 0, 0)
+        self._minutes: dict[bytes, int] = {}
 
-    def parse(self, ts: bytes) -> Optional[float]:
-        if ts[:1].isdigit():
-            return self._rfc3339(ts)
-        key = ts[:-3]                      # "Nov 29 14:29" -> whole minute, cached
-        base = self._cache.get(key, -1.0)
-        if base == -1.0:
-            base = self._cache[key] = self._classic_minute(key)
+    def parse(self, text: bytes) -> Optional[float]:
+        """Epoch seconds of the timestamp at the start of ``text`` (a line, a line's head, or
+        the bare timestamp), or None when it is not a timestamp this reads."""
+        m = STAMP.match(text)
+        if m is None:
+            return None
+        base, sec, frac = self._minute_base(m)
         if base is None:
             return None
-        try:
-            return base + int(ts[-2:])
-        except ValueError:
-            return None
+        return base + int(sec) + (float(frac) if frac else 0.0)
 
-    def minute_of(self, ts: bytes) -> Optional[int]:
-        """The start of the minute of a timestamp (buckets need no more), cached per minute."""
-        if ts[:1].isdigit():
-            if ts.endswith((b"Z", b"z")):
-                key = ts[:16] + b"Z"
-            elif ts[-3:-2] == b":" and ts[-6:-5] in (b"+", b"-"):
-                key = ts[:16] + ts[-6:]
-            else:
-                t = self.parse(ts)
-                return None if t is None else int(t // 60 * 60)
-        else:
-            key = ts[:-3]
-        mi = self._minutes.get(key, -1)
-        if mi == -1:
-            t = self.parse(ts)
-            mi = self._minutes[key] = None if t is None else int(t // 60 * 60)
+    def minute_of(self, text: bytes) -> Optional[int]:
+        """The start of the minute of the timestamp at the start of ``text`` (buckets need no
+        more), or None.
+
+        The fast path: a log's lines share one layout, so the bytes up to the minute (and the
+        offset's) are a key to the minute, found without a regex. A key is only stored from a
+        stamp the regex read in that very layout, so a line of another style misses (its bytes
+        at those places differ) and goes the regex's way."""
+        end, o0, o1 = self._layout
+        mi = self._minutes.get(text[:end] + text[o0:o1])
+        if mi is not None:
+            return mi
+        m = STAMP.match(text)
+        if m is None:
+            return None
+        base, sec, frac = self._minute_base(m)
+        if base is None:
+            return None
+        if m["unix"] is not None:
+            return int((base + int(sec)) // 60 * 60)
+        mi = int(base)                 # a whole minute: the seconds cannot cross it
+        layout = (m.start("csec" if m["hm"] else "isec" if m["iso"] else "fsec") - 1,
+                  *(m.span("off") if m["off"] else m.span("zone") if m["full"] else (0, 0)))
+        if layout != self._layout:
+            self._layout = layout
+            self._minutes = {}
+        end, o0, o1 = layout
+        self._minutes[text[:end] + text[o0:o1]] = mi
         return mi
 
-    def _classic_minute(self, key: bytes) -> Optional[float]:
-        m = _CLASSIC.fullmatch(key + b":00")
-        if not m or m[1] not in _MONTHS:
+    def _minute_base(self, m: re.Match[bytes]) -> tuple[Optional[float], bytes, Optional[bytes]]:
+        """(epoch of the stamp's minute, its seconds, its fraction); cached per minute."""
+        if m["hm"] is not None:
+            key = m.group(0)[:m.start("csec") - m.start()]
+            sec, frac = m["csec"], m["cfr"]
+        elif m["iso"] is not None:
+            key = m["iso"] + (m["off"] or b"")
+            sec, frac = m["isec"], m["ifr"]
+        elif m["full"] is not None:
+            key = m["full"] + b" " + m["zone"]
+            sec, frac = m["fsec"], m["ffr"]
+        else:
+            return 0.0, m["unix"], m["ufr"]
+        base = self._cache.get(key, _MISSING)
+        if base == _MISSING:
+            base = self._cache[key] = self._compute(m)
+        return base, sec, frac
+
+    def _compute(self, m: re.Match[bytes]) -> Optional[float]:
+        try:
+            if m["iso"] is not None:
+                return _iso_minute(m["iso"], m["off"])
+            if m["full"] is not None:
+                return _full_minute(m["full"], m["zone"])
+            return self._classic_minute(m)
+        except (OverflowError, ValueError):
             return None
-        mon, day, hh, mm = _MONTHS[m[1]], int(m[2]), int(m[3]), int(m[4])
+
+    def _classic_minute(self, m: re.Match[bytes]) -> Optional[float]:
+        mon = _MONTHS.get(m["mon"])
+        if mon is None:                     # not an English month name
+            return None
+        day = int(m["day"])
+        hh, mm = int(m["hm"][:2]), int(m["hm"][3:])
+        given = m["y1"] or m["y2"]
+        if given is not None:
+            return _local(int(given), mon, day, hh, mm)
+        t = 0.0
         for year in (self._year, self._year - 1):
-            try:
-                t = time.mktime((year, mon, day, hh, mm, 0, 0, 0, -1))
-            except (OverflowError, ValueError):
-                return None
+            t = _local(year, mon, day, hh, mm)
             if t <= self.now + 7 * 86400:
                 return t
         return t
 
-    def _rfc3339(self, ts: bytes) -> Optional[float]:
-        m = _RFC3339.fullmatch(ts)
-        if not m:
-            return None
-        key = ts[:16] + (m[8] or b"")          # the minute and the offset
-        base = self._cache.get(key, -1.0)
-        if base == -1.0:
-            y, mo, d, hh, mi = (int(m[i]) for i in range(1, 6))
-            off = m[8]
-            try:
-                if off is None:        # no offset: local time
-                    base = time.mktime((y, mo, d, hh, mi, 0, 0, 0, -1))
-                else:
-                    base = float(calendar.timegm((y, mo, d, hh, mi, 0, 0, 0, 0)))
-                    if off not in (b"Z", b"z"):
-                        sign = -1 if off[:1] == b"-" else 1
-                        digits = off[1:].replace(b":", b"")
-                        base -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
-            except (OverflowError, ValueError):
-                base = None
-            self._cache[key] = base
-        if base is None:
-            return None
-        return base + int(m[6]) + (float(m[7]) if m[7] else 0.0)
+
+def _local(year: int, mon: int, day: int, hh: int, mm: int, isdst: int = -1) -> float:
+    if not (1 <= day <= 31 and hh < 24 and mm < 60):
+        raise ValueError("not a time")
+    return time.mktime((year, mon, day, hh, mm, 0, 0, 0, isdst))
+
+
+def _iso_minute(iso: bytes, off: Optional[bytes]) -> float:
+    y, mo, d, hh, mi = int(iso[:4]), int(iso[5:7]), int(iso[8:10]), int(iso[11:13]), \
+        int(iso[14:16])
+    if off is None:                          # no offset: local time
+        return _local(y, mo, d, hh, mi)
+    if not (1 <= mo <= 12 and 1 <= d <= 31 and hh < 24 and mi < 60):
+        raise ValueError("not a time")
+    base = float(calendar.timegm((y, mo, d, hh, mi, 0, 0, 0, 0)))
+    if off not in (b"Z", b"z"):
+        sign = -1 if off[:1] == b"-" else 1
+        digits = off[1:].replace(b":", b"")
+        base -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+    return base
+
+
+def _full_minute(full: bytes, zone: bytes) -> float:
+    """``journalctl -o short-full`` prints local time with the zone's abbreviation: UTC/GMT are
+    read as such, the local zone's standard or summer name picks that side of a DST change, any
+    other name is read as local time (journalctl prints the reading machine's zone)."""
+    y, mo, d, hh, mi = int(full[:4]), int(full[5:7]), int(full[8:10]), int(full[11:13]), \
+        int(full[14:16])
+    name = zone.decode("ascii")
+    if name in ("UTC", "GMT", "UCT", "Z"):
+        return _iso_minute(full[:10] + b"T" + full[11:], b"Z")
+    isdst = 0 if name == time.tzname[0] else 1 if name == time.tzname[1] else -1
+    return _local(y, mo, d, hh, mi, isdst)
 
 
 def minute(ts: float) -> int:

@@ -10,7 +10,7 @@ from typing import Optional
 
 import nagiosplugin
 
-from .. import deliveries, metrics
+from .. import check_registry, deliveries, metrics
 from ..cli import (
     ErrorContext,
     GuardedResource,
@@ -25,14 +25,13 @@ from ..cli import (
 )
 from ..deadline import Deadline
 
-NAME = "POSTFIX BOUNCE RATE"
+CHECK = check_registry.BY_KEY["bounce"]
 Clock = Callable[[], float]
 
 
 def parser() -> argparse.ArgumentParser:
-    p = check_parser("check_postfix_bounce_rate",
-                     "Share of recipients bounced or expired over a sliding window, from the "
-                     "mail log or the journal; -w/-c in percent.", queue=False, state=True)
+    p = check_parser(CHECK.program, CHECK.description, queue=False, state=True,
+                     timeout=CHECK.timeout)
     src = p.add_mutually_exclusive_group()
     src.add_argument("--log-file", metavar="PATH", default=None,
                      help="the mail log (default: the first of "
@@ -41,11 +40,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--syslog-name", metavar="NAME", default=None,
                    help="only this Postfix instance's lines (NAME/...); default: every name "
                         "starting with postfix")
-    p.add_argument("--window", metavar="DURATION", type=parse_duration, default=3600.0,
-                   help="sliding window (default 1h; one-minute resolution)")
-    p.add_argument("--min-deliveries", metavar="N", type=whole_number(0), default=10,
+    p.add_argument("--window", metavar="DURATION", type=parse_duration, default=CHECK.window,
+                   help=f"sliding window (default {check_registry.duration_text(CHECK.window)}; "
+                        "one-minute resolution)")
+    p.add_argument("--min-deliveries", metavar="N", type=whole_number(0),
+                   default=CHECK.min_deliveries,
                    help="below this many sent+bounced+expired recipients in the window: OK, "
-                        "too few to judge (default 10)")
+                        f"too few to judge (default {CHECK.min_deliveries})")
     return p
 
 
@@ -64,7 +65,7 @@ class BounceRate(GuardedResource):
         values = {"bounce_rate": s.bounce_rate, "deferral_rate": s.deferral_rate,
                   "delivery_sent": s.sent, "delivery_bounced": s.bounced,
                   "delivery_expired": s.expired, "delivery_deferred": s.deferred}
-        for m in metrics.for_check("bounce"):
+        for m in metrics.for_check(CHECK.key):
             yield nagiosplugin.Metric(m.label, values[m.label], m.uom, min=m.min, max=m.max,
                                       context=m.label)
 
@@ -136,6 +137,9 @@ class Summary(nagiosplugin.Summary):
             out.append("deferrals by reason: " + ", ".join(
                 f"{c} {n}" for c, n in s.deferral_classes.most_common()))
         out.extend(s.notes)
+        note = s.format_note()
+        if note:
+            out.append(note)
         if s.unmatched:
             out.append(f"{s.unmatched} Postfix line(s) matched no pattern, e.g.:")
             out.extend(f"  {line}" for line in s.unmatched_samples)
@@ -157,13 +161,13 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> No
     args = parser().parse_args(argv)
     resource = BounceRate(args, **({"clock": clock} if clock else {}))
     contexts: list[nagiosplugin.Context] = []
-    for m in metrics.for_check("bounce"):
+    for m in metrics.for_check(CHECK.key):
         if m.label == "bounce_rate":
             contexts.append(RateContext(m.label, args, resource))
         else:
             contexts.append(nagiosplugin.ScalarContext(m.label))
     check = nagiosplugin.Check(resource, *contexts, ErrorContext(), Summary(resource))
-    check.name = NAME
+    check.name = CHECK.status
     run(check, args)
 
 

@@ -53,7 +53,15 @@ class QueueSummary(nagiosplugin.Summary):
         text = self.describe_problem(results)
         snap = self.resource.snapshot
         why = diagnosis.cause(snap) if snap and self.about_deferred(results) else ""
-        return f"{text}: {why}" if why else text
+        return self.with_warning(f"{text}: {why}" if why else text)
+
+    def with_warning(self, text: str) -> str:
+        """The listing's first warning (postqueue read the queue directly: Postfix is down) on
+        the first line of every state: on a problem it matters most."""
+        snap = self.resource.snapshot
+        if snap is not None and snap.warnings:
+            return f"{text} ({snap.warnings[0]})"
+        return text
 
     def describe_problem(self, results: nagiosplugin.Results) -> str:  # pragma: no cover
         raise NotImplementedError
@@ -89,11 +97,7 @@ class QueueSummary(nagiosplugin.Summary):
         return True
 
     def ok(self, results: nagiosplugin.Results) -> str:
-        text = self.describe_ok(results)
-        snap = self.resource.snapshot
-        if snap is not None and snap.warnings:
-            text += f" ({snap.warnings[0]})"
-        return text
+        return self.with_warning(self.describe_ok(results))
 
     def describe_ok(self, results: nagiosplugin.Results) -> str:  # pragma: no cover
         raise NotImplementedError

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 
 import nagiosplugin
 
+from .. import check_registry, metrics
 from ..cli import (
     ErrorContext,
     check_parser,
@@ -25,16 +26,17 @@ from ..errors import MonitorError
 from ..growth import Growth, measure_growth
 from .common import Clock, QueueResource, QueueSummary, worst
 
-NAME = "POSTFIX GROWTH"
+CHECK = check_registry.BY_KEY["growth"]
+#: The metric -w/-c judge.
+JUDGED = "deferred.growth"
 
 
 def parser() -> argparse.ArgumentParser:
-    p = check_parser("check_postfix_deferred_growth",
-                     "Growth of the Postfix deferred queue in messages per hour. A bare -w/-c N "
-                     "means 'above N' (~:N): a shrinking queue is never a problem by itself.",
-                     plain_is_upper=True, state=True)
-    p.add_argument("--window", metavar="DURATION", type=parse_duration, default=900.0,
-                   help="compare against the oldest sample this far back (default 15m)")
+    p = check_parser(CHECK.program, CHECK.description, plain_is_upper=True, state=True,
+                     timeout=CHECK.timeout)
+    p.add_argument("--window", metavar="DURATION", type=parse_duration, default=CHECK.window,
+                   help="compare against the oldest sample this far back (default "
+                        f"{check_registry.duration_text(CHECK.window)})")
     return p
 
 
@@ -53,10 +55,12 @@ class DeferredGrowth(QueueResource):
                                f"{deferred:,} deferred and no complete sample to compare with "
                                f"({self.growth.note}): growth not judged (raise -t, or share "
                                f"one listing with --listing-max-age)")
-        if self.growth.rate is not None:
-            yield nagiosplugin.Metric("deferred_growth_per_hour", round(self.growth.rate, 2),
-                                      context="deferred_growth_per_hour")
-        yield nagiosplugin.Metric("queue_deferred", deferred, min=0, context="queue_deferred")
+        values = {"queue.size.deferred": deferred, JUDGED: None if self.growth.rate is None
+                  else round(self.growth.rate, 2)}
+        for m in metrics.for_check(CHECK.key):
+            if values[m.id] is not None:           # no rate before the baseline
+                yield nagiosplugin.Metric(m.label, values[m.id], m.uom, min=m.min,
+                                          context=m.label)
 
 
 class Summary(QueueSummary):
@@ -94,10 +98,9 @@ def _signed(rate: float) -> str:
 def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> None:
     args = parser().parse_args(argv)
     resource = DeferredGrowth(args, **({"clock": clock} if clock else {}))
-    contexts = [judged_context("deferred_growth_per_hour", args, True),
-                judged_context("queue_deferred", args, False)]
+    contexts = [judged_context(m.label, args, m.id == JUDGED) for m in metrics.for_check(CHECK.key)]
     check = nagiosplugin.Check(resource, *contexts, ErrorContext(), Summary(resource))
-    check.name = NAME
+    check.name = CHECK.status
     run(check, args)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 
 import nagiosplugin
 
-from .. import metrics
+from .. import check_registry, metrics
 from ..cli import (
     ErrorContext,
     check_parser,
@@ -23,13 +23,13 @@ from ..cli import (
 from ..queue import QUEUES
 from .common import Clock, QueueResource, QueueSummary, add_queue_option, worst
 
-NAME = "POSTFIX OLDEST"
+CHECK = check_registry.BY_KEY["oldest"]
+#: The metric -w/-c judge: the oldest age over the judged queues.
+JUDGED = "queue.oldest_age"
 
 
 def parser() -> argparse.ArgumentParser:
-    p = check_parser("check_postfix_oldest_message",
-                     "Age of the oldest message in the Postfix queue (true arrival time).",
-                     durations=True)
+    p = check_parser(CHECK.program, CHECK.description, durations=True, timeout=CHECK.timeout)
     add_queue_option(p, "default: every queue but hold")
     return p
 
@@ -48,12 +48,10 @@ class OldestAge(QueueResource):
 
     def measure(self) -> Iterator[nagiosplugin.Metric]:
         snap = self.read()
-        yield nagiosplugin.Metric("oldest_age", round(snap.oldest_age(self.judged), 3), "s",
-                                  min=0, context="oldest_age")
-        for q in QUEUES:
-            age = round(snap.stats(q).oldest_age(snap.now), 3)
-            yield nagiosplugin.Metric(f"oldest_age_{q}", age,
-                                      "s", min=0, context=f"oldest_age_{q}")
+        values = metrics.queue_values(snap)
+        values["queue.oldest_age"] = round(snap.oldest_age(self.judged), 3)   # judged queues
+        for m in metrics.for_check(CHECK.key):
+            yield nagiosplugin.Metric(m.label, values[m.id], m.uom, min=m.min, context=m.label)
 
     def oldest_queue(self) -> str | None:
         snap = self.snapshot
@@ -96,10 +94,9 @@ class Summary(QueueSummary):
 def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> None:
     args = parser().parse_args(argv)
     resource = OldestAge(args, **({"clock": clock} if clock else {}))
-    contexts = [judged_context("oldest_age", args, True)]
-    contexts += [judged_context(f"oldest_age_{q}", args, False) for q in QUEUES]
+    contexts = [judged_context(m.label, args, m.id == JUDGED) for m in metrics.for_check(CHECK.key)]
     check = nagiosplugin.Check(resource, *contexts, ErrorContext(), Summary(resource))
-    check.name = NAME
+    check.name = CHECK.status
     run(check, args)
 
 

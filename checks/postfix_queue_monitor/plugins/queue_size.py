@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 
 import nagiosplugin
 
-from .. import metrics
+from .. import check_registry, metrics
 from ..bounds import with_commas
 from ..cli import (
     ErrorContext,
@@ -20,12 +20,11 @@ from ..cli import (
 from ..queue import QUEUES
 from .common import Clock, QueueResource, QueueSummary, add_queue_option, worst
 
-NAME = "POSTFIX QUEUE"
+CHECK = check_registry.BY_KEY["queue"]
 
 
 def parser() -> argparse.ArgumentParser:
-    p = check_parser("check_postfix_queue",
-                     "Postfix queue size: messages and bytes per queue, judged on --queue.")
+    p = check_parser(CHECK.program, CHECK.description, timeout=CHECK.timeout)
     add_queue_option(p, "default: total")
     return p
 
@@ -37,7 +36,7 @@ def judged_queues(args: argparse.Namespace) -> list[str]:
 class QueueSize(QueueResource):
     def measure(self) -> Iterator[nagiosplugin.Metric]:
         values = metrics.queue_values(self.read())
-        for m in metrics.for_check("queue"):
+        for m in metrics.for_check(CHECK.key):
             yield nagiosplugin.Metric(m.label, values[m.id], m.uom, min=m.min, context=m.label)
 
 
@@ -81,9 +80,9 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> No
     resource = QueueSize(args, **({"clock": clock} if clock else {}))
     judged = set(judged_queues(args))
     contexts = [judged_context(m.label, args, m.label.removeprefix("queue_") in judged)
-                for m in metrics.for_check("queue")]
+                for m in metrics.for_check(CHECK.key)]
     check = nagiosplugin.Check(resource, *contexts, ErrorContext(), Summary(resource))
-    check.name = NAME
+    check.name = CHECK.status
     run(check, args)
 
 

@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from .. import __version__
+from .. import __version__, check_registry
 from ..cli import Parser, add_listing_option, parse_duration
 from ..deadline import Deadline
 from ..errors import MonitorError
@@ -32,9 +32,14 @@ from . import document, sender, template
 EXIT_ERROR = 3
 
 
+GROWTH = check_registry.BY_KEY["growth"]
+BOUNCE = check_registry.BY_KEY["bounce"]
+TIMEOUT = check_registry.BY_KEY["queue"].timeout
+
+
 def _measuring(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-t", "--timeout", metavar="SECONDS", type=parse_duration, default=8.0,
-                   help="whole-run limit for measuring (default 8)")
+    p.add_argument("-t", "--timeout", metavar="SECONDS", type=parse_duration, default=TIMEOUT,
+                   help=f"whole-run limit for measuring (default {TIMEOUT:g})")
     p.add_argument("--postqueue", metavar="PATH", default=None,
                    help="the postqueue program (default: postqueue on PATH, else "
                         "/usr/sbin/postqueue)")
@@ -52,10 +57,12 @@ def _measuring(p: argparse.ArgumentParser) -> None:
                    help="growth, log position and unsent values (default: a per-user "
                         "directory, created 0700)")
     add_listing_option(p)
-    p.add_argument("--growth-window", metavar="DURATION", type=parse_duration, default=900.0,
-                   help="deferred growth window (default 15m)")
+    p.add_argument("--growth-window", metavar="DURATION", type=parse_duration,
+                   default=GROWTH.window, help="deferred growth window (default "
+                   f"{check_registry.duration_text(GROWTH.window)})")
     p.add_argument("--bounce-window", metavar="DURATION", type=parse_duration,
-                   default=3600.0, help="delivery count / bounce rate window (default 1h)")
+                   default=BOUNCE.window, help="delivery count / bounce rate window (default "
+                   f"{check_registry.duration_text(BOUNCE.window)})")
     p.add_argument("--postmulti", metavar="PATH", default="postmulti",
                    help="the postmulti program, for --instances and discover")
 
@@ -72,7 +79,7 @@ def parser() -> Parser:
     _measuring(js)
 
     disc = sub.add_parser("discover", help="print the Postfix instances as Zabbix LLD JSON")
-    disc.add_argument("-t", "--timeout", type=parse_duration, default=8.0)
+    disc.add_argument("-t", "--timeout", type=parse_duration, default=TIMEOUT)
     disc.add_argument("--postmulti", metavar="PATH", default="postmulti")
 
     snd = sub.add_parser("send", help="push the document to a Zabbix trapper")

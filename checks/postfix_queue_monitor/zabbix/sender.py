@@ -130,7 +130,7 @@ def tls_wrapper(tls: dict[str, str]) -> Callable[[socket.socket, dict], socket.s
 
         def wrap_cert(conn: socket.socket, _tls: dict) -> socket.socket:
             sock = ctx.wrap_socket(conn)
-            cert = sock.getpeercert() or {}
+            cert: dict[str, Any] = sock.getpeercert() or {}
             if issuer and rfc4514(cert.get("issuer", ())) != issuer:
                 sock.close()
                 raise ssl.SSLError(f"server certificate issuer is not {issuer!r}")
@@ -168,7 +168,7 @@ def _psk_wrapper(identity: str, key: bytes) -> Callable[[socket.socket, dict], s
         ctx.set_psk_client_callback(lambda _hint: (identity, key))  # type: ignore[attr-defined]
         return lambda conn, _tls: ctx.wrap_socket(conn)
     try:
-        import sslpsk3  # type: ignore[import-not-found]  # noqa: PLC0415
+        import sslpsk3  # noqa: PLC0415
     except ImportError:
         raise MonitorError("TLSConnect=psk needs Python >= 3.13 or the sslpsk3 module "
                            "(pip install sslpsk3)") from None

@@ -16,7 +16,7 @@ import sys
 import uuid
 from typing import Any
 
-from .. import metrics
+from .. import check_registry, metrics
 from ..metrics import Metric
 from ..queue import QUEUES
 from ..reasons import CLASSES
@@ -32,7 +32,7 @@ DISCOVERY_KEY = "postfix.instances"
 INSTANCE_MASTER = {"trapper": "postfix.instance.metrics[{#INSTANCE}]",
                    "agent": "postfix.instance.metrics[{#CONFIG_DIR}]"}
 AGENT_DELAY = "1m"
-MIN_DELIVERIES = "10"   # CONTRACT.md: check_postfix_bounce_rate --min-deliveries default
+MIN_DELIVERIES = str(check_registry.BY_KEY["bounce"].min_deliveries)
 _NS = uuid.UUID("5f0d8a52-6a3c-4d0e-9a57-3c1b4f2e7d10")
 
 
@@ -46,27 +46,35 @@ def stable_uuid(*parts: str) -> str:
 
 # -- macros ---------------------------------------------------------------------------------
 
-def _thr(name: str) -> tuple[str, str]:
-    return metrics.THRESHOLD_DEFAULTS[name]
+#: What each check's threshold macros measure (their descriptions).
+_MEASURES = {
+    "queue": "Messages in all queues (total)",
+    "oldest": "Age of the oldest message (all queues but hold)",
+    "growth": "Growth of the deferred queue (messages per hour)",
+    "bounce": "Bounce rate (%) over the sender's --bounce-window",
+}
+
+
+def threshold_macro(stem: str, level: str) -> str:
+    """``{$POSTFIX.<stem>.WARN}`` / ``.CRIT``: a check's threshold macro (stem: its ``macro``)."""
+    return f"{{$POSTFIX.{stem}.{level}}}"
+
+
+def _threshold_macros() -> tuple[tuple[str, str, str], ...]:
+    out = []
+    for c in check_registry.CHECKS:
+        what = _MEASURES[c.key]
+        warn = (f"{what} above which a warning is raised." if c.key == "queue"
+                else f"{what} for a warning.")
+        crit = (f"{what} above which a high-severity problem is raised." if c.key == "queue"
+                else f"{what} for a high-severity problem.")
+        out += [(threshold_macro(c.macro, "WARN"), c.warning, warn),
+                (threshold_macro(c.macro, "CRIT"), c.critical, crit)]
+    return tuple(out)
 
 
 MACROS: tuple[tuple[str, str, str], ...] = (
-    ("{$POSTFIX.QUEUE.SIZE.WARN}", _thr("queue")[0],
-     "Messages in all queues (total) above which a warning is raised."),
-    ("{$POSTFIX.QUEUE.SIZE.CRIT}", _thr("queue")[1],
-     "Messages in all queues (total) above which a high-severity problem is raised."),
-    ("{$POSTFIX.OLDEST.AGE.WARN}", _thr("oldest")[0],
-     "Age of the oldest message (all queues but hold) for a warning."),
-    ("{$POSTFIX.OLDEST.AGE.CRIT}", _thr("oldest")[1],
-     "Age of the oldest message (all queues but hold) for a high-severity problem."),
-    ("{$POSTFIX.DEFERRED.GROWTH.WARN}", _thr("growth")[0],
-     "Growth of the deferred queue (messages per hour) for a warning."),
-    ("{$POSTFIX.DEFERRED.GROWTH.CRIT}", _thr("growth")[1],
-     "Growth of the deferred queue (messages per hour) for a high-severity problem."),
-    ("{$POSTFIX.BOUNCE.RATE.WARN}", _thr("bounce")[0],
-     "Bounce rate (%) over the sender's --bounce-window for a warning."),
-    ("{$POSTFIX.BOUNCE.RATE.CRIT}", _thr("bounce")[1],
-     "Bounce rate (%) over the sender's --bounce-window for a high-severity problem."),
+    *_threshold_macros(),
     ("{$POSTFIX.BOUNCE.MIN_DELIVERIES}", MIN_DELIVERIES,
      "Sent + bounced + expired in the window below which the bounce rate is not judged."),
     ("{$POSTFIX.TRIGGER.PERIOD}", "5m",
@@ -76,11 +84,14 @@ MACROS: tuple[tuple[str, str, str], ...] = (
      "No value of the master item for this long raises the no-data problem (at least 30s)."),
 )
 
-# (registry id, macro stem, name, what)
+# (registry id, macro stem, name)
 THRESHOLD_TRIGGERS: tuple[tuple[str, str, str], ...] = (
-    ("queue.size.total", "QUEUE.SIZE", "Postfix: too many messages queued"),
-    ("queue.oldest_age", "OLDEST.AGE", "Postfix: oldest queued message is too old"),
-    ("deferred.growth", "DEFERRED.GROWTH", "Postfix: deferred queue growing fast"),
+    ("queue.size.total", check_registry.BY_KEY["queue"].macro,
+     "Postfix: too many messages queued"),
+    ("queue.oldest_age", check_registry.BY_KEY["oldest"].macro,
+     "Postfix: oldest queued message is too old"),
+    ("deferred.growth", check_registry.BY_KEY["growth"].macro,
+     "Postfix: deferred queue growing fast"),
 )
 
 
@@ -220,8 +231,8 @@ def _threshold_triggers(tpl: str, key: str, stem: str, name: str, nodata: dict[s
     period = "{$POSTFIX.TRIGGER.PERIOD}"
     crit = None
     for level, priority in (("CRIT", "HIGH"), ("WARN", "WARNING")):
-        macro = f"{{$POSTFIX.{stem}.{level}}}"
-        t = {
+        macro = threshold_macro(stem, level)
+        t: dict[str, Any] = {
             "uuid": stable_uuid(tpl, "trigger", key, level),
             "expression": _expr(tpl, key, "min", period) + f">{macro}",
             "recovery_mode": "RECOVERY_EXPRESSION",
@@ -270,7 +281,7 @@ def _bounce_triggers(tpl: str, nodata: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     crit = None
     for level, priority in (("CRIT", "HIGH"), ("WARN", "WARNING")):
-        macro = f"{{$POSTFIX.BOUNCE.RATE.{level}}}"
+        macro = threshold_macro(check_registry.BY_KEY["bounce"].macro, level)
         t = {
             "uuid": stable_uuid(tpl, "trigger", rate, level),
             "expression": (_expr(tpl, rate, "min", period) + f">{macro} and "

@@ -1,0 +1,258 @@
+"""Real public Postfix logs (tests/fixtures/realworld-logs, sources in SOURCES.md), in every
+timestamp style a Postfix host writes (tests/logstyles.py), counted by the parser and by the
+independent counter (tests/logcount.py, no project code): the numbers must be the same, in the
+whole file, in a window, and across a rotation with the position state in between."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+import logcount
+import logstyles
+from postfix_queue_monitor import deliveries as D
+from postfix_queue_monitor.errors import MonitorError
+from postfix_queue_monitor.maillog import Clock, LineFeeder, Tally, minute
+
+REAL = Path(__file__).resolve().parent.parent / "fixtures" / "realworld-logs"
+ZONE = "Europe/Berlin"
+#: file -> (year of its lines, sha256 of the uncompressed file, counts as SOURCES.md states them)
+LOGS = {
+    "pflgviewer-mail.log.gz": (
+        2014, "7d9afa9d7ec2a862cbf4c8f0e416aeafdede055571b080cea3124e9314f56a92",
+        {"sent": 2447, "bounced": 271, "deferred": 120, "expired": 117}),
+    "kdent-mail.log.gz": (
+        2015, "66b13854ac57255999237f5142e91cf9ab5c6992690a99f9d62e4d79fe71df45",
+        {"sent": 504, "bounced": 7, "deferred": 91, "expired": 0}),
+    "kdent-mail2.log.gz": (
+        2015, "2befca814008a4beb352de9dcf0d7c99ad43f7600e301b50e1c47d492cfe75da",
+        {"sent": 856, "bounced": 1, "deferred": 134, "expired": 3}),
+    "infohtreasure-maillog.gz": (
+        2022, "5829fb3903397feca7172f2f546a96b8d0341a3ccfcd64424d55e22ffb0078ff",
+        {"sent": 12, "bounced": 1, "deferred": 26, "expired": 0}),
+}
+STYLES = sorted(logstyles.STYLES)
+
+
+@pytest.fixture(autouse=True)
+def berlin(monkeypatch):
+    """The styles are rendered in Europe/Berlin; stamps without an offset are local time."""
+    monkeypatch.setenv("TZ", ZONE)
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+_CACHE: dict[str, list[str]] = {}
+
+
+def source_lines(name: str) -> list[str]:
+    if name not in _CACHE:
+        with gzip.open(REAL / name, "rt", encoding="utf-8", errors="surrogateescape") as fh:
+            _CACHE[name] = [line.rstrip("\n") for line in fh]
+    return _CACHE[name]
+
+
+def styled(name: str, style: str) -> tuple[list[str], list[float | None]]:
+    """The log's lines in ``style`` and each line's time (None: not a syslog line)."""
+    recs = list(logstyles.records(source_lines(name), LOGS[name][0], ZONE))
+    lines = list(logstyles.render(recs, style))
+    return lines, [None if isinstance(r, str) else r.epoch for r in recs]
+
+
+def as_bytes(lines: list[str]) -> bytes:
+    return "".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape")
+
+
+def feed(data: bytes, now: float, since: int, block: int = 1 << 20) -> Tally:
+    """The reader's way: blocks of whole lines into the fast path."""
+    tally = Tally(since=since)
+    feeder = LineFeeder(tally, Clock(now), None)
+    pos = 0
+    while pos < len(data):
+        end = data.rfind(b"\n", pos, pos + block) + 1 or len(data)
+        feeder.feed_block(data[pos:end])
+        pos = end
+    return tally
+
+
+def counts_of(tally: Tally, since: int) -> dict[str, int]:
+    st = D.stats_of(tally, since, 0, "test")
+    return {"sent": st.sent, "bounced": st.bounced, "deferred": st.deferred,
+            "expired": st.expired}
+
+
+@pytest.mark.parametrize("name", sorted(LOGS))
+def test_fixture_is_the_published_file_and_the_counter_agrees_with_its_sources(name):
+    with gzip.open(REAL / name, "rb") as fh:
+        assert hashlib.sha256(fh.read()).hexdigest() == LOGS[name][1]
+    assert logcount.count_file(str(REAL / name)) == LOGS[name][2]
+    assert len(source_lines(name)) >= 5000
+
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("name", sorted(LOGS))
+def test_every_style_of_every_real_log_is_counted_exactly(name, style):
+    lines, times = styled(name, style)
+    expected = logcount.count_lines(lines)
+    assert expected == LOGS[name][2]               # the style kept every status line
+    stamps = [t for t in times if t is not None]
+    now = max(stamps) + 3600
+    since = minute(min(stamps)) - 60
+    tally = feed(as_bytes(lines), now, since)
+    assert counts_of(tally, since) == expected
+    assert tally.odd[0] == 0, tally.odd            # every Postfix line's timestamp was read
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_the_reference_path_agrees_with_the_fast_path(style):
+    name = "kdent-mail2.log.gz"
+    lines, times = styled(name, style)
+    stamps = [t for t in times if t is not None]
+    now, since = max(stamps) + 3600, minute(min(stamps)) - 60
+    tally = Tally(since=since)
+    feeder = LineFeeder(tally, Clock(now), None)
+    for line in as_bytes(lines).splitlines(keepends=True):
+        feeder.feed_line(line)
+    assert counts_of(tally, since) == logcount.count_lines(lines)
+    assert tally.odd[0] == 0
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_window_per_style_counts_exactly_the_lines_of_its_minutes(style):
+    """A one-hour window in the middle of a real log: the counter on the lines whose time (as
+    the generator wrote it) falls in the window's minutes, the parser on the whole file."""
+    name = "pflgviewer-mail.log.gz"
+    lines, times = styled(name, style)
+    stamps = sorted(t for t in times if t is not None)
+    now = stamps[len(stamps) // 2]
+    since = minute(now - 3600)
+    inside = [line for line, t in zip(lines, times) if t is not None and minute(t) >= since]
+    expected = logcount.count_lines(inside)
+    assert 0 < sum(expected.values()) < sum(LOGS[name][2].values())
+    assert counts_of(feed(as_bytes(lines), now, since), since) == expected
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_reader_state_and_rotation_per_style(style, tmp_path):
+    """First run, lines appended, the log renamed away with late lines written to it and a new
+    one started: every line counted once (the window covers the whole log)."""
+    name = "kdent-mail.log.gz"
+    lines, times = styled(name, style)
+    stamps = [t for t in times if t is not None]
+    now = max(stamps) + 600
+    window = now - min(stamps) + 300
+    log, state = tmp_path / "mail.log", tmp_path / "state"
+    a, b, c, d = (len(lines) * k // 4 for k in range(1, 5))
+    log.write_bytes(as_bytes(lines[:a]))
+    D.measure_deliveries(str(log), False, None, window, str(state), now, 10)
+    with open(log, "ab") as fh:
+        fh.write(as_bytes(lines[a:b]))
+    D.measure_deliveries(str(log), False, None, window, str(state), now, 10)
+    with open(log, "ab") as fh:
+        fh.write(as_bytes(lines[b:c]))
+    os.rename(log, tmp_path / "mail.log.1")        # rotated after lines the check has not read
+    log.write_bytes(as_bytes(lines[c:d]))
+    st = D.measure_deliveries(str(log), False, None, window, str(state), now, 10)
+    expected = logcount.count_lines(lines)
+    assert {"sent": st.sent, "bounced": st.bounced, "deferred": st.deferred,
+            "expired": st.expired} == expected
+    assert st.unreadable == 0
+    assert any("renamed" in n for n in st.notes)
+
+
+@pytest.mark.parametrize("capture,style", [("fileformat", "rfc3339"), ("proto23", "rfc5424"),
+                                           ("proto23-slash", "rfc5424-slash"),
+                                           ("yearfirst", "year-first")])
+def test_rsyslog_captures_are_what_the_generator_writes_and_are_counted_exactly(capture, style):
+    """rsyslogd 8.2302 wrote kdent-mail.log in these styles (SOURCES.md): the generator
+    reproduces them byte for byte, and the parser counts the real captures exactly."""
+    with gzip.open(REAL / "rsyslog-8.2302" / f"{capture}.log.gz", "rb") as fh:
+        real = fh.read()
+    recs = logstyles.records(source_lines("kdent-mail.log.gz"), 2026, "Etc/GMT-1", "vm",
+                             precise=False)
+    assert as_bytes(list(logstyles.render(recs, style))) == real
+    text = real.decode("utf-8", "surrogateescape").splitlines()
+    now = time.mktime((2026, 12, 3, 12, 0, 0, 0, 0, -1))
+    since = minute(time.mktime((2026, 10, 21, 0, 0, 0, 0, 0, -1)))
+    tally = feed(real, now, since)
+    assert counts_of(tally, since) == logcount.count_lines(text) == LOGS["kdent-mail.log.gz"][2]
+    assert tally.odd[0] == 0
+
+
+# -- never a silent OK ----------------------------------------------------------------------------
+
+def _odd_log(tmp_path: Path, transform) -> Path:
+    lines = source_lines("kdent-mail.log.gz")
+    log = tmp_path / "mail.log"
+    log.write_bytes(as_bytes([transform(line) for line in lines]))
+    return log
+
+
+GERMAN = {"Oct": "Okt", "Dec": "Dez", "May": "Mai", "Mar": "Mär"}
+
+
+@pytest.mark.parametrize("label,transform,prefix,lost", [
+    ("German month names", lambda s: ("Okt" + s[3:]) if s.startswith("Oct") else s,
+     "Okt 22 02:", 602),
+    # the status lines do not end where a status line ends: not even seen as such
+    ("docker json-file lines", lambda s: '{"log":"' + s + '\\n","stream":"stdout"}',
+     '{"log":"Oct 22', 0),
+    ("a day-first stamp", lambda s: "22/Oct/2015:" + s[7:], "22/Oct/2015:02:", 602),
+])
+def test_tagged_lines_in_a_format_not_understood_are_unknown_naming_it(tmp_path, label,
+                                                                       transform, prefix, lost):
+    log = _odd_log(tmp_path, transform)
+    now = time.mktime((2015, 10, 22, 18, 0, 0, 0, 0, -1))
+    with pytest.raises(MonitorError) as exc:
+        D.measure_deliveries(str(log), False, None, 86400, str(tmp_path / "s"), now, 10)
+    msg = str(exc.value)
+    assert "timestamp format this check cannot read" in msg and prefix in msg, msg
+    assert f"({lost} delivery status)" in msg     # 602: every status line, 504 + 7 + 91
+    # the next run reads nothing new and still says so (the odd lines are kept in the state)
+    with pytest.raises(MonitorError, match="cannot read"):
+        D.measure_deliveries(str(log), False, None, 86400, str(tmp_path / "s"), now + 60, 10)
+
+
+def test_a_small_share_of_odd_lines_is_a_verbose_note_not_unknown(tmp_path):
+    lines = source_lines("kdent-mail.log.gz")
+    status = [i for i, s in enumerate(lines) if "status=sent" in s]
+    odd = set(status[:5])                      # 5 of 602 status lines in a day-first stamp
+    log = tmp_path / "mail.log"
+    log.write_bytes(as_bytes([("22/Oct/2015:" + s[7:]) if i in odd else s
+                              for i, s in enumerate(lines)]))
+    now = time.mktime((2015, 10, 22, 18, 0, 0, 0, 0, -1))
+    st = D.measure_deliveries(str(log), False, None, 86400, str(tmp_path / "s"), now, 10)
+    assert (st.sent, st.unreadable, st.unreadable_status) == (499, 5, 5)
+    assert st.format_problem() is None
+    assert "22/Oct/2015:02" in (st.format_note() or "")
+
+
+def test_solaris_message_ids_are_counted(tmp_path):
+    """Solaris' syslog writes ``[ID 197553 mail.info]`` before the message."""
+    lines = [s.replace("]: ", "]: [ID 197553 mail.info] ", 1) if " postfix/" in s else s
+             for s in source_lines("kdent-mail.log.gz")]
+    assert "[ID 197553 mail.info] " in lines[0]
+    now = time.mktime((2015, 10, 22, 18, 0, 0, 0, 0, -1))
+    since = minute(now - 86400)
+    tally = feed(as_bytes(lines), now, since)
+    assert counts_of(tally, since) == LOGS["kdent-mail.log.gz"][2]
+    assert tally.unmatched == 0
+
+
+def test_bounce_check_is_unknown_on_a_log_in_a_format_not_understood(tmp_path, capsys):
+    from postfix_queue_monitor.plugins import bounce
+    log = _odd_log(tmp_path, lambda s: ("Okt" + s[3:]) if s.startswith("Oct") else s)
+    now = time.mktime((2015, 10, 22, 18, 0, 0, 0, 0, -1))
+    with pytest.raises(SystemExit) as exc:
+        bounce.main(["--log-file", str(log), "--state-dir", str(tmp_path / "s"),
+                     "--window", "1d"], clock=lambda: now)
+    out = capsys.readouterr().out
+    assert exc.value.code == 3, out
+    assert out.startswith("POSTFIX BOUNCE RATE UNKNOWN") and "Okt 22 02:" in out, out
