@@ -66,7 +66,7 @@ def _counter(obj: object) -> Counter[str]:
     return Counter(obj)
 
 
-def _num(obj: object, kind: tuple[type, ...] = (int,)) -> Any:
+def _num(obj: Any, kind: tuple[type, ...] = (int,)) -> Any:
     if type(obj) not in kind or obj < 0:
         raise ValueError("number")
     return obj
