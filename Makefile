@@ -9,8 +9,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 all: test
 
-# The venv comes from /usr/bin/python3 (FACTS.md: a pyenv python under /root cannot be run by the
-# nagios or zabbix users and starts 6x slower).
+# The venv comes from /usr/bin/python3 (docs/reference.md: a pyenv python under /root cannot be
+# run by the nagios or zabbix users and starts 6x slower).
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
@@ -52,6 +52,7 @@ bench: deps venv
 
 nagios-configs: venv
 	$(BIN)/python -m postfix_queue_monitor.nagios_gen
+	$(BIN)/python -m postfix_queue_monitor.director_basket
 
 zabbix-templates: venv
 	$(BIN)/python -m postfix_queue_monitor.zabbix.template zabbix_templates

@@ -13,6 +13,10 @@ a few expiries), spread over the days before now, and measures with the real con
    and ``pflogsumm`` on the same file in the same run (MB/s both, and the ratio).
 
 Peak RSS is each child's own ``ru_maxrss`` (``os.wait4``).
+
+``--style STYLE`` rewrites the log (and what is appended) into another timestamp style with
+tests/logstyles.py (``rfc5424``, ``short-iso``, ``docker``, …; the zone is UTC for the run),
+to see what the style costs the same measurements.
 """
 
 from __future__ import annotations
@@ -119,13 +123,37 @@ def timed(argv: list[str]) -> tuple[float, float, str, int]:
     return wall, usage.ru_maxrss / 1024, text, p.returncode
 
 
+def restyle(path: Path, style: str, start: int = 0) -> None:
+    """Rewrite ``path`` from byte ``start`` on into ``style`` with tests/logstyles.py (UTC), in
+    a child process: a big parent would show in the measured children's peak RSS (Linux counts
+    the parent's pages at fork into the child's ``ru_maxrss``)."""
+    tail, styled = path.with_suffix(".tail"), path.with_suffix(".styled")
+    with open(path, "rb") as src, open(tail, "wb") as dst:
+        src.seek(start)
+        shutil.copyfileobj(src, dst, 1 << 20)
+    with open(tail, "rb") as src, open(styled, "wb") as dst:
+        subprocess.run([sys.executable, str(HERE.parent / "tests" / "logstyles.py"), style,
+                        str(time.gmtime().tm_year), "UTC"], stdin=src, stdout=dst, check=True)
+    with open(path, "r+b") as out, open(styled, "rb") as src:
+        out.truncate(start)
+        out.seek(start)
+        shutil.copyfileobj(src, out, 1 << 20)
+    tail.unlink()
+    styled.unlink()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size-mb", type=int, default=1100)
     ap.add_argument("--data", default=str(HERE / "data"))
     ap.add_argument("--no-pflogsumm", action="store_true")
     ap.add_argument("--regenerate", action="store_true")
+    ap.add_argument("--style", default="classic",
+                    help="timestamp style of the log (tests/logstyles.py; default classic)")
     args = ap.parse_args()
+    if args.style != "classic":
+        os.environ["TZ"] = "UTC"          # generated and restyled in UTC, read in UTC
+        time.tzset()
 
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
@@ -139,6 +167,10 @@ def main() -> None:
     shutil.copyfile(log, work)
     # the log ends now: shift nothing, append a minute of "now" so the window is the end
     append(work, 64 * 1024, time.time(), 1)
+    if args.style != "classic":
+        t = time.perf_counter()
+        restyle(work, args.style)
+        print(f"rewritten as {args.style} in {time.perf_counter() - t:.0f} s")
     size_mb = work.stat().st_size / 1e6
     state = Path(tempfile.mkdtemp(prefix="bench-state-", dir=data))
     rows = []
@@ -146,7 +178,10 @@ def main() -> None:
         base = [CHECK, "--log-file", str(work), "--state-dir", str(state), "-t", "600"]
         wall, rss, out, rc = timed(base + ["--window", "1h"])
         rows.append(("first run, --window 1h", wall, rss, out.splitlines()[0]))
+        before = work.stat().st_size
         append(work, 1024 * 1024, time.time(), 2)
+        if args.style != "classic":
+            restyle(work, args.style, before)
         wall, rss, out, rc = timed(base + ["--window", "1h"])
         rows.append(("incremental, 1 MB appended", wall, rss, out.splitlines()[0]))
 

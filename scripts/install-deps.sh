@@ -19,7 +19,10 @@ PACKAGES=(
   systemd-journal-remote         # makes real journal files from export format (bounce tests)
   hyperfine                      # benchmarks
   time                           # GNU time: the benchmarks' peak RSS per run
+  prometheus                     # a real Prometheus server and promtool (check rules/metrics, test rules)
+  prometheus-node-exporter       # node_exporter's textfile collector
   debhelper dh-python lintian help2man   # make dist: the Debian package (dpkg-buildpackage, dh_python3, man pages) and its lint
+  icingaweb2-module-director icingacli   # the Icinga Director a basket test imports into (schema on the PostgreSQL above)
   python3-pip python3-packaging python3-requests   # the package's Build-Depends (and Depends) beside python3-pip
 )
 

@@ -47,3 +47,14 @@ def utc(monkeypatch: pytest.MonkeyPatch):
     yield
     monkeypatch.undo()
     time.tzset()
+
+
+@pytest.fixture
+def berlin(monkeypatch: pytest.MonkeyPatch):
+    """The process's local zone is Europe/Berlin: tests/logstyles.py renders the real logs of
+    fixtures/realworld-logs there, and stamps without an offset are read as local time."""
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()

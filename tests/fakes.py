@@ -1,5 +1,5 @@
 """Stand-in postqueue programs for in-process tests: real processes that print captured output
-(real postqueue stderr wording from FACTS.md) — the integration tests use the real one."""
+(real postqueue stderr wording, as captured) — the integration tests use the real one."""
 
 from __future__ import annotations
 

@@ -22,7 +22,8 @@ from collections.abc import Iterable
 # the program tag, syslog style: " postfix/smtp[123]: " (pid optional)
 _SYSLOG_TAG = r"(?:^|\s)postfix[\w./-]*(?:\[\d+\])?: "
 # the program tag, RFC 5424 style: "<22>1 TS HOST APP-NAME PROCID MSGID SD " then the message
-_RFC5424_TAG = r"^<\d{1,3}>1 \S+ \S+ postfix[\w./-]* \S+ \S+ (?:-|\[[^\]]*\](?:\[[^\]]*\])*) +"
+_RFC5424_TAG = (r"^<\d{1,3}>1 \S+ \S+ postfix[\w./-]* \S+ \S+ "
+                r"(?:-|(?:\[(?:[^\]\\]|\\.)*\])+) +")
 _QUEUE_ID = r"[0-9A-Za-z]+: "
 _RECIPIENT = re.compile(r"(?:" + _SYSLOG_TAG + "|" + _RFC5424_TAG + ")" + _QUEUE_ID
                         + r"to=<.*, status=(sent|bounced|deferred)\b")

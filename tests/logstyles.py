@@ -7,7 +7,7 @@ unchanged. Every record keeps its second; the precise styles get a microsecond p
 the line number (stable, so the output is reproducible). The styles follow the real programs:
 
 - ``classic``/``classic-zero``: rsyslog's RSYSLOG_TraditionalFileFormat (space-padded day), and
-  the zero-padded day some syslogs write;
+  the zero-padded day ``journalctl -o short`` writes;
 - ``rfc3339``: rsyslog's RSYSLOG_FileFormat (``2026-11-29T14:29:02.123456+01:00``);
   ``rfc3339-nofrac`` (what RSYSLOG_FileFormat writes for a message's own, second-resolution
   time, and syslog-ng's ISO stamp); ``rfc3339-utc`` (``…Z``); ``rfc3339-local`` (no offset);
@@ -105,7 +105,9 @@ STYLES: dict[str, Callable[[Record], str]] = {
     "rfc3339-local": lambda r: f"{r.when:%Y-%m-%dT%H:%M:%S} {r.host} {r.tag}: {r.msg}",
     "short-iso": lambda r: f"{r.when:%Y-%m-%dT%H:%M:%S%z} {r.host} {r.tag}: {r.msg}",
     "short-iso-precise": lambda r: f"{r.when:%Y-%m-%dT%H:%M:%S.%f%z} {r.host} {r.tag}: {r.msg}",
-    "short-precise": lambda r: f"{_classic(r.when)}.{r.when:%f} {r.host} {r.tag}: {r.msg}",
+    # journalctl pads the day with a zero ("Nov 01"), rsyslog with a space
+    "short-precise": lambda r: (f"{_MONTHS[r.when.month - 1]} {r.when:%d %H:%M:%S.%f} {r.host} "
+                                f"{r.tag}: {r.msg}"),
     "short-full": lambda r: (f"{_DAYS[r.when.weekday()]} {r.when:%Y-%m-%d %H:%M:%S %Z} "
                              f"{r.host} {r.tag}: {r.msg}"),
     "short-unix": lambda r: f"{r.epoch:.6f} {r.host} {r.tag}: {r.msg}",
@@ -129,5 +131,7 @@ def render(recs: Iterable[Record | str], style: str) -> Iterator[str]:
 if __name__ == "__main__":
     style, year, zone = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     src = (line.rstrip("\n") for line in sys.stdin)
-    for out in render(records(src, year, zone), style):
-        print(out)
+    try:
+        sys.stdout.writelines(out + "\n" for out in render(records(src, year, zone), style))
+    except BrokenPipeError:            # "| head": the reader has seen enough
+        sys.stderr.close()

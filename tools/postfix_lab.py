@@ -2,10 +2,11 @@
 
 It touches nothing of the system's Postfix but one line, and only on request: to let an
 unprivileged user (nagios, zabbix) list the private instance, the default main.cf must name it in
-``alternate_config_directories`` (FACTS.md); ``Lab.allow_unprivileged_listing`` adds it and puts
-the file back as it was. The instance has no inet listener unless ``smtpd_port`` is given, relays
-everything to ``relay_port`` on 127.0.0.1 (nothing listens there by default, so mail defers at
-once), logs to its own ``maillog_file`` and keeps retries far away so the queue stays put.
+``alternate_config_directories`` (docs/reference.md); ``Lab.allow_unprivileged_listing`` adds it
+and puts the file back as it was. The instance has no inet listener unless ``smtpd_port`` is
+given, relays everything to ``relay_port`` on 127.0.0.1 (nothing listens there by default, so
+mail defers at once), logs to its own ``maillog_file`` and keeps retries far away so the queue
+stays put.
 
 Run as root. Everything it starts is stopped by ``stop()`` (``postfix -c DIR stop``, then the
 master's PID is waited for).

@@ -19,12 +19,15 @@ with it.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import labproc
+import postfix_lab
 
 SYSTEMD = Path("/lib/systemd/systemd")
 # what a service's and a timer's default dependencies name (systemd.service(5), .timer(5))
@@ -143,3 +146,34 @@ class SystemdLab:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def unit_queue(stack: contextlib.ExitStack, base: Path, name: str, relay_port: int,
+               messages: int) -> postfix_lab.Lab:
+    """A private Postfix instance under ``base``/postfix (not /tmp, which PrivateTmp= hides from
+    the units) with ``messages`` deferred messages (nothing listens on ``relay_port``), its log
+    0640 root:adm as rsyslog leaves a mail log, listable by any user; ``stack`` removes it."""
+    (base / "postfix").mkdir()
+    lab = postfix_lab.Lab(name=name, base=base / "postfix", relay_port=relay_port)
+    stack.callback(lab.destroy)
+    lab.setup().start()
+    lab.inject(messages, domains=2)
+    lab.wait_settled(messages, timeout=60)
+    os.chmod(lab.log_file, 0o640)
+    shutil.chown(lab.log_file, group="adm")
+    stack.enter_context(lab.allow_unprivileged_listing())
+    return lab
+
+
+def install_units(units: Path, shipped: Path, names: tuple[str, ...],
+                  exec_starts: dict[str, str], extra: dict[str, str] | None = None) -> None:
+    """Copy the shipped units byte for byte into ``units`` and give each unit named in
+    ``exec_starts`` a drop-in, as an administrator would write one, that replaces ExecStart=
+    (plus ``extra`` lines of its own)."""
+    units.mkdir()
+    for name in names:
+        shutil.copyfile(shipped / name, units / name)
+    for unit, line in exec_starts.items():
+        (units / f"{unit}.d").mkdir()
+        (units / f"{unit}.d" / "test.conf").write_text(
+            f"[Service]\nExecStart=\n{line}\n{(extra or {}).get(unit, '')}")

@@ -12,12 +12,12 @@ import logging
 import math
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import nagiosplugin
 from nagiosplugin.runtime import Runtime
 
-from . import __version__, bounds
+from . import __version__, bounds, check_registry
 from .errors import MonitorError
 
 # typing is imported for type checkers only: at run time it cost ~3 ms of every check's start-up
@@ -286,3 +286,46 @@ def run(check: nagiosplugin.Check, args: argparse.Namespace) -> NoReturn:
     check.main(verbose=args.verbose, timeout=math.ceil(args.timeout))
     raise AssertionError("unreachable")  # pragma: no cover - check.main exits
 
+
+
+def run_command(commands: Mapping[str, Callable[[argparse.Namespace], int]],
+                opts: argparse.Namespace, exit_error: int = 3) -> int:
+    """Run a sub-command of a non-Nagios front end (``postfix_queue_zabbix``,
+    ``postfix_queue_prometheus``): a MonitorError or any other exception is one line on stdout
+    and ``exit_error``, never a traceback."""
+    try:
+        code = commands[opts.command](opts)
+    except MonitorError as exc:
+        print(str(exc))
+        code = exit_error
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        print(f"internal error: {type(exc).__name__}: {exc}".splitlines()[0][:300])
+        code = exit_error
+    sys.stdout.flush()
+    return code
+
+
+def measuring_options(p: argparse.ArgumentParser, timeout: float, state_help: str) -> None:
+    """The options every non-Nagios front end measures with: ``-t``, the Postfix instance, the
+    mail log or journal, the state dir, the growth window."""
+    p.add_argument("-t", "--timeout", metavar="SECONDS", type=parse_duration, default=timeout,
+                   help=f"whole-run limit for measuring (default {timeout:g})")
+    p.add_argument("--postqueue", metavar="PATH", default=None,
+                   help="the postqueue program (default: postqueue on PATH, else "
+                        "/usr/sbin/postqueue)")
+    p.add_argument("--config-dir", metavar="DIR", default=None,
+                   help="Postfix instance, passed to postqueue -c as it is")
+    p.add_argument("--log-file", metavar="PATH", default=None,
+                   help="mail log for the delivery counts (default: the first of "
+                        "/var/log/mail.log, /var/log/maillog, /var/log/postfix.log, else "
+                        "the journal)")
+    p.add_argument("--journal", action="store_true", help="read the delivery counts from "
+                                                          "journald")
+    p.add_argument("--syslog-name", metavar="NAME", default=None,
+                   help="only this Postfix instance's log lines")
+    p.add_argument("--state-dir", metavar="DIR", default=None,
+                   help=f"{state_help} (default: a per-user directory, created 0700)")
+    window = check_registry.BY_KEY["growth"].window
+    p.add_argument("--growth-window", metavar="DURATION", type=parse_duration, default=window,
+                   help=f"deferred growth window (default "
+                        f"{check_registry.duration_text(window)})")

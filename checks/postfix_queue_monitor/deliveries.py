@@ -27,7 +27,6 @@ from .state import StateDir, instance_key
 
 DEFAULT_LOGS: tuple[str, ...] = ("/var/log/mail.log", "/var/log/maillog", "/var/log/postfix.log")
 STATE_KIND = "bounce-rate"
-COUNTS: tuple[str, ...] = ("sent", "bounced", "expired", "deferred")
 
 
 @dataclass
@@ -61,10 +60,10 @@ class DeliveryStats:
         counted = self.sent + self.bounced + self.expired + self.deferred
         lost = self.unreadable_status
         if self.unreadable and (counted == 0 or lost * 20 > counted + lost):
-            return (f"{self.unreadable} Postfix log line(s) ({lost} delivery status) have a "
-                    f"timestamp format this check cannot read, e.g. "
+            return (f"{self.unreadable} Postfix log line(s) ({lost} delivery status) are in a "
+                    f"format this check cannot read (timestamp not understood), e.g. "
                     f"'{self.unreadable_sample[:60]}…' ({counted} status line(s) read): see "
-                    f"'Log formats' in docs/reference.md")
+                    f"docs/log-formats.md")
         return None
 
     def format_note(self) -> Optional[str]:
@@ -130,6 +129,33 @@ def state_name(source: str, syslog_name: Optional[str], window: float) -> str:
     return f"bounce-{key}.json"
 
 
+def resolve_source(log_file: Optional[str], journal: bool,
+                   journal_files: Sequence[str] = ()) -> tuple[bool, str]:
+    """(read the journal?, the source's name: an absolute log path or ``journal[:files]``);
+    a log file that is missing or unreadable is a MonitorError saying what to fix."""
+    use_journal = journal or bool(journal_files)
+    if not use_journal and log_file is None:
+        log_file = default_log()
+        use_journal = log_file is None
+    if use_journal:
+        return True, "journal:" + ",".join(journal_files) if journal_files else "journal"
+    assert log_file is not None
+    source = os.path.abspath(log_file)
+    try:
+        os.stat(source)
+        readable = os.access(source, os.R_OK)
+    except FileNotFoundError:
+        raise MonitorError(f"log file {log_file} does not exist (pass --log-file PATH, "
+                           f"or --journal)") from None
+    except PermissionError:
+        readable = False
+    if not readable:
+        raise MonitorError(f"log file {log_file} is not readable by this user (uid "
+                           f"{os.geteuid()}): add the user to group adm (usermod -aG adm "
+                           f"USER) or pass a readable --log-file")
+    return False, source
+
+
 def measure_deliveries(log_file: Optional[str], journal: bool, syslog_name: Optional[str],
                        window: float, state_dir: Optional[str], now: float, timeout: float,
                        *, journal_files: Sequence[str] = (),
@@ -139,27 +165,7 @@ def measure_deliveries(log_file: Optional[str], journal: bool, syslog_name: Opti
     computed, under the state lock (concurrent runs wait for each other). Postfix lines in a
     timestamp format not understood raise MonitorError (DeliveryStats.format_problem) unless
     they are a small share."""
-    use_journal = journal or bool(journal_files)
-    if not use_journal and log_file is None:
-        log_file = default_log()
-        use_journal = log_file is None
-    if use_journal:
-        source = "journal:" + ",".join(journal_files) if journal_files else "journal"
-    else:
-        assert log_file is not None
-        source = os.path.abspath(log_file)
-        try:
-            os.stat(source)
-            readable = os.access(source, os.R_OK)
-        except FileNotFoundError:
-            raise MonitorError(f"log file {log_file} does not exist (pass --log-file PATH, "
-                               f"or --journal)") from None
-        except PermissionError:
-            readable = False
-        if not readable:
-            raise MonitorError(f"log file {log_file} is not readable by this user (uid "
-                               f"{os.geteuid()}): add the user to group adm (usermod -aG adm "
-                               f"USER) or pass a readable --log-file")
+    use_journal, source = resolve_source(log_file, journal, journal_files)
     since = minute(now - window)
     deadline = Deadline(timeout)
     with StateDir(state_dir).locked(state_name(source, syslog_name, window),

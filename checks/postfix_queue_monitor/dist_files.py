@@ -5,20 +5,21 @@
 
 writes, under DESTDIR, every path of :func:`render` (debian/rules runs it into the package's
 staging tree). The Nagios/NRPE/Icinga files come from :mod:`nagios_gen` with
-:data:`nagios_gen.DEBIAN`; ``zabbix_templates/`` of SOURCE_TREE is shipped as committed (its
-templates are drift-tested against their generator), its static files (UserParameters, systemd
-units, cron line) relocated by :data:`RELOCATE`, whose
-every replacement must match (a changed static file fails the build and the unit test instead
-of shipping a stale path).
+:data:`nagios_gen.DEBIAN`; the directories of :data:`STATIC_DIRS` in SOURCE_TREE
+(``zabbix_templates/``, ``prometheus/``) are shipped as committed (their generated files are
+drift-tested against their generators), systemd units to /lib/systemd/system, every file with
+the package's paths (:func:`relocate`; the replacements of :data:`RELOCATE` must all match, so
+a changed static file fails the build and the unit test instead of shipping stale text).
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import nagios_gen
+from . import director_basket, nagios_gen
 
 NAME = "postfix-queue-monitor"
 SHARE = f"usr/share/{NAME}"
@@ -30,32 +31,39 @@ SYSTEMD = "lib/systemd/system"
 
 _VENV_BIN = f"{nagios_gen.PREFIX}/bin/"
 _PKG_BIN = nagios_gen.DEBIAN.bin + "/"
-#: static file → its path in the package and the (old, new) replacements that relocate it.
-RELOCATE: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
-    "userparameter_postfix_queue.conf": (f"{SHARE}/zabbix/userparameter_postfix_queue.conf", (
+_UNIT_NOTE = "# Installed (not enabled) by the Debian package; configure, then:"
+#: Directories of static files shipped as they are committed (generated ones are drift-tested
+#: by their own generators' tests), source directory → directory under SHARE. systemd units
+#: go to SYSTEMD instead; every file gets the package's paths (:func:`relocate`).
+STATIC_DIRS = {"zabbix_templates": "zabbix", "prometheus": "prometheus"}
+#: Replacements beyond the paths, per static file; each must match (a changed file fails the
+#: build and the unit test instead of shipping stale text).
+RELOCATE: dict[str, tuple[tuple[str, str], ...]] = {
+    "userparameter_postfix_queue.conf": (
         ("# Adjust the path of postfix_queue_zabbix (pip install postfix-queue-monitor; a venv's "
          "bin/ works).\n",
          "# Installed by the Debian package postfix-queue-monitor: "
          f"ln -s /{SHARE}/zabbix/userparameter_postfix_queue.conf /etc/zabbix/zabbix_agentd.d/\n"),
-        (_VENV_BIN, _PKG_BIN))),
-    "postfix-queue-zabbix.service": (f"{SYSTEMD}/postfix-queue-zabbix.service", (
-        ("# Copy both units to /etc/systemd/system, then: ",
-         "# Installed (not enabled) by the Debian package; configure, then: "),
-        (_VENV_BIN, _PKG_BIN))),
-    "postfix-queue-zabbix.timer": (f"{SYSTEMD}/postfix-queue-zabbix.timer", ()),
-    "postfix-queue-zabbix.cron": (f"{SHARE}/zabbix/postfix-queue-zabbix.cron", (
-        (_VENV_BIN, _PKG_BIN),)),
+    ),
 }
+#: The source files' "copy the unit to /etc/systemd/system" notes (the package installs them).
+_COPY_UNITS = re.compile(r"# ?(.*?)Copy (?:both units |the units |)to /etc/systemd/system, then:")
+
+
+def is_unit(name: str) -> bool:
+    return name.endswith((".service", ".timer", ".socket"))
 
 
 def relocate(name: str, text: str) -> str:
     """``text`` of the static file ``name`` with the package's paths."""
-    for old, new in RELOCATE[name][1]:
+    for old, new in RELOCATE.get(name, ()):
         if old not in text:
-            raise ValueError(f"zabbix_templates/{name} no longer contains {old!r}: "
-                             "update dist_files.RELOCATE")
+            raise ValueError(f"{name} no longer contains {old!r}: update dist_files.RELOCATE")
         text = text.replace(old, new)
-    return text
+    if is_unit(name):
+        text = _COPY_UNITS.sub(lambda m: f"# {m[1]}" + _UNIT_NOTE[2:] if m[1] else _UNIT_NOTE,
+                               text)
+    return text.replace(_VENV_BIN, _PKG_BIN)
 
 
 def render(source: Path) -> dict[str, str]:
@@ -72,15 +80,14 @@ def render(source: Path) -> dict[str, str]:
         f"{SHARE}/icinga2/services.conf":
             f"/* Example Icinga 2 services for postfix-queue-monitor; {nagios_gen.HEADER}. */\n"
             + nagios_gen.icinga_services(checks),
+        f"{SHARE}/icinga2/director-basket.json": director_basket.render(checks),
     }
-    # zabbix_templates/ as committed: the templates are drift-tested against their generator
-    # (tests/unit/test_zabbix_template.py), the rest is relocated
-    for path in sorted((source / "zabbix_templates").iterdir()):
-        if path.name in RELOCATE:
-            dest = RELOCATE[path.name][0]
+    for src, sub in STATIC_DIRS.items():
+        if not (source / src).is_dir():       # a feature not on this branch (yet)
+            continue
+        for path in sorted(p for p in (source / src).iterdir() if p.is_file()):
+            dest = f"{SYSTEMD}/{path.name}" if is_unit(path.name) else f"{SHARE}/{sub}/{path.name}"
             files[dest] = relocate(path.name, path.read_text())
-        elif path.is_file():
-            files[f"{SHARE}/zabbix/{path.name}"] = path.read_text()
     return files
 
 
@@ -91,12 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     source, dest = Path(args[0]), Path(args[1])
-    for rel, text in render(source).items():
-        path = dest / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        print(path)
-    return 0
+    return nagios_gen.write_or_check({dest / rel: t for rel, t in render(source).items()}, False)
 
 
 if __name__ == "__main__":

@@ -125,7 +125,7 @@ def get_listing(postqueue: str, config_dir: str | None, deadline: Deadline, now:
     :data:`MARGIN_S` of what is left) and this run's own listing (its child share). Without
     ``max_age`` this is read_queue."""
     if not max_age:
-        return read_queue(postqueue, config_dir, deadline.child_timeout(), now)
+        return read_queue(postqueue, config_dir, deadline.child_timeout(), now, allow_cut=True)
     wait = max(0.05, deadline.remaining() - MARGIN_S)
     state = StateDir(state_dir)
     try:
@@ -145,7 +145,7 @@ def get_listing(postqueue: str, config_dir: str | None, deadline: Deadline, now:
             if deadline.remaining() < MARGIN_S:
                 raise MonitorError("waited for another run's queue listing until no time was "
                                    "left to list (raise -t)")
-            snap = read_queue(postqueue, config_dir, deadline.child_timeout(), at)
+            snap = read_queue(postqueue, config_dir, deadline.child_timeout(), at, allow_cut=True)
             try:
                 sf.write(KIND, to_data(snap, postqueue, config_dir))
             except OSError as exc:

@@ -411,10 +411,30 @@ def render(checks: list[Check] | None = None) -> dict[str, str]:
     }
 
 
+def source_path(rel: str) -> Path | None:
+    """``rel`` in the source tree this module runs from (None when installed)."""
+    root = Path(__file__).resolve().parents[2]
+    return root / rel if (root / "pyproject.toml").exists() else None
+
+
 def default_dir() -> Path | None:
     """nagios_configs/ of the source tree this module runs from (None when installed)."""
-    root = Path(__file__).resolve().parents[2]
-    return root / "nagios_configs" if (root / "pyproject.toml").exists() else None
+    return source_path("nagios_configs")
+
+
+def write_or_check(files: dict[Path, str], check: bool) -> int:
+    """Write the generated ``files`` (and name them), or with ``check`` write nothing and
+    return 1 when one differs from what is on disk: the generators' shared --check."""
+    if check:
+        stale = [p for p, text in files.items() if not p.exists() or p.read_text() != text]
+        for p in stale:
+            print(f"{p} differs from the generator's output", file=sys.stderr)
+        return 1 if stale else 0
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(path)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -431,18 +451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     checks, missing = load_checks()
     if missing:
         print(f"nagios_gen: left out (no module yet): {', '.join(missing)}", file=sys.stderr)
-    files = render(checks)
-    if args.check:
-        stale = [n for n, text in files.items()
-                 if not (out / n).exists() or (out / n).read_text() != text]
-        for n in stale:
-            print(f"{out / n} differs from the generator's output", file=sys.stderr)
-        return 1 if stale else 0
-    out.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (out / name).write_text(text)
-        print(out / name)
-    return 0
+    return write_or_check({out / n: text for n, text in render(checks).items()}, args.check)
 
 
 if __name__ == "__main__":

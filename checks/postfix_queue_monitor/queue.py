@@ -2,7 +2,7 @@
 
 The parsers are pure (lines and ``now`` in, a plain object out) and stream: memory depends on the
 number of distinct destination domains and reason texts (both capped), never on the queue size.
-Counting follows CONTRACT.md: the listing is not a snapshot, so a message listed twice counts
+Counting follows docs/reference.md: the listing is not a snapshot, so a message listed twice counts
 twice; a malformed line is skipped, counted and kept as a sample for ``-v``.
 """
 
@@ -25,7 +25,10 @@ from .proc import MAX_LINE, Child
 # typing is imported for type checkers only: at run time it cost ~3 ms of every check's start-up
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Optional
+
+    #: (age bounds in seconds, size bounds in bytes) for HistogramStats; None: QueueStats.
+    Histograms = Optional[tuple[tuple[float, ...], tuple[float, ...]]]
 
 #: orjson's loads (it parses postqueue's lines ~3x faster), else the stdlib's: chosen on the
 #: first non-empty line, so an empty queue does not pay orjson's ~5 ms import.
@@ -106,6 +109,29 @@ class QueueStats:
         return max(0.0, now - self.oldest_arrival)
 
 
+class HistogramStats(QueueStats):
+    """QueueStats that also count each message into age and size buckets (upper bounds,
+    inclusive, as Prometheus' ``le``). A subclass, so the checks' listings pay nothing for it."""
+
+    __slots__ = ("now", "age_bounds", "size_bounds", "ages", "sizes", "age_sum")
+
+    def __init__(self, now: float, age_bounds: tuple[float, ...],
+                 size_bounds: tuple[float, ...]) -> None:
+        super().__init__()
+        self.now = now
+        self.age_bounds, self.size_bounds = age_bounds, size_bounds
+        self.ages = [0] * (len(age_bounds) + 1)        # the last: above every bound (+Inf)
+        self.sizes = [0] * (len(size_bounds) + 1)
+        self.age_sum = 0.0
+
+    def add(self, size: int, arrival: float, recipients: int, forced: bool) -> None:
+        super().add(size, arrival, recipients, forced)
+        age = self.now - arrival
+        self.ages[bisect_left(self.age_bounds, age)] += 1
+        self.sizes[bisect_left(self.size_bounds, size)] += 1
+        self.age_sum += age
+
+
 def age_bucket(age_s: float) -> int:
     """Index into AGE_BUCKETS_MIN (len(AGE_BUCKETS_MIN) for the open last bucket)."""
     return bisect_left(_LIMITS_S, age_s)
@@ -125,10 +151,11 @@ class QueueSnapshot:
                 "deferred_class_domains", "deferred_reason_texts", "warnings",
                 "expected_messages", "pending")
 
-    def __init__(self, now: float, source: str = "json"):
+    def __init__(self, now: float, source: str = "json", histograms: Histograms = None):
         self.now = now
         self.source = source                  # "json" (postqueue -j) or "text" (postqueue -p)
-        self.queues: dict[str, QueueStats] = {q: QueueStats() for q in QUEUES}
+        self.queues: dict[str, QueueStats] = {
+            q: HistogramStats(now, *histograms) if histograms else QueueStats() for q in QUEUES}
         self.lines = 0
         self.malformed = 0
         self.malformed_samples: list[str] = []
@@ -244,12 +271,13 @@ class QueueSnapshot:
 
 # -- postqueue -j ---------------------------------------------------------------------------
 
-def parse_json_lines(lines: Iterable[bytes | str], now: float) -> QueueSnapshot:
+def parse_json_lines(lines: Iterable[bytes | str], now: float,
+                     histograms: Histograms = None) -> QueueSnapshot:
     """Parse ``postqueue -j`` output (JSON Lines); unknown members are ignored.
 
     The hot loop of every check: one JSON decode and a few dict updates per line.
     """
-    snap = QueueSnapshot(now=now, source="json")
+    snap = QueueSnapshot(now=now, source="json", histograms=histograms)
     queues, pending = snap.queues, snap.pending
     count = pending.get
     limits = _LIMITS_S
@@ -341,9 +369,10 @@ def infer_arrival(date: str, now: float) -> float:
     return fallback
 
 
-def parse_text(lines: Iterable[bytes | str], now: float) -> QueueSnapshot:
+def parse_text(lines: Iterable[bytes | str], now: float,
+               histograms: Histograms = None) -> QueueSnapshot:
     """Parse ``postqueue -p``: ``*`` active, ``!`` hold, unmarked counted as deferred."""
-    snap = QueueSnapshot(now=now, source="text")
+    snap = QueueSnapshot(now=now, source="text", histograms=histograms)
     current: tuple[str, int, float, bool] | None = None
     recipients: list[tuple[str, str]] = []
     reason = ""
@@ -441,11 +470,11 @@ def _username() -> str:
         return str(os.geteuid())
 
 
-def _run(argv: list[str], timeout: float, parse, now: float):
+def _run(argv: list[str], timeout: float, parse, now: float, histograms: Histograms = None):
     """Run one listing; at the deadline the child is killed and what was read is returned,
     flagged ``cut``."""
     with Child(argv, timeout) as child:
-        snap = parse(child.lines(MAX_LINE, cut_ok=True), now)
+        snap = parse(child.lines(MAX_LINE, cut_ok=True), now, histograms)
         rc, err = child.finish(cut_ok=True)
         snap.cut = child.expired
         snap.long_lines = child.long_lines
@@ -453,15 +482,18 @@ def _run(argv: list[str], timeout: float, parse, now: float):
 
 
 def read_queue(postqueue: str, config_dir: str | None, timeout: float,
-               now: float) -> QueueSnapshot:
-    """List the queue with ``postqueue -j``, falling back to ``-p`` where ``-j`` is refused.
+               now: float, histograms: Histograms = None,
+               allow_cut: bool = False) -> QueueSnapshot:
+    """List the queue with ``postqueue -j``, falling back to ``-p`` where ``-j`` is refused
+    (``histograms``: also count each message into these age and size buckets).
 
-    A listing still running at ``timeout`` is cut: postqueue is killed and the snapshot of what
-    was read comes back with ``cut`` set (its counts, bytes and ages are lower bounds)."""
+    A listing still running at ``timeout`` is cut: postqueue is killed. With ``allow_cut`` the
+    snapshot of what was read comes back with ``cut`` set (its counts, bytes and ages are lower
+    bounds); without, that is the MonitorError it always was."""
     deadline = Deadline(timeout)
     argv = postqueue_argv(postqueue, config_dir, "-j")
     try:
-        snap, rc, err = _run(argv, timeout, parse_json_lines, now)
+        snap, rc, err = _run(argv, timeout, parse_json_lines, now, histograms)
     except MonitorError as exc:
         if "not found" in str(exc):
             raise MonitorError(f"{postqueue} not found: install Postfix or pass --postqueue PATH") \
@@ -470,15 +502,19 @@ def read_queue(postqueue: str, config_dir: str | None, timeout: float,
     if not snap.cut and (rc == 64 or ("invalid option" in err and rc != 0)):
         argv = postqueue_argv(postqueue, config_dir, "-p")
         remaining = max(0.1, deadline.remaining())
-        snap, rc, err = _run(argv, remaining, parse_text, now)
+        snap, rc, err = _run(argv, remaining, parse_text, now, histograms)
     snap.elapsed = timeout - deadline.remaining()
     if snap.cut:
+        name = os.path.basename(argv[0])
+        if not allow_cut:
+            raise MonitorError(f"{name} did not finish within {timeout:.1f} s and was killed "
+                               f"(raise -t, or look at why it hangs)")
         if not snap.lines:              # hung before its first line: nothing to judge
             long = (f" (it printed {snap.long_lines} line(s) longer than 64 KiB, skipped)"
                     if snap.long_lines else "")
-            raise MonitorError(f"{os.path.basename(argv[0])} did not finish within "
-                               f"{timeout:.1f} s and was killed, before listing anything{long} "
-                               f"(raise -t, or look at why it hangs)")
+            raise MonitorError(f"{name} did not finish within {timeout:.1f} s and was killed, "
+                               f"before listing anything{long} (raise -t, or look at why it "
+                               f"hangs)")
         if snap.malformed == snap.lines:
             raise MonitorError(f"{' '.join(argv)} was cut after {snap.elapsed:.1f} s and none "
                                f"of the {snap.lines} lines read parses as a queue listing")

@@ -29,7 +29,9 @@ Two kinds of context override the words:
   quota) and ``loop`` keep their class there;
 - a reply ``(in reply to MAIL FROM command)`` is about our sender: what would read as
   ``recipient_unknown`` ("551 invalid address") is ``policy``, and so is a 5xx reply there that
-  no rule names.
+  no rule names;
+- a 5xx greeting that names nothing (``refused to talk to me: 554 mx.example.com``) refuses us,
+  the client: ``policy``.
 
 Rules match the lower-cased text (see :func:`_lower_regex`); the corpus they are measured on is
 ``tests/fixtures/reasons/`` (real texts with their sources, and a held-back part).
@@ -119,7 +121,8 @@ _SPF_DKIM = (r"\b(?:SPF|DKIM|DMARC|Sender Policy Framework)\b|"
 #: the class order and strength, see :func:`classify`).
 RULES: tuple[Rule, ...] = (
     # -- loop: any mail loop or hop limit ---------------------------------------------------
-    _r("loop", r"loops back to myself|mail forwarding loop|\bmail loop\b|routing loop"),
+    _r("loop", r"loops back to myself|mail forwarding loop|\bmail loop\b|routing loop|"
+               r"loop detected"),
     _r("loop", r"too many hops|hop count exceeded|too many \"?received\"? headers|"
                r"message has been forwarded too many times|max(imum)? hops? (count )?exceeded"),
     _r("loop", r"\b[45]\.4\.(?:6|14)\b", scope="reply", weak=True),
@@ -161,7 +164,9 @@ RULES: tuple[Rule, ...] = (
                        r"exceeded its quota for sending|trop de connexions|"
                        r"Denial of Service|\[(?:TS01|TS02|TSS04|TSS05)\]|\b4\.16\.5\d\b|"
                        r"temporarily deferred due to (?:unexpected|excessive)? ?(?:volume|user)|"
-                       r"traffic (?:is )?too high|try again (?:later|in \w+)[^.]*too many",
+                       r"traffic (?:is )?too high|try again (?:later|in \w+)[^.]*too many|"
+                       r"exceeded (?:\w+ ){0,2}limit for the number of messages|"
+                       r"(?:organization|tenant) (?:\w+ )?quota exceeded",
        unless=r"permanently deferred|been (?:temporarily )?blocked|blocked for the day|"
               r"too many invalid recipients"),
     # -- greylisted -----------------------------------------------------------------------------
@@ -179,7 +184,8 @@ RULES: tuple[Rule, ...] = (
                        r"mailbox (?:has )?(?:exceeded|exceeds)|user'?s? (?:mailbox|account) is "
                        r"(?:over|full)|error writing message: File too large|"
                        r"out of (?:mailbox )?(?:space|storage) for|mailbox full|"
-                       r"boite (?:du destinataire )?pleine"),
+                       r"boite (?:du destinataire )?pleine|quota violation",
+       unless=r"timeout quota"),
     _r("mailbox_full", r"\b[45]\.2\.2\b", weak=True),
     # -- recipient_unknown: the mailbox does not exist or cannot be verified -----------------
     _r("recipient_unknown",
@@ -191,11 +197,18 @@ RULES: tuple[Rule, ...] = (
        r"frozen)|boite du destinataire archiv|"
        r"unverified address|invalid (?:recipient|mailbox|user|address)|not our customer|"
        r"(?:doesn't|does not) have an? \S+ account|unknown (?:recipient|address|mailbox|local)|"
-       r"5\.4\.1 (?:\S+ )?Recipient address rejected: Access denied|undeliverable address|"
-       r"unrouteable address|address unknown|no mailbox here|account (?:is |has been )?"
+       r"5\.4\.1 (?:\S+ )?(?:all )?Recipient address(?:es)? rejected ?: Access denied|"
+       r"undeliverable address|"
+       r"unroutea?ble (?:address|mail domain|domain)|address unknown|"
+       r"(?:user|recipient|mailbox|addressee) unknown|recipient (?:is )?unavailable|"
+       r"(?:recipient|address)(?: address)? (?:cannot|could not|can ?not) be verified|"
+       r"mailbox has been (?:blocked|disabled|suspended|deactivated)|due to inactivity|"
+       r"bad (?:recipient )?address syntax|domain not found|no mailbox here|"
+       r"account (?:is |has been )?"
        r"(?:disabled|inactive|suspended|closed)|user (?:account )?(?:is )?(?:disabled|inactive|"
        r"suspended)|recipient account is ?blocked|compte du destinataire est bloqu|"
-       r"recipient (?:address )?rejected: (?:user|mailbox|domain not found)|is no longer valid|"
+       r"recipient (?:address )?rejected: (?:user|mailbox|domain not found|inactive\b|blocked\b|"
+       r"disabled\b)|is no longer valid|"
        r"p=(?:NoSuchUser|DisabledUser)|recipient address \S+ is not a valid",
        unless=r"Sender address rejected|sender account|too many invalid recipients"),
     _r("recipient_unknown", r"Recipient address rejected\.?\s*(?:\(in reply|$)", scope="reply"),
@@ -203,7 +216,8 @@ RULES: tuple[Rule, ...] = (
     _r("recipient_unknown", r"^bad address syntax", scope="local"),
     # -- refused: the connection could not be opened (Postfix's own words only) -----------------
     _r("refused", r"Connection refused|No route to host|Network is unreachable|"
-                  r"Host is unreachable|connect to \S+: (?:No such file or directory|"
+                  r"Host is unreachable|Cannot assign requested address|"
+                  r"connect to \S+: (?:No such file or directory|"
                   r"Permission denied|Address family not supported)", scope="local"),
     # -- timeout --------------------------------------------------------------------------------
     _r("timeout", r"timed out|time ?out exceeded|timeout (?:while|waiting|reached)|"
@@ -218,7 +232,7 @@ RULES: tuple[Rule, ...] = (
     # -- policy: blocked, blacklisted, spam, policy, relay access denied ---------------------
     _r("policy", r"block(?:ed|ing)?\b|block ?list|black ?list|deny ?list|\bdenylisted|bloqu|"
                  r"\blisted (?:at|in|on)|found on one or more|\bDNSBL|\bRBL\b|spamhaus|"
-                 r"barracuda|spamcop|\bsorbs|\bspam|unsolicited|\bjunk|\bpolicy|policies|"
+                 r"barracuda|spamcop|\bsorbs|\bspam|unsolicited|\bjunk|(?:\b|mail)policy|policies|"
                  r"relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited)|"
                  r"not permitted to relay|relay not permitted|reverse (?:hostname|DNS|lookup)|"
                  r"\bPTR\b|rDNS|client host rejected|sender address rejected|sender rejected|"
@@ -230,14 +244,16 @@ RULES: tuple[Rule, ...] = (
                  r"message (?:content )?rejected|" + _SPF_DKIM + r"|Sender Policy Framework|"
                  r"content filter|suspicious|no SMTP service|not accepting connections|"
                  r"service refus|too many invalid recipients|"
-                 r"unresolvable (?:\S+ )?(?:from|sender) domain",
+                 r"unresolvable (?:\S+ )?(?:from|sender) domain|administrative prohibition|"
+                 r"\bmail rejected\b|mail rejete|invalid DNS\b",
        unless=r"(?:OFR|LPN)\d*_505\b|policy size"),
     _r("policy", r"\b5\.7\.\d{1,3}\b|\b4\.7\.1\b|\b[45]\.1\.[78]\b", scope="reply", weak=True),
     # -- transport: our own delivery agents / local configuration ------------------------------
     _r("transport", r"mail transport unavailable|unknown mail transport|transport \S+ "
                     r"(?:not found|unavailable)|mail system configuration error|"
                     r"configuration error|Command died with status|delivery agent|"
-                    r"service \S+ is not available|no delivery agent|transport is unavailable",
+                    r"service \S+ is not available|no delivery agent|transport is unavailable|"
+                    r"(?:user|table|alias) lookup (?:error|failure)",
        scope="local"),
     # -- other (named so that a remote's own trouble beats a weak "try again later") ----------
     _r("other", r"insufficient system storage|queue file write error|system problem|"
@@ -246,7 +262,9 @@ RULES: tuple[Rule, ...] = (
                 r"message (?:size exceeds|is too (?:big|large)|too (?:big|large))|"
                 r"exceeds (?:the )?(?:fixed )?maximum message size|system (?:is )?overloaded|"
                 r"resources? (?:temporarily )?(?:unavailable|exhausted)|syntax error|"
-                r"server (?:is )?temporarily unavailable|(?:OFR|LPN)\d*_505\b", scope="reply"),
+                r"server (?:is )?temporarily unavailable|(?:OFR|LPN)\d*_505\b|"
+                r"temporary (?:server|system) error|mail server temporarily rejected",
+       scope="reply"),
     _r("other", r"\b[45]\.3\.\d\b|\b[45]\.2\.3\b", scope="reply", weak=True),
 )
 
@@ -334,6 +352,9 @@ def _classify(text: str) -> str:
         # a refused MAIL FROM is about our sender: "551 invalid address" there is policy
         if cls == "recipient_unknown" or (cls is None and reply.lstrip()[:1] == "5"):
             return "policy"
+    if cls is None and reply.lstrip()[:1] == "5" and "refused to talk to me:" in text.lower():
+        # a 5xx greeting that names nothing ("554 mx.example.com") refuses us, the client
+        return "policy"
     return cls or "other"
 
 

@@ -8,8 +8,8 @@ One listing of the queue (``postqueue -j``, or ``-p`` before Postfix 3.1, via
 - the deferral reasons by class: recipients, temporary/permanent, the top domain, an example
   text and a suggested action (advice only: nothing is ever run, least of all ``postsuper``).
 
-``--json`` prints the same as one object (CONTRACT.md). On failure: one line on stdout that says
-what to fix and exit 3 (2 for a bad command line); never a traceback.
+``--json`` prints the same as one object (docs/reference.md). On failure: one line on stdout
+that says what to fix and exit 3 (2 for a bad command line); never a traceback.
 """
 
 from __future__ import annotations

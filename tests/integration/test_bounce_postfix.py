@@ -21,7 +21,10 @@ from pathlib import Path
 
 import pytest
 
+import logcount
+import logstyles
 from postfix_lab import Lab, Sinks, available
+from postfix_queue_monitor import deliveries
 
 PORTS = {"ok": 25251, "hard": 25252, "soft": 25253}
 CHECK = str(Path(sys.executable).parent / "check_postfix_bounce_rate")
@@ -136,6 +139,19 @@ def test_critical_counts_equal_the_log_across_flush_and_expiry(lab, tmp_path):
     assert {k: int(perf4[f"delivery_{k}"]) for k in after} == after, out4
     rc5, out5, perf5 = run_check(lab, state, "--syslog-name", "postfix")
     assert sum(perf5[f"delivery_{k}"] for k in after) == 0 and rc5 == 0, out5
+    # the same real log in every timestamp style a host writes (tests/logstyles.py): the same
+    # counts, by the parser and by the independent counter (docs/log-formats.md)
+    lines = lab.log_file.read_text("utf-8", "surrogateescape").splitlines()
+    for style in sorted(logstyles.STYLES):
+        styled = list(logstyles.render(logstyles.records(lines, time.localtime().tm_year,
+                                                         "UTC"), style))
+        assert logcount.count_lines(styled) == after, style
+        log = tmp_path / f"{style}.log"
+        log.write_text("".join(line + "\n" for line in styled), "utf-8", "surrogateescape")
+        st = deliveries.measure_deliveries(str(log), False, "postfix-bounce", 86400,
+                                           str(tmp_path / f"state-{style}"), time.time(), 30)
+        assert (st.sent, st.bounced, st.deferred, st.expired, st.unreadable) == (
+            after["sent"], after["bounced"], after["deferred"], after["expired"], 0), style
     # keep the real log for the unit tests' fixture (refreshed by hand: see the fixture's name)
     capture = os.environ.get("PQM_CAPTURE_LOG")
     if capture:

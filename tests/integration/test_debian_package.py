@@ -1,6 +1,7 @@
 """The Debian package as a user gets it: built by scripts/build-deb.sh from this tree, installed
-with apt-get, its checks run as nagios against a real Postfix queue (by hand and by a real
-Icinga 2 through the ITL's plugins-contrib), its Nagios commands validated beside Debian's stock
+with apt-get, its checks run as nagios against a real Postfix queue (by hand, by real Nagios and
+NRPE daemons from the package's files, and by a real Icinga 2 through the ITL's
+plugins-contrib), its Nagios commands validated beside Debian's stock
 nagios4 configuration and its CheckCommands beside Debian's stock icinga2 configuration, then
 purged: the file system (/etc, /usr, /var/lib) is as before, users and groups unchanged.
 
@@ -26,6 +27,7 @@ PACKAGE = "postfix-queue-monitor"
 PLUGINS = Path("/usr/lib/nagios/plugins")
 SHARE = Path("/usr/share/postfix-queue-monitor")
 API_PORT = 15665
+NRPE_PORT = 15666
 CHECKS, _MISSING = nagios_gen.load_checks()
 #: Scanned before install and after purge. dpkg's and apt's own records change by design.
 SCANNED = ("/etc", "/usr", "/var/lib")
@@ -124,6 +126,17 @@ def test_ok_installed_layout_and_files_from_the_generators(package):
         assert Path("/", rel).read_text() == text, f"/{rel} is not the generator's output"
     nrpe = (SHARE / "nrpe/postfix-queue-monitor.cfg").read_text()
     assert re.findall(r"=(\S+)", nrpe) == [f"{PLUGINS}/{c.prog}" for c in CHECKS]
+    # every private library imports, as nagios, with nothing but Debian's python3 packages
+    private = Path("/usr/lib/postfix-queue-monitor")
+    tops = sorted({name for d in private.glob("*.dist-info")
+                   for name in (d / "top_level.txt").read_text().split()})
+    assert {"nagiosplugin", "zabbix_utils", "pyzabbix", "postfix_queue_monitor"} <= set(tops)
+    code = (f"import sys; sys.path.insert(0, {str(private)!r}); "
+            + "; ".join(f"import {t}" for t in tops)
+            + "; print(sys.modules['nagiosplugin'].__file__)")
+    res = nagios_lab.run_as_nagios(["/usr/bin/python3", "-I", "-c", code])
+    assert res.returncode == 0, res.stderr.decode()
+    assert res.stdout.decode().startswith(str(private))      # never Debian's older one
 
 
 def test_ok_installed_checks_run_as_nagios_on_the_real_queue(package, postfix, base):
@@ -170,6 +183,40 @@ def test_ok_nagios4_stock_config_loads_the_installed_commands(package, base):
         count(r"Checked (\d+) services", nag_before) + 2 * len(CHECKS))
 
 
+def test_ok_nagios_and_nrpe_daemons_run_the_installed_checks(package, postfix, base):
+    """Nagios with the package's commands (its conffile) and example services, as nagios: the
+    local services run /usr/lib/nagios/plugins/check_postfix_*, the NRPE ones go through a real
+    NRPE that includes the package's NRPE file as it is."""
+    state, nrpe_base = base / "state", base / "nrpe"
+    state.mkdir()
+    nrpe_base.mkdir()
+    nagios_lab.chown_tree(state)
+    env = {"MAIL_CONFIG": str(postfix.config_dir), "XDG_STATE_HOME": str(state)}
+    links = {nagios_lab.MAIL_LOG: postfix.log_file}     # the bounce check's default log
+    nrpe = nagios_lab.NrpeLab(nrpe_base, SHARE / "nrpe/postfix-queue-monitor.cfg", base,
+                              NRPE_PORT, keep_env={**env, "XDG_STATE_HOME": str(nrpe_base)},
+                              links=links).write()
+    hosts = (nagios_lab.nagios_host("mail-local", nagios_gen.HOSTGROUP)
+             + nagios_lab.nagios_host("mail-nrpe", use=nagios_gen.NRPE_HOST_TEMPLATE,
+                                      custom={"NRPE_OPTIONS": f"-p {NRPE_PORT} -t 30"}))
+    lab = nagios_lab.NagiosLab(base / "nagios", [Path("/", dist_files.NAGIOS_COMMANDS),
+                                                 SHARE / "nagios/services.cfg"],
+                               PLUGINS, hosts, env=env, links=links)
+    lab.base.mkdir()
+    lab.write()
+    try:
+        nrpe.start()
+        lab.start()
+        services = lab.wait_checked(2 * len(CHECKS), timeout=40)
+    finally:
+        lab.stop()
+        nrpe.stop()
+    assert len(services) == 2 * len(CHECKS)
+    for s in services:
+        assert s["current_state"] == "0" and " OK - " in s["plugin_output"], (
+            s["host_name"], s["service_description"], s["plugin_output"])
+
+
 def test_ok_icinga2_stock_config_and_a_daemon_run_the_installed_checks(package, postfix, pki,
                                                                         base):
     ici_before = package["stock"][1]
@@ -195,6 +242,9 @@ def test_ok_icinga2_stock_config_and_a_daemon_run_the_installed_checks(package, 
 
 
 def test_ok_purge_leaves_nothing_behind(package):
+    spool = Path("/var/lib/postfix-queue-zabbix")    # as the shipped unit's StateDirectory=
+    spool.mkdir(mode=0o700, exist_ok=True)
+    (spool / "pending.json").write_text("{}\n")
     res = apt("purge", PACKAGE)
     assert res.returncode == 0, res.stdout + res.stderr
     assert not installed()

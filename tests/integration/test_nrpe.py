@@ -100,8 +100,8 @@ def test_ok_every_nrpe_command_round_trips_unchanged(base, venv, postfix):
 
 
 def test_unknown_passes_through_nrpe_when_postqueue_fails(base, venv):
-    """postqueue refuses a Postfix instance the default main.cf does not name (FACTS.md): the
-    check's one UNKNOWN line and exit 3 come through NRPE as they are."""
+    """postqueue refuses a Postfix instance the default main.cf does not name
+    (docs/reference.md): the check's one UNKNOWN line and exit 3 come through NRPE as they are."""
     bogus = str(base / "no-such-instance")
     lab = nagios_lab.NrpeLab(base, SNIPPET, venv, SPARE_PORT,
                              keep_env={"MAIL_CONFIG": bogus,

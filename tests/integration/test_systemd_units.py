@@ -65,15 +65,7 @@ def world(daemon_venv: Path):
         zbx = zabbix_lab.ZabbixLab()
         stack.callback(zbx.stop)
         zbx.start()
-        (base / "postfix").mkdir()
-        mq = postfix_lab.Lab(name="systemd", base=base / "postfix", relay_port=RELAY_PORT)
-        stack.callback(mq.destroy)
-        mq.setup().start()
-        mq.inject(MESSAGES, domains=2)
-        mq.wait_settled(MESSAGES, timeout=60)
-        os.chmod(mq.log_file, 0o640)
-        shutil.chown(mq.log_file, group="adm")          # as rsyslog leaves a mail log
-        stack.enter_context(mq.allow_unprivileged_listing())
+        mq = systemd_lab.unit_queue(stack, base, "systemd", RELAY_PORT, MESSAGES)
         deployed = _cli("deploy", "--url", zbx.url, "--user", "Admin", "--password", "zabbix",
                         "--host", HOST)
         assert deployed.returncode == 0, deployed.stdout
@@ -81,18 +73,13 @@ def world(daemon_venv: Path):
         agent_conf.write_text(f"ServerActive={zbx.server_addr}\nHostname={HOST}\n")
         os.chmod(agent_conf, 0o644)
         units = base / "units"
-        units.mkdir()
-        for name in (SERVICE, TIMER):
-            shutil.copyfile(UNITS / name, units / name)
         shipped = next(line for line in (UNITS / SERVICE).read_text().splitlines()
                        if line.startswith("ExecStart="))
         exec_start = (shipped.replace("/opt/postfix-queue-monitor/bin/", f"{daemon_venv}/")
                       .replace("/etc/zabbix/zabbix_agentd.conf", str(agent_conf))
                       + f" --config-dir {mq.config_dir} --log-file {mq.log_file}")
         assert exec_start != shipped and "--state-dir /var/lib/postfix-queue-zabbix" in exec_start
-        (units / f"{SERVICE}.d").mkdir()
-        (units / f"{SERVICE}.d" / "test.conf").write_text(
-            f"[Service]\nExecStart=\n{exec_start}\n")
+        systemd_lab.install_units(units, UNITS, (SERVICE, TIMER), {SERVICE: exec_start})
         sd = systemd_lab.SystemdLab(units)
         stack.callback(sd.stop)
         sd.start()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,14 @@ def test_ok_package_files_carry_package_paths_only():
     checks, _ = nagios_gen.load_checks()
     assert re.findall(r"^command\[[^\]]+\]=(\S+)", nrpe, re.M) == [
         f"/usr/lib/nagios/plugins/{c.prog}" for c in checks]
-    for unit in ("userparameter_postfix_queue.conf", "postfix-queue-zabbix.service",
-                 "postfix-queue-zabbix.cron"):
-        text = files[dist_files.RELOCATE[unit][0]]
-        assert "/usr/bin/postfix_queue_zabbix " in text, unit
+    for rel in (f"{dist_files.SHARE}/zabbix/userparameter_postfix_queue.conf",
+                f"{dist_files.SYSTEMD}/postfix-queue-zabbix.service",
+                f"{dist_files.SHARE}/zabbix/postfix-queue-zabbix.cron"):
+        assert "/usr/bin/postfix_queue_zabbix " in files[rel], rel
+    for rel, text in files.items():
+        if dist_files.is_unit(rel):
+            assert "/etc/systemd/system, then" not in text, rel      # the package installs them
+    assert dist_files._UNIT_NOTE in files[f"{dist_files.SYSTEMD}/postfix-queue-zabbix.service"]
 
 
 def test_ok_package_files_differ_from_nagios_configs_only_in_paths():
@@ -53,7 +58,21 @@ def test_ok_every_zabbix_file_is_shipped():
 
 def test_unknown_changed_static_file_fails_instead_of_shipping_a_stale_path():
     with pytest.raises(ValueError, match="update dist_files.RELOCATE"):
-        dist_files.relocate("postfix-queue-zabbix.cron", "* * * * * zabbix /somewhere/else\n")
+        dist_files.relocate("userparameter_postfix_queue.conf", "UserParameter=x,/else\n")
+
+
+def test_ok_a_new_static_directory_file_and_unit_ship_by_themselves(tmp_path):
+    shutil.copytree(ROOT / "zabbix_templates", tmp_path / "zabbix_templates")
+    (tmp_path / "prometheus").mkdir()
+    (tmp_path / "prometheus/x.rules.yml").write_text("groups: []\n")
+    (tmp_path / "prometheus/x.service").write_text(
+        "# Sends x. Copy to /etc/systemd/system, then: systemctl enable --now x.timer\n"
+        f"ExecStart={nagios_gen.PREFIX}/bin/postfix_queue_x run\n")
+    files = dist_files.render(tmp_path)
+    assert files[f"{dist_files.SHARE}/prometheus/x.rules.yml"] == "groups: []\n"
+    assert files[f"{dist_files.SYSTEMD}/x.service"] == (
+        f"# Sends x. {dist_files._UNIT_NOTE[2:]} systemctl enable --now x.timer\n"
+        "ExecStart=/usr/bin/postfix_queue_x run\n")
 
 
 def test_ok_one_version_everywhere():

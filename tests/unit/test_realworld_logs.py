@@ -39,14 +39,7 @@ LOGS = {
 STYLES = sorted(logstyles.STYLES)
 
 
-@pytest.fixture(autouse=True)
-def berlin(monkeypatch):
-    """The styles are rendered in Europe/Berlin; stamps without an offset are local time."""
-    monkeypatch.setenv("TZ", ZONE)
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("berlin")   # tests/conftest.py
 
 
 _CACHE: dict[str, list[str]] = {}
@@ -213,7 +206,7 @@ def test_tagged_lines_in_a_format_not_understood_are_unknown_naming_it(tmp_path,
     with pytest.raises(MonitorError) as exc:
         D.measure_deliveries(str(log), False, None, 86400, str(tmp_path / "s"), now, 10)
     msg = str(exc.value)
-    assert "timestamp format this check cannot read" in msg and prefix in msg, msg
+    assert "in a format this check cannot read" in msg and prefix in msg, msg
     assert f"({lost} delivery status)" in msg     # 602: every status line, 504 + 7 + 91
     # the next run reads nothing new and still says so (the odd lines are kept in the state)
     with pytest.raises(MonitorError, match="cannot read"):
@@ -256,3 +249,83 @@ def test_bounce_check_is_unknown_on_a_log_in_a_format_not_understood(tmp_path, c
     out = capsys.readouterr().out
     assert exc.value.code == 3, out
     assert out.startswith("POSTFIX BOUNCE RATE UNKNOWN") and "Okt 22 02:" in out, out
+
+
+def test_journal_output_not_understood_is_unknown(tmp_path):
+    """``--journal``: journalctl is asked for JSON; output that is not (a journalctl that
+    ignores ``-o json``, say) is a Postfix line not understood, not a line skipped."""
+    fake = tmp_path / "journalctl"
+    sample = "Oct 22 02:20:53 conch postfix/smtp[26922]: BBEA32439C: to=<j@s.example>, " \
+             "status=deferred (451 try later)"
+    fake.write_text("#!/bin/sh\n"
+                    'case "$*" in *"-F SYSLOG_IDENTIFIER"*) '
+                    "echo postfix/smtp; exit 0;; esac\n"
+                    f"echo '{sample}'\n")
+    fake.chmod(0o755)
+    with pytest.raises(MonitorError, match=r"cannot read.*journalctl -o json: Oct 22 02:20:53"):
+        D.measure_deliveries(None, True, None, 3600, str(tmp_path / "s"), time.time(), 10,
+                             journalctl=str(fake))
+
+
+# 2015-10-22T00:25:45Z, written the ways the styles write it (Europe/Berlin is +02:00 that day)
+INSTANT = 1445473545.0
+
+
+@pytest.mark.parametrize("text,expected", [
+    (b"Oct 22 02:25:45 h postfix/smtp[1]: x", INSTANT),
+    (b"Oct 22 02:25:45.250000 h", INSTANT + 0.25),
+    (b"2015 Oct 22 02:25:45 h", INSTANT),
+    (b"Oct 22 2015 02:25:45 h", INSTANT),
+    (b"2015-10-22T02:25:45+02:00 h", INSTANT),
+    (b"2015-10-22T02:25:45.5+0200 h", INSTANT + 0.5),
+    (b"2015-10-22T00:25:45Z", INSTANT),
+    (b"2015-10-22 02:25:45 h", INSTANT),                      # no offset: local time
+    (b"Thu 2015-10-22 02:25:45 CEST h", INSTANT),
+    (b"Thu 2015-10-22 00:25:45 UTC h", INSTANT),
+    (b"Thu 2015-10-22 04:25:45 +04 h", INSTANT),               # journalctl in Asia/Dubai
+    (b"1445473545.000000 h", INSTANT),
+    (b"<22>1 2015-10-22T02:25:45.000000+02:00 h postfix 1 - -", INSTANT),
+    (b"postfix-1  | 2015-10-22T02:25:45+02:00 INFO    postfix/smtp[1]:", INSTANT),
+    (b"2015-10-22T00:25:45.000000000Z 2015-10-22T02:25:45+02:00 INFO    postfix/smtp[1]:",
+     INSTANT),                                                 # docker logs --timestamps
+    (b"\0\0\0Oct 22 02:25:45 h", INSTANT),                     # NUL padding after a crash
+    (b"Okt 22 02:25:45 h", None),                              # not an English month
+    (b"<22>1 - h postfix 1 - -", None),                        # RFC 5424 nil timestamp
+    (b"22/Oct/2015:02:25:45 h", None),
+    (b"2015-13-22T02:25:45Z", None),
+])
+def test_each_stamp_style_alone(text, expected):
+    clock = Clock(INSTANT + 86400)
+    assert clock.parse(text) == expected
+    assert clock.minute_of(text) == (None if expected is None else minute(expected))
+
+
+def test_classic_dst_change_and_the_year_before(monkeypatch):
+    """short-full names the side of the DST change; classic December lines read in January
+    belong to the year before."""
+    clock = Clock(time.mktime((2016, 1, 2, 12, 0, 0, 0, 0, -1)))
+    assert clock.parse(b"Dec 31 23:59:00 h") == time.mktime((2015, 12, 31, 23, 59, 0, 0, 0, -1))
+    cest = clock.parse(b"Sun 2015-10-25 02:30:00 CEST h")
+    cet = clock.parse(b"Sun 2015-10-25 02:30:00 CET h")
+    assert cest is not None and cet is not None and cet - cest == 3600
+
+
+def test_rfc5424_structured_data_and_nul_padding_are_read():
+    now, since = INSTANT + 86400, minute(INSTANT - 3600)
+    sd = r'[meta sequenceId="1" note="a \] b"][origin ip="192.0.2.1"]'
+    lines = [f"<22>1 2015-10-22T02:25:45+02:00 h postfix/smtp 1 - {sd} A1B2C3: to=<a@b.example>,"
+             f" relay=x, dsn=2.0.0, status=sent (250 ok)",
+             "\0\0\0\0Oct 22 02:25:46 h postfix/smtp[2]: D4E5F6: to=<c@d.example>, relay=x, "
+             "dsn=5.1.1, status=bounced (550 5.1.1 unknown user)"]
+    expected = {"sent": 1, "bounced": 1, "deferred": 0, "expired": 0}
+    assert logcount.count_lines(lines) == expected
+    for fast in (True, False):
+        tally = Tally(since=since)
+        feeder = LineFeeder(tally, Clock(now), None)
+        if fast:
+            feeder.feed_block(as_bytes(lines))
+        else:
+            for line in as_bytes(lines).splitlines(keepends=True):
+                feeder.feed_line(line)
+        assert counts_of(tally, since) == expected, fast
+        assert tally.odd[0] == 0 and tally.unmatched == 0, fast

@@ -5,10 +5,12 @@ written down (and, for the real-world corpus, committed) before the classifier w
 
 - ``tuning.tsv`` / ``heldback.tsv``: the first sets (real wording retyped; every tuning line
   must be right, at least 95 % of the held-back ones);
-- ``realworld.tsv`` / ``realworld-heldback.tsv``: texts harvested from public logs, bounce
+- ``realworld.tsv`` / ``realworld-heldback2.tsv``: texts harvested from public logs, bounce
   collections, provider pages and issue pastes (sources in ``SOURCES.md``). The tuning part
-  must stay at >= 95 % in every class, per text and per group of look-alike texts; the
-  held-back part must not fall below the figure published in docs/reasons.md.
+  (which since December 2026 includes the first held-back part, evaluated once at 84.1 %) must
+  stay at >= 95 % in every class, per text and per group of look-alike texts; the second
+  held-back part, from other sources, must not fall below the figure published in
+  docs/reasons.md.
 """
 
 from __future__ import annotations
@@ -50,12 +52,13 @@ def _corpus(name: str) -> list[tuple[str, str, str]]:
 
 
 REAL_TUNING = _corpus("realworld.tsv")
-REAL_HELDBACK = _corpus("realworld-heldback.tsv")
-#: published in docs/reasons.md and README.md: the held-back part, measured once when the
-#: tuned classifier was committed (148 of 176 texts, 146 of 174 groups); later changes must not
-#: make it worse. Never raise these by tuning on the held-back texts.
-HELDBACK_TEXTS_MIN = 0.84
-HELDBACK_GROUPS_MIN = 0.83
+REAL_HELDBACK = _corpus("realworld-heldback2.tsv")
+#: published in docs/reasons.md and README.md: the second held-back part, measured once after
+#: the tuned classifier was committed (180 of 197 texts, 180 of 197 groups = 91.4 %); later
+#: changes must not make it worse. Never raise these by tuning on the held-back texts. (The
+#: first held-back part, 84.1 % when measured, is tuning data in realworld.tsv now.)
+HELDBACK_TEXTS_MIN = 0.91
+HELDBACK_GROUPS_MIN = 0.91
 
 
 def group_key(text: str) -> str:
@@ -334,12 +337,19 @@ def test_texts_that_differ_in_addresses_share_one_classification():
 
 # -- the real-world corpus --------------------------------------------------------------------
 
+#: the units a held-back part may come from, and those the tuning part came from: disjoint
+HELDBACK2_UNITS = {"smtp-codes", "pbh", "issue", "page", "file"}
+TUNING_UNITS = {"set-of-emails", "p5-sisimai", "ASO", "pflgviewer",
+                # the first held-back part, tuning data since it was evaluated (84.1 %)
+                "smtp-field-manual", "LogReporter", "postfix_log_analysis", "paste"}
+
+
 def test_realworld_corpus_is_large_split_by_source_and_sourced():
     rows = REAL_TUNING + REAL_HELDBACK
-    assert len(rows) >= 500
+    assert len(REAL_TUNING) >= 550 and len(REAL_HELDBACK) >= 150
     assert len({t for t, _, _ in rows}) == len(rows), "a text is listed twice"
-    assert len(REAL_HELDBACK) / len(rows) >= 0.30
-    assert {c for _, c, _ in rows} == set(reasons.CLASSES)
+    assert {c for _, c, _ in REAL_TUNING} == set(reasons.CLASSES)
+    assert len({c for _, c, _ in REAL_HELDBACK}) >= 8
     # no group of look-alikes straddles the split, and no source does
     assert not ({group_key(t) for t, _, _ in REAL_TUNING}
                 & {group_key(t) for t, _, _ in REAL_HELDBACK})
@@ -347,9 +357,10 @@ def test_realworld_corpus_is_large_split_by_source_and_sourced():
         return "paste" if source.startswith("paste:") else source.split(":")[0]
     held_units = {unit(s) for _, _, s in REAL_HELDBACK}
     tuning_units = {unit(s) for _, _, s in REAL_TUNING}
-    # the held-back sources (their look-alikes of tuning texts stayed in the tuning part)
-    assert held_units == {"smtp-field-manual", "LogReporter", "postfix_log_analysis", "paste"}
-    assert not held_units & {"set-of-emails", "p5-sisimai", "ASO", "pflgviewer"}
+    # the held-back part's sources are none of the tuning part's (look-alikes of tuning texts
+    # were dropped from it before it was labelled)
+    assert held_units == HELDBACK2_UNITS
+    assert tuning_units == TUNING_UNITS
     # every source key is explained in SOURCES.md
     listed = (FIX / "reasons" / "SOURCES.md").read_text(encoding="utf-8")
     for key in held_units | tuning_units:
@@ -406,6 +417,17 @@ def test_realworld_heldback_not_below_the_published_figure():
     # blocked because of spam / invalid recipients is policy even when it says "too many"
     ("host mx.example.com[192.0.2.1] said: 554 This IP has been temporarily blocked for "
      "attempting to mail too many invalid recipients. IB112", "policy"),
+    # a 5xx greeting that names nothing refuses us (the client); a 4xx one says nothing
+    ("host mx.example.com[192.0.2.1] refused to talk to me: 554 mx.example.com", "policy"),
+    ("host mx.example.com[192.0.2.1] refused to talk to me: 421 mx.example.com", "other"),
+    # the remote's own trouble is not greylisting, although it says "try again later"
+    ("host mx.example.com[192.0.2.1] said: 451 4.7.0 Temporary server error. Please try again "
+     "later. PRX6 (in reply to RCPT TO command)", "other"),
+    # providers' own words for a mailbox that is gone or cannot be used
+    ("host mx.example.com[192.0.2.1] said: 550 5.2.0 <u@example.com> - Recipient unavailable "
+     "(in reply to RCPT TO command)", "recipient_unknown"),
+    ("host mx.example.com[192.0.2.1] said: 540 5.7.1 <u@example.com>: recipient address "
+     "rejected: Inactive (in reply to RCPT TO command)", "recipient_unknown"),
 ])
 def test_context_decides(text, cls):
     assert reasons.classify(text) == cls

@@ -20,7 +20,9 @@ from .patterns import (
 from .tally import Tally
 from .timestamps import Clock
 
-_STATUS_INDEX: dict[bytes, int] = {b"sent": 0, b"bounced": 1, b"deferred": 3}
+#: status= values counted from a delivery status line (expiries are qmgr's own lines)
+_STATUS_INDEX: dict[bytes, int] = {name.encode(): i for name, i in Tally.INDEX.items()
+                                   if name != "expired"}
 
 
 def _has_delivery(program: bytes) -> bool:
@@ -55,7 +57,7 @@ class LineFeeder:
         self._scan = re.compile(
             rb" (?P<prog>" + prog + q + rb")"
             # syslog's "[pid]: ", or RFC 5424's " PROCID MSGID STRUCTURED-DATA "
-            + rb"(?:(?:\[\d+\])?: |(?P<r5> \S+ \S+ (?:-|\[[^\n]*?\]) +))(?:"
+            + rb"(?:(?:\[\d+\])?: |(?P<r5> \S+ \S+ (?:-|(?:\[(?:[^\]\\\n]|\\.)*\])+) +(?=\S)))(?:"
             # a queue ID: a status line, an expiry, or a message start no table entry knows
             + _QID + q + rb": (?:to=<[^\n]*, status=(?P<st>[a-z-]+)(?: \((?P<tx>[^\n]*)\))?"
             + rb"[ \t\r]*$|from=<(?:[^>\n]|>(?!, ))*>, status=(?:force-)?expired"

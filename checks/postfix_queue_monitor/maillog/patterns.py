@@ -17,7 +17,7 @@ DELIVERY_AGENTS: tuple[str, ...] = ("smtp", "lmtp", "local", "virtual", "pipe", 
 #: then a host, a level word, or nothing) up to the first ``word[pid]: `` or ``word: ``; or an
 #: RFC 5424 record ``<PRI>1 TIMESTAMP HOST APP-NAME PROCID MSGID STRUCTURED-DATA MESSAGE``.
 LINE = re.compile(rb"(?:(?P<h5><\d{1,3}>\d{1,2} \S+ \S+) (?P<p5>[^\s\[:]+) \S+ \S+ "
-                  rb"(?:-|\[[^\r\n]*?\]) ?"
+                  rb"(?:-|(?:\[(?:[^\]\\\r\n]|\\.)*\])+) ?"
                   rb"|(?P<head>[^\r\n]*?) (?P<prog>[^\s\[:]+)(?:\[\d+\])?: )"
                   rb"(?P<msg>[^\r\n]*)")
 #: Solaris' syslog puts a message ID and the facility before the message

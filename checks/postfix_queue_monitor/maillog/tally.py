@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import reasons
 from ..errors import MonitorError
+from ..metrics import DELIVERY_COUNTS
 from .patterns import Event
 
 MAX_SAMPLES = 5          # unmatched Postfix lines kept for -v
@@ -30,10 +31,11 @@ class Tally:
     #: [lines, of which status lines, an example line, minute last seen]
     odd: list[Any] = field(default_factory=lambda: [0, 0, "", 0])
 
-    _INDEX = {"sent": 0, "bounced": 1, "expired": 2, "deferred": 3}
+    #: bucket position of each count (the registry's order)
+    INDEX = {name: i for i, name in enumerate(DELIVERY_COUNTS)}
 
     def add(self, ev: Event) -> None:
-        idx = self._INDEX.get(ev.kind)
+        idx = self.INDEX.get(ev.kind)
         if idx is None:           # probes and unknown statuses count nowhere
             return
         self.count(int(ev.ts // 60 * 60), idx, ev.text)

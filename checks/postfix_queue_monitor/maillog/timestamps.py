@@ -32,7 +32,7 @@ STAMP = re.compile(
     rb"(?P<off>[Zz]|[+-]\d\d:?\d\d)?"
     # journalctl -o short-full: Sun 2026-11-29 14:29:02 CET
     rb"|[A-Z][a-z]{2} (?P<full>\d{4}-\d\d-\d\d \d\d:\d\d):(?P<fsec>\d\d)(?P<ffr>\.\d{1,9})?"
-    rb" (?P<zone>[A-Za-z][A-Za-z0-9+-]{0,9})"
+    rb" (?P<zone>[A-Za-z+-][A-Za-z0-9+-]{0,9})"
     # classic syslog, optionally with a year before or after: [2026 ]Nov 29[ 2026] 14:29:02[.f]
     rb"|(?:(?P<y1>\d{4}) )?(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) (?:(?P<y2>\d{4}) )?"
     rb"(?P<hm>\d\d:\d\d):(?P<csec>\d\d)(?P<cfr>\.\d{1,9})?"
@@ -59,7 +59,7 @@ class Clock:
     def parse(self, text: bytes) -> Optional[float]:
         """Epoch seconds of the timestamp at the start of ``text`` (a line, a line's head, or
         the bare timestamp), or None when it is not a timestamp this reads."""
-        m = STAMP.match(text)
+        m = STAMP.match(text.lstrip(b"\0") if text[:1] == b"\0" else text)
         if m is None:
             return None
         base, sec, frac = self._minute_base(m)
@@ -79,6 +79,10 @@ class Clock:
         mi = self._minutes.get(text[:end] + text[o0:o1])
         if mi is not None:
             return mi
+        if text[:1] == b"\0":
+            text = text.lstrip(b"\0")         # a syslog's NUL padding after a crash
+        if text[10:11] in (b".", b" ") and text[:10].isdigit():   # short-unix, no regex
+            return int(text[:10]) // 60 * 60
         m = STAMP.match(text)
         if m is None:
             return None
@@ -170,8 +174,11 @@ def _full_minute(full: bytes, zone: bytes) -> float:
     y, mo, d, hh, mi = int(full[:4]), int(full[5:7]), int(full[8:10]), int(full[11:13]), \
         int(full[14:16])
     name = zone.decode("ascii")
+    iso = full[:10] + b"T" + full[11:]
     if name in ("UTC", "GMT", "UCT", "Z"):
-        return _iso_minute(full[:10] + b"T" + full[11:], b"Z")
+        return _iso_minute(iso, b"Z")
+    if re.fullmatch(r"[+-]\d\d(?:\d\d)?", name):   # zones named by their offset ("+04")
+        return _iso_minute(iso, zone if len(zone) == 5 else zone + b"00")
     isdst = 0 if name == time.tzname[0] else 1 if name == time.tzname[1] else -1
     return _local(y, mo, d, hh, mi, isdst)
 

@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 
 from .. import __version__, check_registry
-from ..cli import Parser, add_listing_option, parse_duration
+from ..cli import Parser, add_listing_option, measuring_options, parse_duration, run_command
 from ..deadline import Deadline
 from ..errors import MonitorError
 from ..proc import Child
@@ -32,34 +32,13 @@ from . import document, sender, template
 EXIT_ERROR = 3
 
 
-GROWTH = check_registry.BY_KEY["growth"]
 BOUNCE = check_registry.BY_KEY["bounce"]
 TIMEOUT = check_registry.BY_KEY["queue"].timeout
 
 
 def _measuring(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-t", "--timeout", metavar="SECONDS", type=parse_duration, default=TIMEOUT,
-                   help=f"whole-run limit for measuring (default {TIMEOUT:g})")
-    p.add_argument("--postqueue", metavar="PATH", default=None,
-                   help="the postqueue program (default: postqueue on PATH, else "
-                        "/usr/sbin/postqueue)")
-    p.add_argument("--config-dir", metavar="DIR", default=None,
-                   help="Postfix instance, passed to postqueue -c as it is")
-    p.add_argument("--log-file", metavar="PATH", default=None,
-                   help="mail log for the delivery counts (default: the first of "
-                        "/var/log/mail.log, /var/log/maillog, /var/log/postfix.log, else "
-                        "the journal)")
-    p.add_argument("--journal", action="store_true", help="read the delivery counts from "
-                                                          "journald")
-    p.add_argument("--syslog-name", metavar="NAME", default=None,
-                   help="only this Postfix instance's log lines")
-    p.add_argument("--state-dir", metavar="DIR", default=None,
-                   help="growth, log position and unsent values (default: a per-user "
-                        "directory, created 0700)")
+    measuring_options(p, TIMEOUT, "growth, log position and unsent values")
     add_listing_option(p)
-    p.add_argument("--growth-window", metavar="DURATION", type=parse_duration,
-                   default=GROWTH.window, help="deferred growth window (default "
-                   f"{check_registry.duration_text(GROWTH.window)})")
     p.add_argument("--bounce-window", metavar="DURATION", type=parse_duration,
                    default=BOUNCE.window, help="delivery count / bounce rate window (default "
                    f"{check_registry.duration_text(BOUNCE.window)})")
@@ -240,16 +219,7 @@ COMMANDS = {"json": cmd_json, "discover": cmd_discover, "send": cmd_send,
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    try:
-        code = COMMANDS[opts.command](opts)
-    except MonitorError as exc:
-        print(str(exc))
-        code = EXIT_ERROR
-    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
-        print(f"internal error: {type(exc).__name__}: {exc}".splitlines()[0][:300])
-        code = EXIT_ERROR
-    sys.stdout.flush()
-    return code
+    return run_command(COMMANDS, opts, EXIT_ERROR)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from ..metrics import Metric
 from ..queue import QueueSnapshot, default_postqueue
 from ..state import StateDir
 
-#: Values about the collection itself: Zabbix only (no Nagios label), not in CONTRACT.md's key
+#: Values about the collection itself: Zabbix only (no Nagios label), not in docs/reference.md's key
 #: table, so they live here rather than in the shared registry.
 META: tuple[Metric, ...] = (
     Metric("meta.collect_seconds", "postfix.monitor.collect_time", "$.meta.collect_seconds",
@@ -63,7 +63,7 @@ OPTIONAL: frozenset[str] = frozenset(
 
 #: ``$.meta.listing`` values (the template's value map says the same).
 LISTING = {"json": 0, "text": 1}
-DELIVERY_FIELDS = ("sent", "bounced", "expired", "deferred", "bounce_rate", "deferral_rate")
+DELIVERY_FIELDS = (*metrics.DELIVERY_COUNTS, "bounce_rate", "deferral_rate")
 
 
 @dataclass

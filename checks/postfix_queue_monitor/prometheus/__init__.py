@@ -1,0 +1,1 @@
+"""The Prometheus front end: ``postfix_queue_prometheus textfile|serve``."""

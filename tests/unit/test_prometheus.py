@@ -1,0 +1,420 @@
+"""postfix_queue_prometheus: names from the registry, postfix_exporter's histograms, the
+persisted delivery counters across rotations, the atomic textfile, serve's failures, and the
+generated alert rules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from test_maillog_reader import T0, Log
+
+from fakes import fake_postqueue
+from postfix_queue_monitor import check_registry, metrics
+from postfix_queue_monitor.deadline import Deadline
+from postfix_queue_monitor.prometheus import cli, collect, counters, exposition, rules
+from postfix_queue_monitor.queue import QUEUES, parse_json_lines, parse_text
+from prometheus_lab import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+LISTING = "mixed-malformed-dup-postfix311.jsonl"
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of an exposition, by (name, sorted labels)."""
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
+def run_textfile(tmp_path: Path, capsys, *args: str) -> tuple[int, str, str]:
+    out = tmp_path / "postfix.prom"
+    code = cli.main(["textfile", str(out), "--state-dir", str(tmp_path / "st"), *args])
+    text = out.read_text() if out.exists() else ""
+    return code, capsys.readouterr().out, text
+
+
+# -- names ------------------------------------------------------------------------------------
+
+def test_registry_families_have_help_and_exporter_names() -> None:
+    fams = {m.prom for m in metrics.REGISTRY if m.prom}
+    assert fams == set(exposition.FAMILY_HELP)
+    depth = [m for m in metrics.REGISTRY if m.prom == "postfix_showq_queue_depth"]
+    assert [dict(m.prom_labels)["queue"] for m in depth] == list(QUEUES)
+    for m in metrics.REGISTRY:
+        if m.prom:
+            assert m.prom.startswith(("postfix_showq_", "postfix_queue_", "postfix_delivery_"))
+
+
+def test_histogram_buckets_are_postfix_exporters() -> None:
+    # showq/showq.go of postfix_exporter (kumina and Hsn723 alike)
+    assert collect.AGE_BUCKETS == (1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8)
+    assert collect.SIZE_BUCKETS == (1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9)
+
+
+def test_histograms_count_every_listed_message(fixtures: Path) -> None:
+    lines = (fixtures / LISTING).read_bytes().splitlines(keepends=True)
+    now = 1_764_000_000.0
+    plain = parse_json_lines(lines, now)
+    hist = parse_json_lines(lines, now, (collect.AGE_BUCKETS, collect.SIZE_BUCKETS))
+    assert plain == hist                      # the histograms change no other number
+    objs = []
+    for raw in lines:
+        try:
+            objs.append(json.loads(raw))
+        except ValueError:
+            continue
+    for q in QUEUES:
+        st = hist.queues[q]
+        listed = [o for o in objs if isinstance(o, dict) and o.get("queue_name") == q
+                  and isinstance(o.get("message_size"), int)]
+        assert sum(st.ages) == sum(st.sizes) == st.messages
+        assert st.sizes[-1] == sum(1 for o in listed if o["message_size"] > 1e9)
+        small = sum(1 for o in listed if o["message_size"] <= 1e3)
+        assert st.sizes[0] == small
+
+
+def test_histograms_from_the_postqueue_p_listing(fixtures: Path, utc) -> None:
+    lines = (fixtures / "mixed-long-ids-markers.txt").read_bytes().splitlines(keepends=True)
+    now = 1_764_000_000.0
+    plain = parse_text(lines, now)
+    hist = parse_text(lines, now, (collect.AGE_BUCKETS, collect.SIZE_BUCKETS))
+    assert plain == hist and plain.stats("total").messages > 0
+    for q in QUEUES:
+        st = hist.queues[q]
+        assert sum(st.ages) == sum(st.sizes) == st.messages
+        if st.messages:             # the oldest contributes its age; none is older
+            oldest = st.oldest_age(now)
+            assert oldest <= st.age_sum <= st.messages * oldest + 1e-6
+
+
+# -- textfile ---------------------------------------------------------------------------------
+
+def test_textfile_exposes_the_listing(tmp_path: Path, fixtures: Path, capsys) -> None:
+    pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl")
+    code, out, text = run_textfile(tmp_path, capsys, "--postqueue", pq, "--no-deliveries")
+    assert (code, out) == (0, "")
+    s = samples(text)
+    snap = parse_json_lines((fixtures / "deferred-50-four-reasons.jsonl").read_bytes()
+                            .splitlines(), time.time())
+    for q in QUEUES:                            # zero-filled, as postfix_exporter's
+        assert s[("postfix_showq_queue_depth", (("queue", q),))] == snap.stats(q).messages
+        assert s[("postfix_showq_message_age_seconds_count", (("queue", q),))] == \
+            snap.stats(q).messages
+        assert s[("postfix_showq_message_size_bytes_sum", (("queue", q),))] == \
+            snap.stats(q).bytes
+        assert ("postfix_showq_message_age_seconds_bucket", (("le", "1e+08"), ("queue", q))) in s
+    assert s[("postfix_up", (("path", pq),))] == 1
+    assert s[("postfix_queue_monitor_errors", ())] == 0
+    for cls, n in snap.deferred_classes.items():
+        assert s[("postfix_queue_deferred_recipients", (("reason", cls),))] == n
+    top = [k for k in s if k[0] == "postfix_queue_deferred_destination_recipients"]
+    assert 0 < len(top) <= cli.DEFAULT_TOP
+    assert not any(k[0].startswith("postfix_delivery_") for k in s)      # --no-deliveries
+    # no timestamps: every sample line is "name{labels} value"
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            rest = line.rpartition("} ")[2] if "{" in line else line.partition(" ")[2]
+            assert len(rest.split()) == 1, line
+
+
+def test_textfile_is_atomic_0644_whatever_the_umask(tmp_path: Path, fixtures: Path,
+                                                    capsys) -> None:
+    pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl")
+    target = tmp_path / "postfix.prom"
+    target.write_text("old\n")
+    old_inode = target.stat().st_ino
+    mask = os.umask(0o077)
+    try:
+        code, _, text = run_textfile(tmp_path, capsys, "--postqueue", pq, "--no-deliveries")
+    finally:
+        os.umask(mask)
+    assert code == 0 and "postfix_up" in text
+    st = target.stat()
+    assert stat.S_IMODE(st.st_mode) == 0o644
+    assert st.st_ino != old_inode                      # replaced by rename, not rewritten
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["postfix.prom", "postqueue", "st"]
+
+
+def test_textfile_failure_says_postfix_up_0_and_one_line(tmp_path: Path, capsys) -> None:
+    code, out, text = run_textfile(tmp_path, capsys, "--postqueue", str(tmp_path / "none"))
+    assert code == 3
+    assert out.count("\n") == 1 and "not found" in out and "postfix_up 0" in out
+    s = samples(text)
+    assert s[("postfix_up", (("path", str(tmp_path / "none")),))] == 0
+    assert not any(k[0].startswith("postfix_showq_") for k in s)
+
+
+def test_textfile_unwritable_directory_is_one_line(tmp_path: Path, fixtures: Path,
+                                                   capsys) -> None:
+    pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl")
+    code = cli.main(["textfile", str(tmp_path / "missing" / "x.prom"), "--postqueue", pq,
+                     "--no-deliveries", "--state-dir", str(tmp_path / "st")])
+    out = capsys.readouterr().out
+    assert code == 3 and out.count("\n") == 1 and "cannot write in" in out
+
+
+def test_textfile_partial_failure_exits_3_with_the_queue_values(tmp_path: Path, fixtures: Path,
+                                                                 capsys) -> None:
+    pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl")
+    code, out, text = run_textfile(tmp_path, capsys, "--postqueue", pq,
+                                   "--log-file", str(tmp_path / "no.log"))
+    assert code == 3 and out.startswith("partly measured: deliveries: log file")
+    s = samples(text)
+    assert s[("postfix_up", (("path", pq),))] == 1
+    assert s[("postfix_queue_monitor_errors", ())] == 1
+
+
+def test_growth_appears_from_the_second_run(tmp_path: Path, fixtures: Path, capsys) -> None:
+    pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl")
+    _, _, first = run_textfile(tmp_path, capsys, "--postqueue", pq, "--no-deliveries")
+    growth = ("postfix_queue_deferred_growth_messages_per_hour", ())
+    assert growth not in samples(first)                     # no baseline yet
+    time.sleep(0.05)
+    _, _, second = run_textfile(tmp_path, capsys, "--postqueue", pq, "--no-deliveries")
+    assert samples(second)[growth] == 0
+
+
+# -- delivery counters ------------------------------------------------------------------------
+
+def totals(log: Log, now: float) -> dict[str, int]:
+    return counters.read_totals(str(log.path), False, None, str(log.path.parent / "st"), now,
+                                Deadline(5))
+
+
+def test_counters_start_at_zero_and_only_grow(tmp_path: Path) -> None:
+    log = Log(tmp_path / "mail.log")
+    log.write(7, T0 - 60)
+    assert totals(log, T0) == {"sent": 0, "bounced": 0, "expired": 0, "deferred": 0}
+    log.write(3, T0 + 10)
+    log.write(2, T0 + 10, "bounced")
+    log.write(4, T0 + 10, "deferred")
+    assert totals(log, T0 + 20) == {"sent": 3, "bounced": 2, "expired": 0, "deferred": 4}
+    assert totals(log, T0 + 30) == {"sent": 3, "bounced": 2, "expired": 0, "deferred": 4}
+
+
+def test_counters_survive_rename_rotation_without_double_count(tmp_path: Path) -> None:
+    log = Log(tmp_path / "mail.log")
+    log.write(1, T0)
+    totals(log, T0)
+    log.write(5, T0 + 10)                              # before the rotation: counted once
+    os.rename(log.path, tmp_path / "mail.log.1")
+    log.write(2, T0 + 20, "bounced", path=tmp_path / "mail.log.1")   # late write to the old
+    log.write(3, T0 + 30)                              # the new file
+    assert totals(log, T0 + 40) == {"sent": 8, "bounced": 2, "expired": 0, "deferred": 0}
+    log.write(1, T0 + 50)
+    assert totals(log, T0 + 60)["sent"] == 9
+
+
+def test_counters_survive_copytruncate(tmp_path: Path) -> None:
+    log = Log(tmp_path / "mail.log")
+    log.write(1, T0)
+    totals(log, T0)
+    log.write(4, T0 + 10)
+    shutil.copyfile(log.path, tmp_path / "mail.log.1")
+    with open(log.path, "r+b") as fh:
+        fh.truncate(0)
+    log.write(2, T0 + 20)
+    assert totals(log, T0 + 30)["sent"] == 6
+    assert totals(log, T0 + 40)["sent"] == 6
+
+
+def test_counters_malformed_state_is_one_line(tmp_path: Path) -> None:
+    log = Log(tmp_path / "mail.log")
+    log.write(1, T0)
+    totals(log, T0)
+    st = tmp_path / "st"
+    (path,) = [p for p in st.iterdir() if p.name.startswith("counters-") and
+               p.name.endswith(".json")]
+    doc = json.loads(path.read_text())
+    doc["data"]["totals"]["sent"] = -1
+    path.write_text(json.dumps(doc))
+    with pytest.raises(counters.MonitorError, match="malformed totals"):
+        totals(log, T0 + 10)
+
+
+def test_textfile_counters_from_the_log(tmp_path: Path, fixtures: Path, capsys) -> None:
+    pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl")
+    log = Log(tmp_path / "mail.log")
+    log.write(1, time.time() - 5)
+    args = ("--postqueue", pq, "--log-file", str(log.path))
+    assert run_textfile(tmp_path, capsys, *args)[0] == 0
+    log.write(2, time.time(), "bounced")
+    code, _, text = run_textfile(tmp_path, capsys, *args)
+    s = samples(text)
+    assert code == 0
+    assert s[("postfix_delivery_recipients_total", (("status", "bounced"),))] == 2
+    assert s[("postfix_delivery_recipients_total", (("status", "sent"),))] == 0
+
+
+# -- serve ------------------------------------------------------------------------------------
+
+def scrape(port: int, deadline: float = 10.0) -> str:
+    give_up = time.monotonic() + deadline
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+                return r.read().decode()
+        except OSError:
+            if time.monotonic() > give_up:
+                raise
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def serve(tmp_path: Path):
+    procs: list[subprocess.Popen] = []
+
+    def start(*args: str) -> int:
+        port = free_port()
+        proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "postfix_queue_monitor.prometheus.cli", "serve", "--listen",
+             f"127.0.0.1:{port}", "--state-dir", str(tmp_path / "st"), "--no-deliveries",
+             *args], stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        procs.append(proc)
+        return port
+
+    yield start, procs
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_serve_measures_on_each_scrape(tmp_path: Path, fixtures: Path, serve) -> None:
+    start, procs = serve
+    listing = tmp_path / "listing.jsonl"
+    shutil.copyfile(fixtures / "deferred-50-four-reasons.jsonl", listing)
+    pq = fake_postqueue(tmp_path, j=listing)
+    port = start("--postqueue", pq)
+    first = samples(scrape(port))
+    assert first[("postfix_up", (("path", pq),))] == 1
+    listing.write_text("")                               # the queue drained
+    second = samples(scrape(port))
+    assert first[("postfix_showq_queue_depth", (("queue", "deferred"),))] > 0
+    assert second[("postfix_showq_queue_depth", (("queue", "deferred"),))] == 0
+    procs[0].terminate()
+    assert procs[0].wait(timeout=10) == 0
+
+
+def test_serve_failure_is_postfix_up_0_and_a_log_line(tmp_path: Path, serve) -> None:
+    start, procs = serve
+    pq = fake_postqueue(tmp_path, rc=69, stderr="postqueue: fatal: Queue report unavailable - "
+                        "mail system is down")
+    port = start("--postqueue", pq)
+    s = samples(scrape(port))
+    assert s[("postfix_up", (("path", pq),))] == 0
+    procs[0].terminate()
+    procs[0].wait(timeout=10)
+    err = procs[0].stderr.read()
+    assert "measuring failed: Postfix is not running" in err and "Traceback" not in err
+
+
+def test_serve_slow_postqueue_is_cut_at_the_timeout(tmp_path: Path, fixtures: Path,
+                                                    serve) -> None:
+    start, _ = serve
+    pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl", sleep=30)
+    port = start("--postqueue", pq, "--timeout", "1")
+    started = time.monotonic()
+    s = samples(scrape(port))
+    assert time.monotonic() - started < 5
+    assert s[("postfix_up", (("path", pq),))] == 0
+
+
+def test_serve_port_taken_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        proc = subprocess.run(  # noqa: S603
+            [sys.executable, "-m", "postfix_queue_monitor.prometheus.cli", "serve", "--listen",
+             f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=20, cwd=ROOT)
+    assert proc.returncode == 3 and proc.stdout.startswith(f"cannot listen on 127.0.0.1:{port}")
+    assert proc.stderr == ""
+
+
+@pytest.mark.parametrize("bad", ["9154", "host:", ":80", "h:0", "h:70000", "h:x"])
+def test_listen_must_be_addr_port(bad: str) -> None:
+    with pytest.raises(cli.MonitorError, match="expected ADDR:PORT"):
+        cli.parse_listen(bad)
+
+
+def test_concurrent_collects_share_one_measurement() -> None:
+    calls = []
+
+    def slow(opts):
+        calls.append(1)
+        time.sleep(0.3)
+        raise cli.MonitorError("boom")
+
+    opts = argparse.Namespace(postqueue="/x", config_dir=None, top_destinations=0)
+    col = exposition.PostfixCollector(opts, measure=slow, log=lambda line: None)
+    threads = [threading.Thread(target=col.run) for _ in range(4)]
+    for t in threads:
+        t.start()
+        time.sleep(0.02)
+    for t in threads:
+        t.join()
+    assert len(calls) == 1
+
+
+# -- alert rules ------------------------------------------------------------------------------
+
+def test_committed_rules_equal_generator_output() -> None:
+    for name, text in rules.generated().items():
+        assert (ROOT / "prometheus" / name).read_text() == text, (
+            f"prometheus/{name} differs: run python -m postfix_queue_monitor.prometheus.rules "
+            f"prometheus")
+
+
+def test_rule_defaults_are_the_checks_defaults() -> None:
+    text = rules.render()
+    for c in check_registry.CHECKS:
+        for t in (c.warning, c.critical):
+            assert f"> {rules._number(t)}" in text, (c.key, t)
+    bounce = check_registry.BY_KEY["bounce"]
+    assert f">= {bounce.min_deliveries}" in text and "[1h]" in text
+    assert bounce.window == 3600
+
+
+def test_docs_name_every_family_and_every_rule(tmp_path: Path, fixtures: Path, capsys) -> None:
+    doc = (ROOT / "docs" / "prometheus.md").read_text()
+    pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl")
+    log = Log(tmp_path / "mail.log")
+    log.write(1, time.time())
+    _, _, text = run_textfile(tmp_path, capsys, "--postqueue", pq, "--log-file", str(log.path))
+    names = {fam.name for fam in text_string_to_metric_families(text)}
+    names = {f"{n}_total" if n == exposition.DELIVERIES else n for n in names}
+    assert len(names) >= 14
+    for name in names:
+        assert f"`{name}`" in doc, name
+    for rule in rules.rules():
+        assert str(rule["alert"]).removesuffix("Warning").removesuffix("Critical") in doc
+
+
+def test_rules_use_only_names_we_expose(tmp_path: Path, fixtures: Path, capsys) -> None:
+    pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl")
+    log = Log(tmp_path / "mail.log")
+    log.write(1, time.time())
+    args = ("--postqueue", pq, "--log-file", str(log.path))
+    run_textfile(tmp_path, capsys, *args)
+    time.sleep(0.05)
+    _, _, text = run_textfile(tmp_path, capsys, *args)          # with growth
+    exposed = {s.name for fam in text_string_to_metric_families(text) for s in fam.samples}
+    used = set()
+    for rule in rules.rules():
+        used |= set(re.findall(r"\b(postfix_[a-z_]+|up)\b(?=[{ )]|$)", str(rule["expr"])))
+    assert used - exposed == {"up"}, used - exposed
+    assert {"postfix_showq_queue_depth", "postfix_delivery_recipients_total", "postfix_up",
+            "postfix_queue_deferred_growth_messages_per_hour"} <= used
