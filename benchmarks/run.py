@@ -2,7 +2,7 @@
 data in the same run, alternating, medians with min–max; writes benchmarks/RESULTS.md.
 
     python benchmarks/run.py [--sizes 1000,10000,100000] [--runs 5] [--quick]
-                             [--only stream,empty,queues] [--out benchmarks/RESULTS.md]
+                             [--only stream,empty,queues,storm] [--out benchmarks/RESULTS.md]
 
 Needs root (a private Postfix instance: tools/postfix_lab.py; qshape reads the spool) and
 Debian's postfix, monitoring-plugins-standard (check_mailq), pflogsumm. Generated data lives in
@@ -615,9 +615,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", default=None, help="queue sizes (default 1000,10000,100000)")
     p.add_argument("--runs", type=int, default=None, help="runs per tool (default 5; quick 3)")
     p.add_argument("--quick", action="store_true", help="1k/10k, 3 runs, 200k-line stream")
-    p.add_argument("--only", default="stream,empty,queues,maillog",
-                   help="sections: stream, empty, queues, maillog (the bounce issue's "
-                        "bench_maillog.py, then our side by side), logside (only the latter)")
+    p.add_argument("--only", default="stream,empty,queues,storm,maillog",
+                   help="sections: stream, empty, queues, storm (bench_storm.py: five pollers "
+                        "sharing a listing, a 1M-message queue under -t), maillog (the bounce "
+                        "issue's bench_maillog.py, then our side by side), logside (only the "
+                        "latter)")
     p.add_argument("--no-proposals", dest="proposals", action="store_false",
                    help="skip timing benchmarks/proposals/*.diff (if any) on scratch copies")
     p.add_argument("--render", action="store_true",
@@ -696,6 +698,10 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             log("destroying the lab instance")
             lab.destroy()
+    if "storm" in only:
+        import bench_storm
+        body += bench_storm.storm_section(VENV, 2 if args.quick else 3, log=log)
+        flush()
     if "maillog" in only:
         run_maillog()
     if only & {"maillog", "logside"}:

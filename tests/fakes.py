@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 
@@ -50,3 +51,50 @@ def age_growth_samples(state_dir: str | Path, seconds: float) -> None:
         with open(path, "r+") as fh:
             fh.write(json.dumps(doc))
             fh.truncate()
+
+
+def slow_postqueue(tmp: Path, count: int, *, hang: bool = True, seconds: float = 0.0,
+                   queue: str = "deferred", arrival: float = 1795962698.0,
+                   runs: Path | None = None, pidfile: Path | None = None,
+                   long_line: int = 0, name: str = "postqueue") -> str:
+    """A postqueue that lists slowly: ``count`` messages of ``queue`` spread over ``seconds``,
+    then hangs (``hang``, as showq on a storm-sized queue does) or exits 0. ``long_line``: print
+    a line of that many bytes first. Each run appends its PID to ``runs``; the listing process
+    itself sleeps (no child of its own), so its PID is the whole listing."""
+    line = json.dumps({"queue_name": queue, "queue_id": "QID", "arrival_time": arrival,
+                       "message_size": 1000, "forced_expire": False, "sender": "s@src.example",
+                       "recipients": [{"address": "u@dest.example", "delay_reason":
+                                       "connect to dest.example[192.0.2.1]:25: Connection "
+                                       "timed out"}]}).replace("QID", "%X") + "\n"
+    script = f"""#!/usr/bin/python3
+import os, sys, time
+runs, pidfile = {str(runs) if runs else None!r}, {str(pidfile) if pidfile else None!r}
+if runs:
+    with open(runs, "a") as fh:
+        fh.write(f"{{os.getpid()}}\\n")
+if pidfile:
+    with open(pidfile, "w") as fh:
+        fh.write(str(os.getpid()))
+out = sys.stdout.buffer
+if {long_line}:
+    chunk = b"x" * 1048576
+    left = {long_line}
+    while left > 0:
+        out.write(chunk[:left])
+        left -= len(chunk)
+    out.write(b"\\n")
+line = {line!r}
+step = {seconds} / {max(count, 1)}
+for i in range({count}):
+    out.write((line % i).encode())
+    if step and i % 100 == 99:
+        out.flush()
+        time.sleep(step * 100)
+out.flush()
+if {hang}:
+    time.sleep(3600)
+"""
+    path = tmp / name
+    path.write_text(script)
+    path.chmod(0o755)
+    return str(path)

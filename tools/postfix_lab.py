@@ -185,6 +185,38 @@ class Lab:
         _run(["smtp-source", "-s", str(sessions), "-m", str(count), "-l", str(size), "-f", sender,
               "-t", to, f"127.0.0.1:{self.smtpd_port}"], timeout=600)
 
+    def clone_deferred(self, count: int, prefix: str = "F") -> int:
+        """Add ``count`` deferred messages fast (~30,000/s): copies of the first deferred queue
+        file (and its defer log, so each has a delay reason) under new short queue IDs
+        ``<prefix><10 hex digits>``, same owner, mode and mtime (a retry time in the future,
+        so qmgr leaves them alone). showq lists them like any other: it takes the queue ID
+        from the file name and hashes the directory from its first character
+        (hash_queue_depth 1). smtp-source needs ~140 s for 100,000; this, ~4 s."""
+        deferred = self.queue_dir / "deferred"
+        src = next(Path(r) / f for r, _d, fs in os.walk(deferred) for f in sorted(fs))
+        log = self.queue_dir / "defer" / src.parent.name / src.name
+        st = os.stat(src)
+        data = src.read_bytes()
+        reason = log.read_bytes() if log.exists() else None
+        targets = [(deferred, data)] + ([(self.queue_dir / "defer", reason)] if reason else [])
+        for base, _ in targets:
+            sub = base / prefix[0]
+            sub.mkdir(exist_ok=True)
+            os.chown(sub, st.st_uid, st.st_gid)
+            os.chmod(sub, 0o700)
+        for i in range(count):
+            qid = f"{prefix}{i:010X}"
+            for base, content in targets:
+                path = base / prefix[0] / qid
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700)
+                try:
+                    os.write(fd, content)
+                    os.fchown(fd, st.st_uid, st.st_gid)
+                finally:
+                    os.close(fd)
+                os.utime(path, (st.st_atime, st.st_mtime))
+        return count
+
     # -- looking at the queue --
     def spool_counts(self) -> dict[str, int]:
         """Queue files per queue, counted in the spool itself (root only)."""

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import nagiosplugin
 from nagiosplugin.runtime import Runtime
 
-from . import __version__, check_registry
+from . import __version__, bounds, check_registry
 from .errors import MonitorError
 
 # typing is imported for type checkers only: at run time it cost ~3 ms of every check's start-up
@@ -160,10 +160,20 @@ def check_parser(prog: str, description: str, *, durations: bool = False,
                             "/usr/sbin/postqueue)")
         p.add_argument("--config-dir", metavar="DIR", default=None,
                        help="Postfix instance, passed to postqueue -c as it is")
-    if state:
+    if state or queue:
         p.add_argument("--state-dir", metavar="DIR", default=None,
                        help="where state lives (default: a per-user directory, created 0700)")
+    if queue:
+        add_listing_option(p)
     return p
+
+
+def add_listing_option(p: argparse.ArgumentParser) -> None:
+    """``--listing-max-age``: every queue consumer's option to share one listing."""
+    p.add_argument("--listing-max-age", metavar="SECONDS", type=parse_duration, default=None,
+                   help="reuse a complete queue listing of this instance not older than this, "
+                        "taken by another run of this user (kept in --state-dir); runs "
+                        "starting together list once between them (default: always list)")
 
 
 # -- running a check ------------------------------------------------------------------------
@@ -243,11 +253,31 @@ class Threshold(nagiosplugin.ScalarContext):
         super().__init__(name, warning or "~:", critical or "~:")
         self.given = (warning is not None, critical is not None)
 
-    def performance(self, metric: nagiosplugin.Metric, resource: Any) -> nagiosplugin.Performance:
+    def evaluate(self, metric: nagiosplugin.Metric, resource: Any) -> nagiosplugin.Result:
+        if is_cut(resource):            # a lower bound: a state only where it proves one
+            return bounds.evaluate(self, metric)
+        return super().evaluate(metric, resource)
+
+    def ranges(self) -> str:
+        """The given ranges as options (``-w 500 -c 2000``), for a line that names them."""
+        given = [f"-w {self.warning}"] if self.given[0] else []
+        return " ".join(given + ([f"-c {self.critical}"] if self.given[1] else []))
+
+    def performance(self, metric: nagiosplugin.Metric, resource: Any
+                    ) -> nagiosplugin.Performance | None:
+        # a cut listing's lower bounds are left out of the perfdata: graphed as values they
+        # would draw a false dip just when the queue is at its largest
+        if is_cut(resource):
+            return None
         return nagiosplugin.Performance(
             metric.name, metric.value, metric.uom,
             self.warning if self.given[0] else None, self.critical if self.given[1] else None,
             metric.min, metric.max)
+
+
+def is_cut(resource: Any) -> bool:
+    """Whether ``resource`` measured a listing cut by the deadline (its values: lower bounds)."""
+    return bool(getattr(getattr(resource, "snapshot", None), "cut", False))
 
 
 def judged_context(name: str, args: argparse.Namespace, judged: bool) -> Threshold:
@@ -265,6 +295,8 @@ def run(check: nagiosplugin.Check, args: argparse.Namespace) -> NoReturn:
     for handler in list(root.handlers):
         root.removeHandler(handler)
     # nagiosplugin's alarm takes whole seconds: round up, never down to "no timeout".
+    if not isinstance(check.results, bounds.LowerBoundResults):
+        check.results = bounds.LowerBoundResults()
     check.main(verbose=args.verbose, timeout=math.ceil(args.timeout))
     raise AssertionError("unreachable")  # pragma: no cover - check.main exits
 

@@ -157,7 +157,7 @@ def resolve_source(log_file: Optional[str], journal: bool,
     source = os.path.abspath(log_file)
     try:
         kind = _not_regular(os.stat(source).st_mode)
-        if kind:
+        if kind and source != os.devnull:      # /dev/null: no log, nothing to count
             # a FIFO would block the open until a writer comes (the check then died at -t
             # with no name and no cause); /dev/zero never ends
             raise MonitorError(f"log file {log_file} is {kind}, not a regular file: pass the "

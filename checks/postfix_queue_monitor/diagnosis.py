@@ -129,8 +129,23 @@ def advice(snap: QueueSnapshot, classes: int = 3) -> list[str]:
     return out
 
 
+def listing_notes(snap: QueueSnapshot) -> list[str]:
+    """How the listing was had: cut by the deadline, reused from another run (for ``-v``)."""
+    out = []
+    if snap.cut:
+        out.append(f"listing cut after {snap.elapsed or 0:.1f} s at "
+                   f"{snap.stats('total').messages:,} messages (postqueue killed at the "
+                   f"deadline): every count, size and age is a lower bound, no perfdata")
+    if snap.reused_age is not None:
+        out.append(f"listing reused: taken {snap.reused_age:.1f} s ago by another run "
+                   f"(--listing-max-age)")
+    return out
+
+
 def parse_notes(snap: QueueSnapshot) -> list[str]:
     out = list(snap.warnings)
+    if snap.long_lines:
+        out.append(f"skipped {snap.long_lines} line(s) longer than 64 KiB")
     if snap.source == "text":
         out.append("read postqueue -p (no -j before Postfix 3.1): unmarked messages counted as "
                    "deferred")

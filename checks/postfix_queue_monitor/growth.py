@@ -91,13 +91,14 @@ def consumers(windows: dict[float, float], now: float, window: float) -> dict[fl
 
 def measure_growth(state_dir: str | None, config_dir: str | None, deferred: int,
                    clock: Callable[[], float], window: float,
-                   lock_deadline: float = 3.0) -> Growth:
+                   lock_deadline: float = 3.0, record: bool = True) -> Growth:
     """Record this run's sample and return the growth (shared with the Zabbix sender).
 
     The sample's time is read from ``clock`` under the lock: runs that overlap are then
     ordered as they write, each one's sample is merged with the others' and none looks like
     it came from the future. Samples are kept for the longest window of any recent consumer
-    (a 15-minute sender must not prune what a 1-hour check needs)."""
+    (a 15-minute sender must not prune what a 1-hour check needs). ``record``: False for a
+    cut listing, whose count is a lower bound and never a sample."""
     name = f"growth-{instance_key(config_dir)}.json"
     with StateDir(state_dir).locked(name, lock_deadline) as sf:
         now = clock()
@@ -105,6 +106,8 @@ def measure_growth(state_dir: str | None, config_dir: str | None, deferred: int,
         samples = data.get("samples", [])
         rates = data.get("rates", {})
         growth = compute_growth(samples, now, deferred, window, rates.get(window))
+        if not record:
+            return growth
         windows = consumers(data.get("windows", {}), now, window)
         keep = max(windows)
         if growth.ref is not None:

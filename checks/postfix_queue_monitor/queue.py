@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from . import reasons
 from .deadline import Deadline
 from .errors import MonitorError
-from .proc import Child
+from .proc import MAX_LINE, Child
 
 # typing is imported for type checkers only: at run time it cost ~3 ms of every check's start-up
 TYPE_CHECKING = False
@@ -174,6 +174,13 @@ class QueueSnapshot:
         # class of each reason text met so far: every distinct text is classified once per
         # listing (reasons.classify's LRU of 4096 thrashes on queues with tens of thousands)
         self.class_of: dict[str, str] = {}
+        # how the listing went: cut by the deadline (every figure is then a lower bound of the
+        # true one), its duration, lines over proc.MAX_LINE skipped, and the age of a listing
+        # reused from another run (None: listed by this run)
+        self.cut = False
+        self.elapsed: float | None = None
+        self.long_lines = 0
+        self.reused_age: float | None = None
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, QueueSnapshot) and all(
@@ -464,16 +471,25 @@ def _username() -> str:
 
 
 def _run(argv: list[str], timeout: float, parse, now: float, histograms: Histograms = None):
+    """Run one listing; at the deadline the child is killed and what was read is returned,
+    flagged ``cut``."""
     with Child(argv, timeout) as child:
-        snap = parse(child.lines(), now, histograms)
-        rc, err = child.finish()
+        snap = parse(child.lines(MAX_LINE, cut_ok=True), now, histograms)
+        rc, err = child.finish(cut_ok=True)
+        snap.cut = child.expired
+        snap.long_lines = child.long_lines
     return snap, rc, err
 
 
 def read_queue(postqueue: str, config_dir: str | None, timeout: float,
-               now: float, histograms: Histograms = None) -> QueueSnapshot:
+               now: float, histograms: Histograms = None,
+               allow_cut: bool = False) -> QueueSnapshot:
     """List the queue with ``postqueue -j``, falling back to ``-p`` where ``-j`` is refused
-    (``histograms``: also count each message into these age and size buckets)."""
+    (``histograms``: also count each message into these age and size buckets).
+
+    A listing still running at ``timeout`` is cut: postqueue is killed. With ``allow_cut`` the
+    snapshot of what was read comes back with ``cut`` set (its counts, bytes and ages are lower
+    bounds); without, that is the MonitorError it always was."""
     deadline = Deadline(timeout)
     argv = postqueue_argv(postqueue, config_dir, "-j")
     try:
@@ -483,15 +499,34 @@ def read_queue(postqueue: str, config_dir: str | None, timeout: float,
             raise MonitorError(f"{postqueue} not found: install Postfix or pass --postqueue PATH") \
                 from None
         raise
-    if rc == 64 or ("invalid option" in err and rc != 0):
+    if not snap.cut and (rc == 64 or ("invalid option" in err and rc != 0)):
         argv = postqueue_argv(postqueue, config_dir, "-p")
         remaining = max(0.1, deadline.remaining())
         snap, rc, err = _run(argv, remaining, parse_text, now, histograms)
+    snap.elapsed = timeout - deadline.remaining()
+    if snap.cut:
+        name = os.path.basename(argv[0])
+        if not allow_cut:
+            raise MonitorError(f"{name} did not finish within {timeout:.1f} s and was killed "
+                               f"(raise -t, or look at why it hangs)")
+        if not snap.lines:              # hung before its first line: nothing to judge
+            long = (f" (it printed {snap.long_lines} line(s) longer than 64 KiB, skipped)"
+                    if snap.long_lines else "")
+            raise MonitorError(f"{name} did not finish within {timeout:.1f} s and was killed, "
+                               f"before listing anything{long} (raise -t, or look at why it "
+                               f"hangs)")
+        if snap.malformed == snap.lines:
+            raise MonitorError(f"{' '.join(argv)} was cut after {snap.elapsed:.1f} s and none "
+                               f"of the {snap.lines} lines read parses as a queue listing")
+        return snap
     if rc != 0:
         raise MonitorError(_explain(rc, err, argv))
     if "accessing queue directly" in err:
         snap.warnings.append("postqueue: mail system is down, the queue was read directly "
                              "(start Postfix)")
+    if snap.long_lines and snap.malformed == snap.lines:
+        raise MonitorError(f"{' '.join(argv)} printed {snap.long_lines} line(s) longer than "
+                           f"64 KiB (skipped) and no queue listing besides")
     if snap.lines and snap.malformed == snap.lines:
         sample = snap.malformed_samples[0][:80] if snap.malformed_samples else ""
         raise MonitorError(f"{' '.join(argv)} printed {snap.lines} lines and none parses as a "

@@ -23,9 +23,11 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from . import __version__, diagnosis, reasons
-from .cli import fmt_age, parse_timeout, whole_number
+from .cli import add_listing_option, fmt_age, parse_timeout, whole_number
+from .deadline import Deadline
 from .errors import MonitorError
-from .queue import AGE_BUCKETS_MIN, ALL_QUEUES, QueueSnapshot, default_postqueue, read_queue
+from .listing import get_listing
+from .queue import AGE_BUCKETS_MIN, ALL_QUEUES, QueueSnapshot, default_postqueue
 
 PROG = "postfix_queue_report"
 EXIT_USAGE = 2
@@ -61,6 +63,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-t", "--timeout", metavar="SECONDS", type=parse_timeout,
                    default=DEFAULT_TIMEOUT,
                    help=f"limit for postqueue (default {DEFAULT_TIMEOUT:g}); then it is killed")
+    p.add_argument("--state-dir", metavar="DIR", default=None,
+                   help="where a shared listing is kept (default: a per-user directory)")
+    add_listing_option(p)
     p.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
     return p
 
@@ -111,6 +116,10 @@ def build(snap: QueueSnapshot, top: int = DEFAULT_TOP) -> dict[str, Any]:
         "deferred_ages": total_ages,
         "lines": snap.lines,
         "malformed": snap.malformed,
+        # a listing cut by the deadline: every figure is a lower bound of the true one
+        "complete": not snap.cut,
+        "cut_after_s": round(snap.elapsed or 0, 1) if snap.cut else None,
+        "reused_age_s": None if snap.reused_age is None else round(snap.reused_age, 1),
         "notes": diagnosis.parse_notes(snap),
     }
 
@@ -141,6 +150,11 @@ def _age(seconds: float, messages: int) -> str:
 def render(doc: dict[str, Any]) -> str:
     stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(doc["time"]))
     out = [f"Postfix queue report, {stamp} ({doc['source']})", ""]
+    if not doc.get("complete", True):
+        total = doc["queues"]["total"]["messages"]
+        out[-1:] = [f"INCOMPLETE: the listing was cut after {doc['cut_after_s']} s at {total:,} "
+                    f"messages (postqueue killed at -t): every figure below is a lower bound; "
+                    f"raise -t for the whole queue", ""]
     rows: list[tuple[Any, ...]] = [
         (q, v["messages"], v["recipients"], v["bytes"], _age(v["oldest_age"], v["messages"]))
         for q, v in doc["queues"].items()]
@@ -198,8 +212,9 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock = time.time) -> int:
     except SystemExit as exc:        # --help/--version (0) or a usage error (2)
         return int(exc.code or 0)
     try:
-        snap = read_queue(args.postqueue or default_postqueue(), args.config_dir, args.timeout,
-                          clock())
+        snap = get_listing(args.postqueue or default_postqueue(), args.config_dir,
+                           Deadline(args.timeout), clock(), state_dir=args.state_dir,
+                           max_age=args.listing_max_age, clock=clock)
         doc = build(snap, args.top)
         text = json.dumps(doc, ensure_ascii=False) + "\n" if args.json else render(doc)
     except MonitorError as exc:

@@ -4,7 +4,6 @@ position moves past what was skipped."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -17,12 +16,13 @@ from test_maillog_reader import T0, Log
 
 from postfix_queue_monitor import deliveries as D
 from postfix_queue_monitor.deadline import Deadline
-from postfix_queue_monitor.linebound import MAX_LINE, bounded_lines
+from postfix_queue_monitor.linebound import MAX_LINE
 from postfix_queue_monitor.maillog.feeder import LineFeeder
 from postfix_queue_monitor.maillog.journal import JournalReader
 from postfix_queue_monitor.maillog.reader import FileReader
 from postfix_queue_monitor.maillog.tally import Tally
 from postfix_queue_monitor.maillog.timestamps import Clock
+from postfix_queue_monitor.proc import Child
 
 BIN = Path(sys.executable).parent
 MB = 1024 * 1024
@@ -50,13 +50,15 @@ def _hole(path: Path, size: int) -> None:
         fh.truncate(fh.tell() + size)
 
 
-def test_bounded_lines_skips_and_reports_long_ones() -> None:
-    data = (b"short 1\n" + b"x" * (MAX_LINE + 5) + b"\nshort 2\n" + b"y" * MAX_LINE + b"\n"
-            + b"z" * (3 * MAX_LINE))
+def test_child_lines_pass_the_head_of_long_ones() -> None:
+    script = ("import sys; w = sys.stdout.write; w('short 1\\n'); w('x' * 70000 + '\\n'); "
+              "w('short 2\\n'); w('z' * 200000)")
     heads: list[bytes] = []
-    got = list(bounded_lines(io.BufferedReader(io.BytesIO(data)), heads.append))
-    assert got == [b"short 1\n", b"short 2\n", b"y" * MAX_LINE + b"\n"]
-    assert [h[:1] for h in heads] == [b"x", b"z"] and all(len(h) <= 4096 for h in heads)
+    with Child([sys.executable, "-c", script], 10) as child:
+        got = list(child.lines(on_long=heads.append))
+        child.finish()
+    assert got == [b"short 1\n", b"short 2\n"] and child.long_lines == 2
+    assert [h[:1] for h in heads] == [b"x", b"z"] and all(len(h) <= MAX_LINE for h in heads)
 
 
 def test_nul_hole_is_crossed_and_the_next_line_counts(log: Log) -> None:

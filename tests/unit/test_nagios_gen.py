@@ -98,8 +98,9 @@ def test_ok_thresholds_come_from_the_check_registry(monkeypatch):
                         tuple(queue if c.key == "queue" else c for c in check_registry.CHECKS))
     found, _ = nagios_gen.load_checks(check_registry.CHECKS)
     files = nagios_gen.render(found)
-    assert "/bin/check_postfix_queue -w 123 -c 456 -v\n" in files["nrpe.cfg"]
-    assert "check_command           check_postfix_queue!123!456!-v\n" in files["services.cfg"]
+    assert "/bin/check_postfix_queue -w 123 -c 456 -v --listing-max-age 60\n" in files["nrpe.cfg"]
+    assert ("check_command           check_postfix_queue!123!456!-v --listing-max-age 60\n"
+            in files["services.cfg"])
     assert 'vars.postfix_queue_size_warning = "123"' in files["postfix-queue.conf"]
 
 
@@ -118,3 +119,14 @@ def test_ok_nagios_files_use_user1_and_nrpe_an_absolute_prefix():
     assert f"Install prefix: {nagios_gen.PREFIX}" in nrpe
     for line in re.findall(r"^command\[[^\]]+\]=(\S+)", nrpe, re.M):
         assert line.startswith(f"{nagios_gen.PREFIX}/bin/check_postfix_")
+
+
+def test_ok_shipped_queue_checks_share_one_listing():
+    """Every shipped queue check takes --listing-max-age (one showq scan per interval); the
+    bounce check reads the log, not the queue, and has no such option."""
+    files = nagios_gen.render(nagios_gen.load_checks()[0])
+    nrpe = files["nrpe.cfg"].splitlines()
+    queue_lines = [ln for ln in nrpe if "check_postfix_" in ln and "bounce" not in ln
+                   and ln.startswith("command[")]
+    assert len(queue_lines) == 3 and all("--listing-max-age 60" in ln for ln in queue_lines)
+    assert files["postfix-queue.conf"].count('vars.postfix_queue_listing_max_age = "60"') == 3

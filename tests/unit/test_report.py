@@ -270,7 +270,7 @@ def test_malformed_lines_are_noted(tmp_path, fixtures, run_main):
     ("down", 3, "Postfix is not running"),
     ("not-allowed", 3, "may not list the queue"),
     ("missing", 3, "not found: install Postfix or pass --postqueue"),
-    ("hung", 3, "did not finish within 0.5 s"),
+    ("hung", 3, "did not finish within 0.4 s"),   # -t 0.5 less the reserve
     ("garbage", 3, "none parses as a queue listing"),
     ("bad-option", 2, "unrecognized arguments: --frobnicate"),
     ("bad-timeout", 2, "is not a duration"),

@@ -130,14 +130,20 @@ def test_triggers_use_known_keys_macros_hysteresis_and_nodata(kind: str) -> None
     judged = {re.search(r"/([^,]+),", t["expression"])[1].split("/")[1]
               for t in triggers if t["priority"] in ("WARNING", "HIGH")}
     assert judged == {"postfix.queue.size[total]", "postfix.queue.oldest_age",
-                      "postfix.queue.deferred.growth", "postfix.delivery.bounce_rate"}
+                      "postfix.queue.deferred.growth", "postfix.delivery.bounce_rate",
+                      "postfix.queue.size.lower_bound"}
+    cut = [t for t in triggers if "postfix.queue.size.lower_bound" in t["expression"]]
+    assert [t["expression"] for t in cut] == [
+        f"last(/{name}/postfix.queue.size.lower_bound,#1)>{{$POSTFIX.QUEUE.SIZE.CRIT}}"]
+    assert cut[0]["recovery_expression"].startswith(
+        f"nodata(/{name}/postfix.queue.size.lower_bound,")
     for t in triggers:
         for ref in re.findall(r"/" + re.escape(name) + r"/([^,)]+(?:\[[^\]]*\])?)",
                               t["expression"] + t.get("recovery_expression", "")):
             assert ref in keys, ref
         for macro in re.findall(r"\{\$[A-Z._]+\}", t["expression"]):
             assert macro in macros
-        if t["priority"] in ("WARNING", "HIGH"):
+        if t["priority"] in ("WARNING", "HIGH") and t not in cut:
             assert "min(" in t["expression"] and "max(" in t["recovery_expression"]
             assert t["recovery_mode"] == "RECOVERY_EXPRESSION"
         if t is not nodata[0]:

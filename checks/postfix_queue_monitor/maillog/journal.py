@@ -64,7 +64,7 @@ class JournalReader:
             raise MonitorError(f"cannot read the journal: {exc} (install systemd's journalctl, "
                                f"or pass --log-file PATH)") from None
         with child:
-            yield from child.lines(self._long_entry)
+            yield from child.lines(on_long=self._long_entry)
             rc, err = child.finish()
         problem = _journal_error(err, rc)
         if problem:

@@ -8,10 +8,11 @@ from collections.abc import Callable
 
 import nagiosplugin
 
-from .. import diagnosis
+from .. import bounds, diagnosis
 from ..cli import GuardedResource, error_hint
 from ..deadline import Deadline
-from ..queue import QUEUES, QueueSnapshot, default_postqueue, read_queue
+from ..listing import get_listing
+from ..queue import QUEUES, QueueSnapshot, default_postqueue
 
 Clock = Callable[[], float]
 
@@ -30,9 +31,10 @@ class QueueResource(GuardedResource):
         self.snapshot: QueueSnapshot | None = None
 
     def read(self) -> QueueSnapshot:
-        deadline = Deadline(self.args.timeout)
-        self.snapshot = read_queue(self.args.postqueue or default_postqueue(),
-                                   self.args.config_dir, deadline.child_timeout(), self.clock())
+        self.snapshot = get_listing(self.args.postqueue or default_postqueue(),
+                                    self.args.config_dir, Deadline(self.args.timeout),
+                                    self.clock(), state_dir=self.args.state_dir,
+                                    max_age=self.args.listing_max_age, clock=self.clock)
         return self.snapshot
 
 
@@ -46,6 +48,8 @@ class QueueSummary(nagiosplugin.Summary):
         hint = error_hint(results)
         if hint is not None:
             return hint
+        if self.cut() and results.most_significant_state == nagiosplugin.Unknown:
+            return self.undecided(results)
         text = self.describe_problem(results)
         snap = self.resource.snapshot
         why = diagnosis.cause(snap) if snap and self.about_deferred(results) else ""
@@ -62,6 +66,31 @@ class QueueSummary(nagiosplugin.Summary):
     def describe_problem(self, results: nagiosplugin.Results) -> str:  # pragma: no cover
         raise NotImplementedError
 
+    # -- a listing cut by the deadline: lower bounds ------------------------------------------
+    def cut(self) -> bool:
+        snap = self.resource.snapshot
+        return snap is not None and snap.cut
+
+    def cut_note(self) -> str:
+        snap = self.resource.snapshot
+        assert snap is not None
+        return f"listing cut after {snap.elapsed or 0:.1f} s"
+
+    def bound_text(self, metric: nagiosplugin.Metric) -> str:  # pragma: no cover
+        """The metric as a lower bound, as the first line says it ("at least 412,000 …")."""
+        raise NotImplementedError
+
+    def undecided(self, results: nagiosplugin.Results) -> str:
+        """Why a cut listing gives UNKNOWN: how far it got, and what it could not decide."""
+        snap = self.resource.snapshot
+        assert snap is not None
+        parts = [f"{self.bound_text(r.metric)} decides nothing against {r.context.ranges()}"
+                 for r in bounds.undecided(results)]
+        return (f"queue listing cut after {snap.elapsed or 0:.1f} s (postqueue killed at the "
+                f"deadline) at {bounds.with_commas(snap.stats('total').messages)} messages: "
+                f"{', '.join(parts)} (raise -t, or let the pollers share one listing with "
+                f"--listing-max-age)")
+
     def about_deferred(self, results: nagiosplugin.Results) -> bool:
         """Whether the problem concerns deferred mail: the cause names deferral reasons, which
         say nothing about, say, a full hold queue."""
@@ -77,13 +106,14 @@ class QueueSummary(nagiosplugin.Summary):
         snap = self.resource.snapshot
         if snap is None:
             return []
-        lines = diagnosis.details(snap)
+        lines = diagnosis.listing_notes(snap) + diagnosis.details(snap)
         if self.resource.args.verbose >= 2:     # -vv: an example text and what to do
             lines += diagnosis.advice(snap)
         return lines
 
 
 def worst(results: nagiosplugin.Results) -> list[nagiosplugin.Result]:
-    """Non-OK results, worst first."""
-    bad = [r for r in results if r.state != nagiosplugin.Ok]
+    """Non-OK results, worst first (a cut listing's undecided values are not problems)."""
+    bad = [r for r in results
+           if r.state != nagiosplugin.Ok and not isinstance(r, bounds.Undecided)]
     return sorted(bad, key=lambda r: -r.state.code)

@@ -22,12 +22,15 @@ from ..cli import (
     violation,
 )
 from ..deadline import Deadline
+from ..errors import MonitorError
 from ..growth import Growth, measure_growth
 from .common import Clock, QueueResource, QueueSummary, worst
 
 CHECK = check_registry.BY_KEY["growth"]
 #: The metric -w/-c judge.
 JUDGED = "deferred.growth"
+
+
 def parser() -> argparse.ArgumentParser:
     p = check_parser(CHECK.program, CHECK.description, plain_is_upper=True, state=True,
                      timeout=CHECK.timeout)
@@ -45,7 +48,13 @@ class DeferredGrowth(QueueResource):
         deferred = snap.stats("deferred").messages
         self.growth = measure_growth(self.args.state_dir, self.args.config_dir, deferred,
                                      self.clock, self.args.window,
-                                     lock_deadline=Deadline(self.args.timeout).lock_timeout(1 / 3))
+                                     lock_deadline=Deadline(self.args.timeout).lock_timeout(1 / 3),
+                                     record=not snap.cut)
+        if snap.cut and self.growth.rate is None:
+            raise MonitorError(f"queue listing cut after {snap.elapsed or 0:.1f} s at "
+                               f"{deferred:,} deferred and no complete sample to compare with "
+                               f"({self.growth.note}): growth not judged (raise -t, or share "
+                               f"one listing with --listing-max-age)")
         values = {"queue.size.deferred": deferred, JUDGED: None if self.growth.rate is None
                   else round(self.growth.rate, 2)}
         for m in metrics.for_check(CHECK.key):
@@ -60,6 +69,9 @@ class Summary(QueueSummary):
     def describe_ok(self, results: nagiosplugin.Results) -> str:
         g = self.resource.growth
         deferred = results["queue_deferred"].metric.value
+        if self.cut() and g is not None and g.rate is not None:
+            return (f"deferred queue at least {_signed(g.rate)}/h, at least {deferred:,} "
+                    f"deferred ({self.cut_note()})")
         if g is None or g.rate is None:
             return f"{deferred} deferred, {g.note if g else 'waiting for baseline'}"
         text = f"deferred queue {_signed(g.rate)}/h, {deferred} deferred"
@@ -69,8 +81,14 @@ class Summary(QueueSummary):
         r = worst(results)[0]
         rng = r.context.critical if r.state == nagiosplugin.Critical else r.context.warning
         deferred = results["queue_deferred"].metric.value
-        return (f"deferred queue {_signed(r.metric.value)}/h ({violation(r.metric.value, rng)}), "
-                f"{deferred} deferred")
+        why = violation(r.metric.value, rng)
+        if self.cut():
+            return (f"{self.bound_text(r.metric)} ({why}; {self.cut_note()}), at least "
+                    f"{deferred:,} deferred")
+        return f"deferred queue {_signed(r.metric.value)}/h ({why}), {deferred} deferred"
+
+    def bound_text(self, metric: nagiosplugin.Metric) -> str:
+        return f"deferred queue at least {_signed(metric.value)}/h"
 
 
 def _signed(rate: float) -> str:

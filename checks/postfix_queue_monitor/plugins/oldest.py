@@ -70,6 +70,8 @@ class Summary(QueueSummary):
         if queue is None:
             return f"no message in {', '.join(self.resource.judged)}"
         age = results["oldest_age"].metric.value
+        if self.cut():
+            return f"oldest {queue} message is at least {fmt_age(age)} old ({self.cut_note()})"
         return f"oldest {queue} message is {fmt_age(age)} old"
 
     def about_deferred(self, results: nagiosplugin.Results) -> bool:
@@ -78,9 +80,15 @@ class Summary(QueueSummary):
     def describe_problem(self, results: nagiosplugin.Results) -> str:
         r = worst(results)[0]
         rng = r.context.critical if r.state == nagiosplugin.Critical else r.context.warning
+        why = violation(r.metric.value, rng, fmt_age)
+        if self.cut():
+            return f"{self.bound_text(r.metric)} ({why}; {self.cut_note()})"
         queue = self.resource.oldest_queue() or "queued"
-        return (f"oldest {queue} message is {fmt_age(r.metric.value)} old "
-                f"({violation(r.metric.value, rng, fmt_age)})")
+        return f"oldest {queue} message is {fmt_age(r.metric.value)} old ({why})"
+
+    def bound_text(self, metric: nagiosplugin.Metric) -> str:
+        queue = self.resource.oldest_queue() or "queued"
+        return f"oldest {queue} message is at least {fmt_age(metric.value)} old"
 
 
 def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> None:

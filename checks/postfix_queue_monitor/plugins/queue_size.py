@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 import nagiosplugin
 
 from .. import check_registry, metrics
+from ..bounds import with_commas
 from ..cli import (
     ErrorContext,
     check_parser,
@@ -44,6 +45,8 @@ class Summary(QueueSummary):
         snap = self.resource.snapshot
         assert snap is not None
         total = snap.stats("total").messages
+        if snap.cut:
+            return f"at least {with_commas(total)} messages queued ({self.cut_note()})"
         if not total:
             return "queue empty"
         parts = ", ".join(f"{snap.queues[q].messages} {q}" for q in QUEUES
@@ -56,11 +59,20 @@ class Summary(QueueSummary):
     def describe_problem(self, results: nagiosplugin.Results) -> str:
         out = []
         for r in worst(results):
+            rng = r.context.critical if r.state == nagiosplugin.Critical else r.context.warning
+            why = violation(r.metric.value, rng)
+            if self.cut():
+                out.append(f"{self.bound_text(r.metric)} ({why}; {self.cut_note()})")
+                continue
             q = r.metric.name.removeprefix("queue_")
             what = "queued" if q == "total" else q
-            rng = r.context.critical if r.state == nagiosplugin.Critical else r.context.warning
-            out.append(f"{fmt_number(r.metric.value)} {what} ({violation(r.metric.value, rng)})")
+            out.append(f"{fmt_number(r.metric.value)} {what} ({why})")
         return ", ".join(out)
+
+    def bound_text(self, metric: nagiosplugin.Metric) -> str:
+        q = metric.name.removeprefix("queue_")
+        what = "messages queued" if q == "total" else q
+        return f"at least {with_commas(metric.value)} {what}"
 
 
 def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> None:

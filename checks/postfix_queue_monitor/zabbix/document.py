@@ -23,8 +23,9 @@ from typing import Any
 from .. import __version__, deliveries, growth, metrics
 from ..deadline import Deadline
 from ..errors import MonitorError
+from ..listing import get_listing
 from ..metrics import Metric
-from ..queue import QueueSnapshot, default_postqueue, read_queue
+from ..queue import QueueSnapshot, default_postqueue
 from ..state import StateDir
 
 #: Values about the collection itself: Zabbix only (no Nagios label), not in docs/reference.md's key
@@ -42,6 +43,8 @@ META: tuple[Metric, ...] = (
            "Monitor: partial measuring error", "", "char"),
     Metric("meta.growth_ready", "postfix.queue.deferred.growth.ready", "$.deferred.baseline",
            "Deferred growth: baseline", "", "unsigned"),
+    Metric("meta.cut_messages", "postfix.queue.size.lower_bound", "$.meta.cut.messages",
+           "Queue total: at least (listing cut)", "", "unsigned"),
 )
 
 #: Everything the document can carry, in template order.
@@ -51,7 +54,13 @@ BY_ID: dict[str, Metric] = {m.id: m for m in ALL}
 #: Metrics that may be absent from a document (no baseline yet, no delivery measurement):
 #: their items discard a missing value rather than becoming unsupported.
 OPTIONAL: frozenset[str] = frozenset(
-    m.id for m in metrics.REGISTRY if m.id == "deferred.growth" or m.id.startswith("delivery."))
+    [m.id for m in metrics.REGISTRY if m.id == "deferred.growth" or m.id.startswith("delivery.")]
+    + [m.id for m in metrics.REGISTRY if m.id.startswith(("queue.", "deferred.reason."))]
+    + ["meta.cut_messages", "meta.growth_ready", "meta.listing", "meta.malformed"])
+#: A listing cut by the deadline gives lower bounds only: none of its queue values goes out as
+#: if it were the whole (a false dip in every graph just when the queue is largest). The total
+#: read so far goes to ``meta.cut_messages`` alone, whose trigger fires when even that is above
+#: {$POSTFIX.QUEUE.SIZE.CRIT}; ``meta.error`` says the listing was cut.
 
 #: ``$.meta.listing`` values (the template's value map says the same).
 LISTING = {"json": 0, "text": 1}
@@ -124,18 +133,8 @@ def delivery_stats(opts: argparse.Namespace, state_dir: str, now: float,
         timeout=deadline.child_timeout())
 
 
-def measure(opts: argparse.Namespace, clock=time.time) -> Measurement:
-    """Collect everything the checks measure. The queue listing is required (its failure is a
-    MonitorError); a failing growth or delivery measurement is recorded in ``$.meta.error``
-    and its values are left out."""
-    started = time.monotonic()
-    deadline = Deadline(opts.timeout)
-    now = clock()
-    snap = read_queue(opts.postqueue or default_postqueue(), opts.config_dir,
-                      deadline.child_timeout(), now)
-    result = Measurement(clock=now, values=snapshot_values(snap))
-    result.errors.extend(snap.warnings)
-    state_dir = StateDir(opts.state_dir).path
+def _growth(result: Measurement, state_dir: str, opts: argparse.Namespace,
+            snap: QueueSnapshot, deadline: Deadline, clock: Callable[[], float]) -> None:
     try:
         rate = growth_rate(state_dir, opts.config_dir, snap.stats("deferred").messages, clock,
                            opts.growth_window, deadline)
@@ -145,6 +144,29 @@ def measure(opts: argparse.Namespace, clock=time.time) -> Measurement:
     result.values["meta.growth_ready"] = 0 if rate is None else 1
     if rate is not None:
         result.values["deferred.growth"] = round(float(rate), 2)   # as the check's perfdata
+
+
+def measure(opts: argparse.Namespace, clock=time.time) -> Measurement:
+    """Collect everything the checks measure. The queue listing is required (its failure is a
+    MonitorError); a failing growth or delivery measurement is recorded in ``$.meta.error``
+    and its values are left out."""
+    started = time.monotonic()
+    deadline = Deadline(opts.timeout)
+    now = clock()
+    snap = get_listing(opts.postqueue or default_postqueue(), opts.config_dir, deadline, now,
+                       state_dir=opts.state_dir, max_age=opts.listing_max_age, clock=clock)
+    if snap.cut:
+        total = snap.stats("total").messages
+        result = Measurement(clock=now, values={"meta.cut_messages": total})
+        result.errors.append(f"queue listing cut after {total} messages "
+                             f"({snap.elapsed or 0:.1f} s, postqueue killed at the deadline): "
+                             f"queue values left out, at least {total} queued (raise -t)")
+    else:
+        result = Measurement(clock=now, values=snapshot_values(snap))
+    result.errors.extend(snap.warnings)
+    state_dir = StateDir(opts.state_dir).path
+    if not snap.cut:                     # a lower bound is never a growth sample
+        _growth(result, state_dir, opts, snap, deadline, clock)
     stats: deliveries.DeliveryStats | None
     try:
         stats = delivery_stats(opts, state_dir, now, deadline)

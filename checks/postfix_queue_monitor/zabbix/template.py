@@ -107,7 +107,8 @@ def instance_key(key: str, macro: str = "{#INSTANCE}") -> str:
 
 def _per_instance(m: Metric) -> bool:
     """Queue metrics (and growth) are measured per instance; deliveries come from the log."""
-    return m.id.startswith(("queue.", "deferred.")) or m.id == "meta.growth_ready"
+    return (m.id.startswith(("queue.", "deferred."))
+            or m.id in ("meta.growth_ready", "meta.cut_messages"))
 
 
 def _value_type(m: Metric) -> str | None:
@@ -123,6 +124,8 @@ def _tags(m: Metric) -> list[dict[str, str]]:
     elif m.id.startswith("deferred.reason."):
         tags = [{"tag": "component", "value": "queue"},
                 {"tag": "reason", "value": parts[-1]}]
+    elif m.id == "meta.cut_messages":
+        tags = [{"tag": "component", "value": "queue"}, {"tag": "queue", "value": "total"}]
     elif m.id.startswith("deferred.") or m.id == "meta.growth_ready":
         tags = [{"tag": "component", "value": "queue"}, {"tag": "queue", "value": "deferred"}]
     elif m.id.startswith("delivery."):
@@ -147,6 +150,11 @@ DESCRIPTIONS = {
                         "hold (the arrival time, never a file's mtime).",
     "meta.error": "Empty when everything was measured; otherwise what failed (its values are "
                   "left out) and how to fix it.",
+    "meta.cut_messages": "Only when the queue listing was cut by the deadline (a storm: showq "
+                         "could not list the whole queue within -t): the messages read before "
+                         "the cut, a lower bound of the total. The queue items get no value "
+                         "then (no false dip); this item's trigger fires when even the lower "
+                         "bound is above {$POSTFIX.QUEUE.SIZE.CRIT}.",
 }
 
 
@@ -242,6 +250,27 @@ def _threshold_triggers(tpl: str, key: str, stem: str, name: str, nodata: dict[s
         out.append(t)
         crit = crit or t
     return out
+
+
+def _cut_trigger(tpl: str, key: str, nodata: dict[str, Any], *,
+                 proto: bool = False) -> dict[str, Any]:
+    """A cut listing's lower bound already above the critical macro proves the problem; it
+    recovers once no listing was cut for the trigger period (the queue items judge again)."""
+    macro = "{$POSTFIX.QUEUE.SIZE.CRIT}"
+    name = f"Postfix: at least {{ITEM.LASTVALUE1}} messages queued (over {macro}; listing cut)"
+    return {
+        "uuid": stable_uuid(tpl, "trigger", key, "cut"),
+        "expression": _expr(tpl, key, "last", "#1") + f">{macro}",
+        "recovery_mode": "RECOVERY_EXPRESSION",
+        "recovery_expression": _expr(tpl, key, "nodata", "{$POSTFIX.TRIGGER.PERIOD}") + "=1",
+        "name": name.replace("Postfix:", "Postfix {#INSTANCE}:") if proto else name,
+        "priority": "HIGH",
+        "description": "The queue listing was cut by the deadline and the messages read before "
+                       f"the cut already exceed {macro}: the queue holds at least that many. "
+                       "Recovers when no listing was cut for {$POSTFIX.TRIGGER.PERIOD}.",
+        "dependencies": [_dep(nodata)],
+        "tags": [{"tag": "scope", "value": "capacity"}],
+    }
 
 
 def _bounce_triggers(tpl: str, nodata: dict[str, Any]) -> list[dict[str, Any]]:
@@ -367,6 +396,8 @@ def _discovery(kind: str) -> dict[str, Any]:
         key = instance_key(metrics.BY_ID[mid].key)
         by_key[mid]["trigger_prototypes"] = _threshold_triggers(
             tpl, key, stem, name, nodata, "", proto=True)
+    by_key["meta.cut_messages"]["trigger_prototypes"] = [_cut_trigger(
+        tpl, instance_key(document.BY_ID["meta.cut_messages"].key), nodata, proto=True)]
     rule: dict[str, Any] = {
         "uuid": stable_uuid(tpl, "discovery", DISCOVERY_KEY),
         "name": "Postfix instances",
@@ -413,6 +444,8 @@ def build(kind: str) -> dict[str, Any]:
         units = {"queue.oldest_age": "", "deferred.growth": " msg/h"}.get(mid, "")
         by_id[mid]["triggers"] = _threshold_triggers(tpl, metrics.BY_ID[mid].key, stem, name,
                                                      nodata, units)
+    by_id["meta.cut_messages"]["triggers"] = [
+        _cut_trigger(tpl, document.BY_ID["meta.cut_messages"].key, nodata)]
     by_id["meta.error"]["triggers"] = [{
         "uuid": stable_uuid(tpl, "trigger", "meta.error"),
         "expression": f"length({_expr(tpl, document.BY_ID['meta.error'].key, 'last')})>0",

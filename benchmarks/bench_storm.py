@@ -1,0 +1,189 @@
+"""Storm benchmarks: a 1,000,000-message real queue under -t, and five pollers on 100,000.
+
+    python benchmarks/bench_storm.py [--runs 3] [--out benchmarks/data/storm.md]
+
+(``make bench`` runs it as the ``storm`` section of benchmarks/run.py.) Root, a private Postfix
+instance (tools/postfix_lab.py). The queue is built with ``Lab.clone_deferred`` (copies of one
+real deferred queue file, ~30,000/s) instead of smtp-source (~700/s), and listed by the real
+postqueue and showq. Disk: about 8 GB for 1M messages (two 4 KiB files each), removed at the end.
+
+1. **Five pollers, 100,000 messages**: the three queue checks, ``postfix_queue_report --json``
+   and ``postfix_queue_zabbix send`` (to a closed port: it measures, then spools) started
+   together, without and with ``--listing-max-age 60``; wall time until the last answers, and
+   the CPU showq spent, against one ``postqueue -j`` (goal: sharing ≤ 1.3× one listing).
+2. **Storm, 1,000,000 messages**: ``check_postfix_queue -w 500 -c 2000 -t 8`` against
+   ``check_mailq -M postfix -w 500 -c 2000 -t 8`` on the same queue: time to answer, state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tools"))
+
+from postfix_lab import Lab  # noqa: E402
+
+CHECK_MAILQ = "/usr/lib/nagios/plugins/check_mailq"
+STATES = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
+
+
+def showq_cpu(master: int | None) -> float:
+    """CPU seconds of the showq processes under ``master`` (alive; showq stays for reuse)."""
+    tck = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        if name == "showq" and int(fields[1]) == master:
+            total += int(fields[11]) + int(fields[12])
+    return total / tck
+
+
+def pollers(bindir: Path, cdir: str, state: str | None) -> list[list[str]]:
+    common = ["--config-dir", cdir, "-t", "60"]
+    if state:
+        common += ["--state-dir", state, "--listing-max-age", "60"]
+    else:
+        common += ["--state-dir", tempfile.mkdtemp(prefix="storm-bench-")]
+    return [[str(bindir / "check_postfix_queue"), *common],
+            [str(bindir / "check_postfix_oldest_message"), *common],
+            [str(bindir / "check_postfix_deferred_growth"), *common],
+            [str(bindir / "postfix_queue_report"), "--json", *common],
+            [str(bindir / "postfix_queue_zabbix"), "send", "-z", "127.0.0.1:9",
+             "--send-timeout", "2", "--log-file", os.devnull, *common]]
+
+
+def together(cmds: list[list[str]], master: int | None) -> tuple[float, float]:
+    """Start all at once; (wall until the last ends, showq CPU meanwhile)."""
+    cpu0 = showq_cpu(master)
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for c in cmds]
+    for p in procs:
+        p.wait()
+    wall = time.perf_counter() - t0
+    time.sleep(0.2)                   # showq's last writes
+    return wall, showq_cpu(master) - cpu0
+
+
+def timed(argv: list[str], master: int | None) -> tuple[float, float, int, str]:
+    cpu0 = showq_cpu(master)
+    t0 = time.perf_counter()
+    p = subprocess.run(argv, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    time.sleep(0.2)
+    return wall, showq_cpu(master) - cpu0, p.returncode, (p.stdout.splitlines() or [""])[0]
+
+
+def med(xs: list[float]) -> str:
+    return f"{statistics.median(xs):.2f} ({min(xs):.2f}–{max(xs):.2f})"
+
+
+def storm_section(bindir: Path, runs: int, log=print) -> list[str]:
+    lab = Lab("stormbench")
+    try:
+        lab.setup().start()
+        lab.inject(3, domains=3)
+        lab.wait_settled(3, timeout=60)
+        log("storm: cloning 100,000 deferred messages")
+        lab.clone_deferred(100_000, prefix="F")
+        master = lab.master_pid()
+        cdir = str(lab.config_dir)
+        one, unshared, shared = [], [], []
+        for rnd in range(runs + 1):            # the first round warms the page cache
+            listing = timed(["/usr/sbin/postqueue", "-c", cdir, "-j"], master)
+            plain = together(pollers(bindir, cdir, None), master)
+            state = tempfile.mkdtemp(prefix="storm-bench-shared-")
+            sharing = together(pollers(bindir, cdir, state), master)
+            log(f"  round {rnd}: one listing {listing[0]:.2f}s/{listing[1]:.2f}s CPU, "
+                f"five unshared {plain[0]:.2f}s/{plain[1]:.2f}s, shared {sharing[0]:.2f}s/"
+                f"{sharing[1]:.2f}s")
+            if rnd:
+                one.append(listing)
+                unshared.append(plain)
+                shared.append(sharing)
+        one_cpu = statistics.median(x[1] for x in one)
+        ratio_shared = statistics.median(x[1] for x in shared) / one_cpu
+        ratio_plain = statistics.median(x[1] for x in unshared) / one_cpu
+        out = [
+            "## Storms: five pollers on 100,000 messages, and a 1,000,000-message queue", "",
+            "`python benchmarks/bench_storm.py` (also `make bench`, section `storm`): a real "
+            "queue built with `Lab.clone_deferred`, listed by the real postqueue and showq. "
+            f"Medians of {runs} rounds (min–max), after one warm-up round.", "",
+            "Five pollers started together on 100,000 deferred messages (the three queue "
+            "checks, `postfix_queue_report --json`, `postfix_queue_zabbix send`):", "",
+            "| | wall until the last answers (s) | showq CPU (s) | × one listing's showq CPU |",
+            "|---|---|---|---|",
+            f"| one `postqueue -j` | {med([x[0] for x in one])} | {med([x[1] for x in one])} "
+            "| 1.00 |",
+            f"| five, each its own listing | {med([x[0] for x in unshared])} | "
+            f"{med([x[1] for x in unshared])} | {ratio_plain:.2f} |",
+            f"| five, `--listing-max-age 60` | {med([x[0] for x in shared])} | "
+            f"{med([x[1] for x in shared])} | {ratio_shared:.2f} |", "",
+            f"Goal: with sharing ≤ 1.3× one listing's showq CPU: **{ratio_shared:.2f}×, "
+            f"{'met' if ratio_shared <= 1.3 else 'missed'}** (without sharing "
+            f"{ratio_plain:.2f}×).", "",
+        ]
+        log("storm: cloning 900,000 more (1,000,000 in all)")
+        lab.clone_deferred(900_000, prefix="E")
+        total = 1_000_003
+        full = timed(["/usr/sbin/postqueue", "-c", cdir, "-j"], master)
+        ours, theirs = [], []
+        for rnd in range(runs):
+            ours.append(timed([str(bindir / "check_postfix_queue"), "--config-dir", cdir,
+                               "-w", "500", "-c", "2000", "-t", "8"], master))
+            theirs.append(timed([CHECK_MAILQ, "-M", "postfix", "-d", cdir, "-w", "500", "-c",
+                                 "2000", "-t", "8"], master))
+            log(f"  storm round {rnd + 1}: ours {ours[-1][0]:.2f}s {ours[-1][3][:80]!r}; "
+                f"check_mailq {theirs[-1][0]:.2f}s {theirs[-1][3][:80]!r}")
+        out += [
+            f"A storm: {total:,} deferred messages; one whole `postqueue -j` takes "
+            f"{full[0]:.1f} s ({full[1]:.1f} s of showq CPU). Both under `-t 8`:", "",
+            "| | time to answer (s) | state | first line (last run) |", "|---|---|---|---|",
+            f"| `check_postfix_queue -w 500 -c 2000 -t 8` | {med([x[0] for x in ours])} | "
+            f"{', '.join(sorted({STATES.get(x[2], str(x[2])) for x in ours}))} | "
+            f"`{ours[-1][3][:110]}` |",
+            f"| `check_mailq -M postfix -w 500 -c 2000 -t 8` | {med([x[0] for x in theirs])} | "
+            f"{', '.join(sorted({STATES.get(x[2], str(x[2])) for x in theirs}))} | "
+            f"`{theirs[-1][3][:110]}` |", "",
+        ]
+        return out
+    finally:
+        log("storm: removing the lab (1M queue files)")
+        lab.destroy()
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--bin", default=str(Path(sys.executable).parent),
+                   help="where the console scripts are (default: this Python's bin)")
+    p.add_argument("--out", default=str(HERE / "data" / "storm.md"))
+    args = p.parse_args()
+    if os.geteuid() != 0:
+        print("needs root (a private Postfix instance)")
+        return 2
+    lines = storm_section(Path(args.bin), args.runs,
+                          log=lambda m: print(m, file=sys.stderr, flush=True))
+    Path(args.out).parent.mkdir(exist_ok=True)
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

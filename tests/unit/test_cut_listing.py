@@ -1,0 +1,199 @@
+"""A listing cut by the deadline: lower bounds judged, never UNKNOWN where the read part proves
+the state; bounded lines; the postqueue child dies with the check. Stand-in postqueues that list
+slowly and then hang, as showq does on a storm-sized queue."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import nagiosplugin
+import pytest
+
+from fakes import slow_postqueue
+from postfix_queue_monitor import bounds
+from postfix_queue_monitor.plugins import growth, oldest, queue_size
+from postfix_queue_monitor.queue import read_queue
+
+NOW = 1795966800.0   # 4102 s after the stand-in's arrival time
+CHECK = os.path.join(os.path.dirname(sys.executable), "check_postfix_queue")
+
+
+def run(main, argv, capsys, clock=NOW):
+    started = time.monotonic()
+    with pytest.raises(SystemExit) as exc:
+        main(argv, clock=lambda: clock)
+    elapsed = time.monotonic() - started
+    out, err = capsys.readouterr()
+    assert err == ""
+    return exc.value.code, out, elapsed
+
+
+def gone(pid: int, within: float = 2.0) -> bool:
+    give_up = time.monotonic() + within
+    while time.monotonic() < give_up:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.mark.parametrize("spec, lower, expect", [
+    ("2000", 3000, True), ("2000", 1500, None), ("10:", 5, None), ("10:", 12, False),
+    ("~:", 0, False), ("@1000:5000", 1500, None), ("@1000:5000", 6000, False),
+    ("@1000:", 1500, True), ("@1000:", 10, None), ("10:20", 25, True), ("10:20", 15, None),
+])
+def test_what_a_lower_bound_proves(spec, lower, expect):
+    assert bounds.proves(nagiosplugin.Range(spec), lower) is expect
+    # cross-check against nagiosplugin's own match on values at and above the bound
+    seen = {not nagiosplugin.Range(spec).match(x) for x in (lower, lower + 1, lower * 10 + 7,
+                                                            1e12)}
+    if expect is not None:
+        assert seen == {expect}
+
+
+def test_storm_critical_from_the_lower_bound_within_t(tmp_path, capsys):
+    pidfile = tmp_path / "pid"
+    pq = slow_postqueue(tmp_path, 3000, pidfile=pidfile)
+    code, out, elapsed = run(queue_size.main, ["--postqueue", pq, "-c", "2000", "-t", "2"],
+                             capsys)
+    first = out.splitlines()[0]
+    assert code == 2, out
+    assert first.startswith("POSTFIX QUEUE CRITICAL - at least 3,000 messages queued (> 2000; "
+                            "listing cut after 1.6 s)"), first
+    assert "|" not in out           # lower bounds are no perfdata
+    assert elapsed < 3.0
+    assert gone(int(pidfile.read_text()))
+
+
+def test_warning_proven_when_only_the_warning_end_is_passed(tmp_path, capsys):
+    pq = slow_postqueue(tmp_path, 1500)
+    code, out, _ = run(queue_size.main, ["--postqueue", pq, "-w", "1000", "-c", "2000", "-t",
+                                         "1"], capsys)
+    assert code == 1 and "WARNING - at least 1,500 messages queued (> 1000; listing cut" in out
+
+
+@pytest.mark.parametrize("rng", ["2000", "@1000:5000", "2000:"])
+def test_unknown_where_the_read_part_proves_nothing(tmp_path, capsys, rng):
+    pq = slow_postqueue(tmp_path, 1500)
+    code, out, _ = run(queue_size.main, ["--postqueue", pq, "-c", rng, "-t", "1"], capsys)
+    first = out.splitlines()[0]
+    assert code == 3, out
+    assert first.startswith("POSTFIX QUEUE UNKNOWN - queue listing cut after 0.8 s (postqueue "
+                            "killed at the deadline) at 1,500 messages: at least 1,500 messages "
+                            f"queued decides nothing against -c {rng}"), first
+
+
+def test_proven_critical_beats_an_undecided_queue(tmp_path, capsys):
+    pq = slow_postqueue(tmp_path, 3000)
+    code, out, _ = run(queue_size.main, ["--postqueue", pq, "--queue", "deferred", "--queue",
+                                         "active", "-c", "2000", "-t", "1"], capsys)
+    assert code == 2 and out.startswith("POSTFIX QUEUE CRITICAL - at least 3,000 deferred "
+                                        "(> 2000; listing cut"), out
+
+
+def test_lower_end_range_proven_ok_says_at_least(tmp_path, capsys):
+    pq = slow_postqueue(tmp_path, 50)
+    code, out, _ = run(queue_size.main, ["--postqueue", pq, "-c", "10:", "-t", "1", "-v"],
+                       capsys)
+    assert code == 0 and out.startswith("POSTFIX QUEUE OK - at least 50 messages queued "
+                                        "(listing cut after 0.8 s)"), out
+    assert "every count, size and age is a lower bound, no perfdata" in out
+
+
+def test_oldest_age_is_a_lower_bound(tmp_path, capsys):
+    pq = slow_postqueue(tmp_path, 10)
+    code, out, _ = run(oldest.main, ["--postqueue", pq, "-w", "30m", "-c", "1h", "-t", "1"],
+                       capsys)
+    assert code == 2 and out.startswith("POSTFIX OLDEST CRITICAL - oldest deferred message is "
+                                        "at least 1h 8m old (> 1h; listing cut"), out
+    code, out, _ = run(oldest.main, ["--postqueue", pq, "-c", "2h", "-t", "1"], capsys)
+    assert code == 3 and "decides nothing against -c 7200" in out
+
+
+def test_growth_never_stores_a_cut_count(tmp_path, capsys):
+    state = str(tmp_path / "state")
+    small = tmp_path / "small"
+    small.mkdir()
+    complete = slow_postqueue(small, 100, hang=False)
+    code, out, _ = run(growth.main, ["--postqueue", complete, "--state-dir", state, "-c", "500"],
+                       capsys, clock=NOW - 3600)
+    assert code == 0 and "waiting for baseline" in out
+    cut = slow_postqueue(tmp_path, 2000)
+    code, out, _ = run(growth.main, ["--postqueue", cut, "--state-dir", state, "-c", "500",
+                                     "-t", "1"], capsys)
+    assert code == 2 and out.startswith("POSTFIX GROWTH CRITICAL - deferred queue at least "
+                                        "+1900/h (> 500; listing cut"), out
+    # undecided: the rate read so far is below the range's end
+    code, out, _ = run(growth.main, ["--postqueue", cut, "--state-dir", state, "-c", "5000",
+                                     "-t", "1"], capsys)
+    assert code == 3 and "decides nothing against -c ~:5000" in out
+    # the next complete run still compares with the complete sample of an hour ago
+    code, out, _ = run(growth.main, ["--postqueue", complete, "--state-dir", state, "-c", "500"],
+                       capsys)
+    assert code == 0 and "deferred queue 0/h, 100 deferred" in out, out
+
+
+def test_growth_on_a_cut_listing_without_baseline_is_unknown(tmp_path, capsys):
+    cut = slow_postqueue(tmp_path, 2000)
+    state = str(tmp_path / "state")
+    code, out, _ = run(growth.main, ["--postqueue", cut, "--state-dir", state, "-c", "500",
+                                     "-t", "1"], capsys)
+    assert code == 3 and "no complete sample to compare with" in out
+    assert not [f for f in os.listdir(state) if f.startswith("growth") and
+                not f.endswith(".lock")]
+
+
+def test_a_hung_postqueue_that_listed_nothing_stays_the_old_unknown(tmp_path, capsys):
+    pq = slow_postqueue(tmp_path, 0)
+    code, out, elapsed = run(queue_size.main, ["--postqueue", pq, "-c", "10", "-t", "1"], capsys)
+    assert code == 3 and "did not finish within" in out and "before listing anything" in out
+    assert elapsed < 2.0
+
+
+def test_a_huge_line_is_skipped_and_counted(tmp_path):
+    pq = slow_postqueue(tmp_path, 20, hang=False, long_line=300 * 1024 * 1024)
+    snap = read_queue(pq, None, 20.0, NOW)
+    assert not snap.cut and snap.stats("total").messages == 20 and snap.long_lines == 1
+
+
+def test_a_huge_line_costs_bounded_memory_and_answers_within_t(tmp_path):
+    """A 2 GB line under -t 4: the check answers in time, RSS stays small (measured in a child
+    process, whose peak RSS is its own)."""
+    pq = slow_postqueue(tmp_path, 0, hang=False, long_line=2 * 1024 ** 3)
+    code = ("import resource, subprocess, sys\n"
+            f"p = subprocess.run([{CHECK!r}, '--postqueue', {pq!r}, '-t', '4'], "
+            "capture_output=True, text=True)\n"
+            "print(p.returncode, p.stdout.splitlines()[0])\n"
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=30).stdout.splitlines()
+    elapsed = time.monotonic() - started
+    assert elapsed < 5.5, out
+    assert out[0].startswith("3 POSTFIX QUEUE UNKNOWN"), out
+    assert "1 line(s) longer than 64 KiB" in out[0], out
+    assert int(out[1]) < 80 * 1024, out          # KiB: the check never held the line
+
+
+def test_postqueue_dies_when_the_checks_process_group_is_killed(tmp_path):
+    """NRPE/Icinga kill the plugin's process group with SIGKILL on their own timeout: the
+    listing child must not live on with PPID 1."""
+    pidfile = tmp_path / "pid"
+    pq = slow_postqueue(tmp_path, 10, pidfile=pidfile)
+    check = subprocess.Popen([CHECK, "--postqueue", pq, "-t", "60"], start_new_session=True,
+                             stdout=subprocess.DEVNULL)
+    give_up = time.monotonic() + 10
+    while not (pidfile.exists() and pidfile.read_text()) and time.monotonic() < give_up:
+        time.sleep(0.02)
+    child = int(pidfile.read_text())
+    os.killpg(check.pid, signal.SIGKILL)
+    check.wait()
+    assert gone(child), f"postqueue stand-in {child} survived its check"
+
+

@@ -1,0 +1,156 @@
+"""One listing for every poller (--listing-max-age): reuse, single flight, a cut listing never
+reused as complete; and what the Zabbix document and the report make of a cut listing. Real
+processes against a stand-in postqueue that lists slowly and counts its runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from fakes import slow_postqueue
+from postfix_queue_monitor import listing, report
+from postfix_queue_monitor.deadline import Deadline
+from postfix_queue_monitor.plugins import queue_size
+from postfix_queue_monitor.queue import read_queue
+from postfix_queue_monitor.zabbix import cli as zabbix_cli
+
+NOW = 1795966800.0
+BIN = os.path.dirname(sys.executable)
+
+
+def runs(path) -> int:
+    return len(path.read_text().split()) if path.exists() else 0
+
+
+def test_stored_snapshot_round_trips(tmp_path, fixtures):
+    from fakes import fake_postqueue
+    pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl")
+    snap = read_queue(pq, None, 5.0, NOW)
+    back = listing.from_data(json.loads(json.dumps(listing.to_data(snap, pq, None))))
+    assert back == snap and back.cut is False
+
+
+@pytest.mark.parametrize("bad", [{"now": "x"}, {"queues": {"deferred": [1, 2]}},
+                                 {"deferred_domains": {"a": -1}}, {"lines": 2 ** 70 * -1}])
+def test_a_damaged_stored_listing_is_listed_afresh(tmp_path, fixtures, bad):
+    from fakes import fake_postqueue
+    pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl")
+    state = tmp_path / "state"
+    first = listing.get_listing(pq, None, Deadline(5), NOW, state_dir=str(state), max_age=60,
+                                clock=lambda: NOW)
+    path = state / listing.file_name(None)
+    doc = json.loads(path.read_text())
+    doc["data"].update(bad)
+    path.write_text(json.dumps(doc))
+    again = listing.get_listing(pq, None, Deadline(5), NOW + 1, state_dir=str(state), max_age=60,
+                                clock=lambda: NOW + 1)
+    assert again.reused_age is None and again.stats("total") == first.stats("total")
+
+
+def test_reuse_within_max_age_private_and_said_in_v(tmp_path, capsys):
+    count = tmp_path / "runs"
+    pq = slow_postqueue(tmp_path, 100, hang=False, runs=count)
+    state = tmp_path / "state"
+    argv = ["--postqueue", pq, "--state-dir", str(state), "--listing-max-age", "60", "-v"]
+    for clock in (NOW, NOW + 30):
+        with pytest.raises(SystemExit):
+            queue_size.main(argv, clock=lambda c=clock: c)
+    out = capsys.readouterr().out
+    assert runs(count) == 1
+    assert "listing reused: taken 30.0 s ago by another run" in out
+    path = state / listing.file_name(None)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(state).st_mode) == 0o700
+    assert json.loads(path.read_text())["kind"] == "listing"     # the parsed snapshot, by state.py
+    with pytest.raises(SystemExit):                              # older than max age: listed again
+        queue_size.main(argv, clock=lambda: NOW + 91)
+    assert runs(count) == 2
+
+
+def test_a_cut_listing_is_never_reused_as_complete(tmp_path, capsys):
+    count = tmp_path / "runs"
+    cut = slow_postqueue(tmp_path, 3000, runs=count)
+    state = str(tmp_path / "state")
+    argv = ["--postqueue", cut, "--state-dir", state, "--listing-max-age", "60", "-c", "2000",
+            "-t", "1"]
+    for clock in (NOW, NOW + 2):    # the second starts after the first's listing ended
+        with pytest.raises(SystemExit) as exc:
+            queue_size.main(argv, clock=lambda c=clock: c)
+        assert exc.value.code == 2
+    assert runs(count) == 2        # the second run did not take the first's cut listing
+    out = capsys.readouterr().out
+    assert "listing reused" not in out
+
+
+def test_pollers_starting_together_list_once(tmp_path):
+    """Four checks, the report and the Zabbix document start at once: one postqueue run; each
+    answers from it (the listing takes 1.5 s, each waits within its own -t)."""
+    count = tmp_path / "runs"
+    pq = slow_postqueue(tmp_path, 3000, hang=False, seconds=1.5, runs=count)
+    common = ["--postqueue", pq, "--state-dir", str(tmp_path / "state"),
+              "--listing-max-age", "60", "-t", "8"]
+    cmds = [["check_postfix_queue", *common, "-v"],
+            ["check_postfix_oldest_message", *common, "-v"],
+            ["check_postfix_deferred_growth", *common, "-v"],
+            ["postfix_queue_report", *common, "--json"],
+            ["postfix_queue_zabbix", "json", *common, "--log-file", os.devnull]]
+    started = time.monotonic()
+    procs = [subprocess.Popen([os.path.join(BIN, c[0]), *c[1:]], stdout=subprocess.PIPE,
+                              text=True) for c in cmds]
+    outs = [p.communicate(timeout=30)[0] for p in procs]
+    assert time.monotonic() - started < 8
+    assert runs(count) == 1, outs
+    assert outs[0].startswith("POSTFIX QUEUE OK - 3000 messages queued"), outs[0]
+    assert sum("listing reused" in o for o in outs[:3]) >= 2, outs
+    assert json.loads(outs[3])["queues"]["total"]["messages"] == 3000
+    assert json.loads(outs[4])["queue"]["total"]["messages"] == 3000
+
+
+def test_zabbix_document_of_a_cut_listing(tmp_path, capsys):
+    pq = slow_postqueue(tmp_path, 2500)
+    code = zabbix_cli.main(["json", "--postqueue", pq, "-t", "1", "--state-dir",
+                            str(tmp_path / "state"), "--log-file", os.devnull])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert doc["meta"]["cut"] == {"messages": 2500}
+    assert "queue listing cut after 2500 messages" in doc["meta"]["error"]
+    assert "queue" not in doc and "oldest_age" not in doc       # no lower bound as a whole value
+    assert "growth_per_hour" not in doc.get("deferred", {}) and "reasons" not in doc.get(
+        "deferred", {})
+    assert not [f for f in os.listdir(tmp_path / "state") if f.startswith("growth-")
+                and not f.endswith(".lock")]
+
+
+def test_report_of_a_cut_listing_says_incomplete(tmp_path, capsys):
+    pq = slow_postqueue(tmp_path, 2500)
+    assert report.main(["--postqueue", pq, "-t", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "INCOMPLETE: the listing was cut after 0.8 s at 2,500 messages" in out
+    assert "every figure below is a lower bound" in out
+    assert report.main(["--postqueue", pq, "-t", "1", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["complete"] is False and doc["queues"]["deferred"]["messages"] == 2500
+
+
+def test_a_storm_costs_one_listing_and_every_check_answers_from_its_lower_bounds(tmp_path):
+    """The listing hangs (a storm): the first check's listing is cut at its deadline, the
+    others waited for that very scan and judge its lower bounds, all within -t + 1 s."""
+    count = tmp_path / "runs"
+    pq = slow_postqueue(tmp_path, 3000, runs=count)
+    common = ["--postqueue", pq, "--state-dir", str(tmp_path / "state"),
+              "--listing-max-age", "60", "-t", "3", "-c", "2000"]
+    started = time.monotonic()
+    procs = [subprocess.Popen([os.path.join(BIN, "check_postfix_queue"), *common],
+                              stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    outs = [p.communicate(timeout=30)[0] for p in procs]
+    assert time.monotonic() - started < 4.0
+    assert runs(count) == 1, outs
+    assert [p.returncode for p in procs] == [2] * 4, outs
+    assert all(o.startswith("POSTFIX QUEUE CRITICAL - at least 3,000 messages queued (> 2000; "
+                            "listing cut after") for o in outs), outs
