@@ -45,11 +45,15 @@ def number(value: object, what: str, lo: float = 0.0, hi: float = MAX_TIME) -> f
     return out
 
 
-def text(value: object, what: str, limit: int = MAX_TEXT) -> str:
+def text(value: object, what: str, limit: int = MAX_TEXT, one_line: bool = True) -> str:
+    """A string of at most ``limit`` characters; ``one_line``: without CR or LF (it may end up
+    in a status line, which must stay one line)."""
     if not isinstance(value, str):
         raise ValueError(f"{what} is {type(value).__name__}, not a string")
     if len(value) > limit:
         raise ValueError(f"{what} is longer than {limit} characters")
+    if one_line and ("\n" in value or "\r" in value):
+        raise ValueError(f"{what} holds a line break")
     return value
 
 
@@ -196,6 +200,6 @@ def spool(data: dict[str, Any]) -> dict[str, Any]:
 def spool_entry(entry: object) -> dict[str, Any]:
     d = mapping(entry, "value")
     return {"host": text(d.get("host"), "host", 1024), "key": text(d.get("key"), "key", 2048),
-            "value": text(d.get("value"), "value", 16 * 1024 * 1024),
+            "value": text(d.get("value"), "value", 16 * 1024 * 1024, one_line=False),
             "clock": integer(d.get("clock"), "clock", 0, 2 ** 32),
             "ns": integer(d.get("ns"), "ns", 0, 999_999_999)}

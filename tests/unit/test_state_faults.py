@@ -111,6 +111,8 @@ def _bounce_state(tmp_path: Path, capsys) -> tuple[list[str], Path]:
     (lambda d: d.update(buckets={"1795966800": [1, 2, 3]}), "has 3 fields, not 6"),
     (lambda d: d.update(buckets={"1795966800": [1, 2, 3, "4", {}, {}]}), "count is str"),
     (lambda d: d.update(texts={"b:x": "y"}), "text b:x is str, not a list"),
+    # found by make fuzz: a sample with a line break made the UNKNOWN two lines
+    (lambda d: d.update(unreadable=[1, 1, "a\nb", 1795963200]), "sample holds a line break"),
 ])
 def test_wrongly_typed_bounce_state_is_unknown_once(tmp_path, capsys, change, why) -> None:
     """Before: a position offset of -1 gave 'OSError: [Errno 22]' on every run."""
