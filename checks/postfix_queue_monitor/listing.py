@@ -148,7 +148,7 @@ def get_listing(postqueue: str, config_dir: str | None, deadline: Deadline, now:
             snap = read_queue(postqueue, config_dir, deadline.child_timeout(), at, allow_cut=True)
             try:
                 sf.write(KIND, to_data(snap, postqueue, config_dir))
-            except OSError as exc:
+            except (OSError, StateError) as exc:     # state.py says a failed write as such
                 snap.warnings.append(f"listing not stored for other pollers: {exc}")
             return snap
     except StateError as exc:

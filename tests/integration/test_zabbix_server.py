@@ -210,9 +210,16 @@ def test_ok_deploy_creates_host_then_changes_nothing(zbx) -> None:
     token = zbx.api("token.generate", [tokenid])[0]["token"]
     third = subprocess.run([sys.executable, "-m", "postfix_queue_monitor.zabbix.cli", "deploy",
                             "--url", zbx.url, "--host", HOST], capture_output=True, text=True,
-                           env={**_env(), "ZABBIX_TOKEN": token}, timeout=120)
+                           env={**_env(), "ZABBIX_API_TOKEN": token}, timeout=120)
     assert third.returncode == 0, third.stdout
     assert f"host '{HOST}' already up to date" in third.stdout
+    # or from a file readable by root alone: --token-file
+    with tempfile.NamedTemporaryFile("w", suffix=".token") as fh:
+        fh.write(token + "\n")
+        fh.flush()
+        fourth = cli("deploy", "--url", zbx.url, "--host", HOST, "--token-file", fh.name)
+    assert fourth.returncode == 0 and fourth.stderr == "", fourth.stdout + fourth.stderr
+    assert f"host '{HOST}' already up to date" in fourth.stdout
     bad = cli("deploy", "--url", zbx.url, "--user", "Admin", "--password", "wrong",
               "--host", HOST)
     assert bad.returncode == 3 and bad.stdout.count("\n") == 1

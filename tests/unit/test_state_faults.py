@@ -258,3 +258,13 @@ def test_15m_and_1h_consumers_share_a_state_dir_and_each_gets_its_rate(tmp_path)
     assert hour.rate == pytest.approx((deferred(60) - deferred(1)) / 3541 * 3600)
     fifteen = G.measure_growth(path, None, deferred(60), lambda: NOW + 3600 + 30, 900.0)
     assert fifteen.rate == pytest.approx(0.0)
+
+
+def test_shared_listing_on_a_full_disk_still_answers(full_dir, pq50, capsys) -> None:
+    """state.py now says a failed write as a StateError: the shared listing's 'not stored'
+    warning must still catch it (before: the check went UNKNOWN)."""
+    from postfix_queue_monitor.plugins import queue_size
+
+    code, out = run(queue_size.main, ["--postqueue", pq50, "--state-dir", full_dir,
+                                      "--listing-max-age", "30"], capsys)
+    assert code == 0 and out.startswith("POSTFIX QUEUE OK - 50 messages"), out
