@@ -196,6 +196,8 @@ class StateFile:
             # RecursionError: JSON nested thousands deep; ValueError also covers bad UTF-8
             # and integers too long to convert
             why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+            # the reason may quote the file (a key holding a line break): one line, always
+            why = "".join(c if c.isprintable() else repr(c)[1:-1] for c in why)
             aside = self._discard()
             raise StateError(f"state file {self.path} is corrupt ({why}): {aside}; {lost} "
                              f"lost, the next run starts afresh") from None

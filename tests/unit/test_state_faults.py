@@ -113,6 +113,8 @@ def _bounce_state(tmp_path: Path, capsys) -> tuple[list[str], Path]:
     (lambda d: d.update(texts={"b:x": "y"}), "text b:x is str, not a list"),
     # found by make fuzz: a sample with a line break made the UNKNOWN two lines
     (lambda d: d.update(unreadable=[1, 1, "a\nb", 1795963200]), "sample holds a line break"),
+    # and a key with a line break, quoted in the reason
+    (lambda d: d.update(texts={"\n": ["", 0.5]}), "text \\n minute is float"),
 ])
 def test_wrongly_typed_bounce_state_is_unknown_once(tmp_path, capsys, change, why) -> None:
     """Before: a position offset of -1 gave 'OSError: [Errno 22]' on every run."""
