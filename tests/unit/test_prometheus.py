@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_maillog_reader import T0, Log
 
 from fakes import fake_postqueue
-from postfix_queue_monitor import check_registry, metrics
+from postfix_queue_monitor import check_registry, growth, metrics
 from postfix_queue_monitor.deadline import Deadline
 from postfix_queue_monitor.plugins import queue_size
 from postfix_queue_monitor.prometheus import cli, collect, counters, exposition, rules
@@ -183,9 +183,14 @@ def test_growth_appears_from_the_second_run(tmp_path: Path, fixtures: Path, caps
     _, _, first = run_textfile(tmp_path, capsys, "--postqueue", pq, "--no-deliveries")
     growth = ("postfix_queue_deferred_growth_messages_per_hour", ())
     assert growth not in samples(first)                     # no baseline yet
-    time.sleep(0.05)
+    _older_baseline(tmp_path)
     _, _, second = run_textfile(tmp_path, capsys, "--postqueue", pq, "--no-deliveries")
     assert samples(second)[growth] == 0
+
+
+def _older_baseline(tmp_path: Path) -> None:
+    """A growth sample from two minutes ago (a rate needs samples at least a minute apart)."""
+    growth.measure_growth(str(tmp_path / "st"), None, 50, lambda: time.time() - 120, 900.0)
 
 
 # -- delivery counters ------------------------------------------------------------------------
@@ -242,7 +247,7 @@ def test_counters_malformed_state_is_one_line(tmp_path: Path) -> None:
     doc = json.loads(path.read_text())
     doc["data"]["totals"]["sent"] = -1
     path.write_text(json.dumps(doc))
-    with pytest.raises(counters.MonitorError, match="malformed totals"):
+    with pytest.raises(counters.MonitorError, match="corrupt .total sent -1 is out of range"):
         totals(log, T0 + 10)
 
 
@@ -410,7 +415,7 @@ def test_rules_use_only_names_we_expose(tmp_path: Path, fixtures: Path, capsys) 
     log.write(1, time.time())
     args = ("--postqueue", pq, "--log-file", str(log.path))
     run_textfile(tmp_path, capsys, *args)
-    time.sleep(0.05)
+    _older_baseline(tmp_path)
     _, _, text = run_textfile(tmp_path, capsys, *args)          # with growth
     exposed = {s.name for fam in text_string_to_metric_families(text) for s in fam.samples}
     used = set()
