@@ -35,6 +35,24 @@ def fake_postqueue(tmp: Path, *, j: Path | None = None, p: Path | None = None, r
     return str(path)
 
 
+def age_growth_samples(state_dir: str | Path, seconds: float) -> None:
+    """Move every growth sample (and rate) of a state dir ``seconds`` into the past, as if
+    the runs so far had happened that much earlier: a growth rate needs samples at least a
+    minute apart (a quarter of a shorter window), and a test should not sleep for it. The
+    file is rewritten in place, so its owner and mode stay (a daemon user's state dir)."""
+    import json  # noqa: PLC0415
+
+    for path in Path(state_dir).glob("growth-*.json"):
+        doc = json.loads(path.read_text())
+        data = doc["data"]
+        data["samples"] = [[t - seconds, n] for t, n in data.get("samples", [])]
+        data["windows"] = {w: t - seconds for w, t in data.get("windows", {}).items()}
+        data["rates"] = {w: [t - seconds, r] for w, (t, r) in data.get("rates", {}).items()}
+        with open(path, "r+") as fh:
+            fh.write(json.dumps(doc))
+            fh.truncate()
+
+
 def slow_postqueue(tmp: Path, count: int, *, hang: bool = True, seconds: float = 0.0,
                    queue: str = "deferred", arrival: float = 1795962698.0,
                    runs: Path | None = None, pidfile: Path | None = None,

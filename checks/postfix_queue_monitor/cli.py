@@ -25,6 +25,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, NoReturn
 
+MAX_DURATION = 3650 * 86400.0
+MAX_TIMEOUT = 86400
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _NUMBER = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*([smhdw]?)\s*$")
 
@@ -36,6 +38,18 @@ def parse_duration(text: str) -> float:
     value = float(m[1]) * UNITS[m[2] or "s"]
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r}: a duration must be above 0")
+    if not value <= MAX_DURATION:       # also inf: 400 digits overflow a float
+        raise argparse.ArgumentTypeError(f"{text!r}: a duration must be at most 3650d")
+    return value
+
+
+def parse_timeout(text: str) -> float:
+    """``-t``: a duration of at most a day (the alarm and the child timers take no more:
+    2**31 s overflowed signal.alarm, 1e11 s threading's timer)."""
+    value = parse_duration(text)
+    if value > MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"{text!r}: a timeout must be at most "
+                                         f"{MAX_TIMEOUT} s (a day)")
     return value
 
 
@@ -135,7 +149,7 @@ def check_parser(prog: str, description: str, *, durations: bool = False,
     p.add_argument("-w", "--warning", metavar="RANGE", type=rng,
                    help=f"warning range{unit}; without -w/-c nothing is judged")
     p.add_argument("-c", "--critical", metavar="RANGE", type=rng, help=f"critical range{unit}")
-    p.add_argument("-t", "--timeout", metavar="SECONDS", type=parse_duration, default=timeout,
+    p.add_argument("-t", "--timeout", metavar="SECONDS", type=parse_timeout, default=timeout,
                    help=f"whole-run limit (default {timeout:g}): then UNKNOWN, children killed")
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="more detail after the first line (repeatable)")
@@ -308,8 +322,9 @@ def run_command(commands: Mapping[str, Callable[[argparse.Namespace], int]],
 def measuring_options(p: argparse.ArgumentParser, timeout: float, state_help: str) -> None:
     """The options every non-Nagios front end measures with: ``-t``, the Postfix instance, the
     mail log or journal, the state dir, the growth window."""
-    p.add_argument("-t", "--timeout", metavar="SECONDS", type=parse_duration, default=timeout,
-                   help=f"whole-run limit for measuring (default {timeout:g})")
+    p.add_argument("-t", "--timeout", metavar="SECONDS", type=parse_timeout, default=timeout,
+                   help=f"whole-run limit (default {timeout:g}): measuring, and for a sender "
+                        f"also waiting for its spool and sending")
     p.add_argument("--postqueue", metavar="PATH", default=None,
                    help="the postqueue program (default: postqueue on PATH, else "
                         "/usr/sbin/postqueue)")

@@ -11,11 +11,13 @@ agent; ``expired`` are qmgr ``status=expired|force-expired`` lines; address-veri
 from __future__ import annotations
 
 import os
+import stat
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from . import state_schema
 from .deadline import Deadline
 from .errors import MonitorError
 from .maillog.feeder import LineFeeder
@@ -129,6 +131,18 @@ def state_name(source: str, syslog_name: Optional[str], window: float) -> str:
     return f"bounce-{key}.json"
 
 
+def _not_regular(mode: int) -> str:
+    """'' for a regular file, else what it is ("a FIFO", "a character device", …)."""
+    if stat.S_ISREG(mode):
+        return ""
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISDIR, "a directory")):
+        if test(mode):
+            return name
+    return "not a file"
+
+
 def resolve_source(log_file: Optional[str], journal: bool,
                    journal_files: Sequence[str] = ()) -> tuple[bool, str]:
     """(read the journal?, the source's name: an absolute log path or ``journal[:files]``);
@@ -142,7 +156,12 @@ def resolve_source(log_file: Optional[str], journal: bool,
     assert log_file is not None
     source = os.path.abspath(log_file)
     try:
-        os.stat(source)
+        kind = _not_regular(os.stat(source).st_mode)
+        if kind and source != os.devnull:      # /dev/null: no log, nothing to count
+            # a FIFO would block the open until a writer comes (the check then died at -t
+            # with no name and no cause); /dev/zero never ends
+            raise MonitorError(f"log file {log_file} is {kind}, not a regular file: pass the "
+                               f"mail log itself (--log-file PATH), or --journal")
         readable = os.access(source, os.R_OK)
     except FileNotFoundError:
         raise MonitorError(f"log file {log_file} does not exist (pass --log-file PATH, "
@@ -170,7 +189,8 @@ def measure_deliveries(log_file: Optional[str], journal: bool, syslog_name: Opti
     deadline = Deadline(timeout)
     with StateDir(state_dir).locked(state_name(source, syslog_name, window),
                                     deadline.lock_timeout(0.5)) as sf:
-        data = sf.read(STATE_KIND)
+        data = sf.read(STATE_KIND, state_schema.bounce,
+                       "the log position and the window's delivery counts")
         tally = Tally.load(data) if data else Tally()
         tally.prune(since)
         clock = Clock(now)
@@ -186,11 +206,12 @@ def measure_deliveries(log_file: Optional[str], journal: bool, syslog_name: Opti
             cursor = reader.read(cursor, since)
             new_state = {"source": source, "cursor": cursor}
         else:
-            freader = FileReader(source, feeder)
+            freader = FileReader(source, feeder, deadline)
             if data and data.get("position"):
                 pos = freader.incremental(Position.load(data["position"]), since)
             else:
                 pos = freader.first_run(since)
+            tally.notes.extend(freader.notes())
             new_state = {"source": source, "position": pos.dump()}
         stats = stats_of(tally, since, window, source)
         stats.first_run = data is None

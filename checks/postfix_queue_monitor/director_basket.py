@@ -14,7 +14,7 @@ Configuration Baskets → Upload); docs/packaging.md.
 
 The shape is that of Director 1.10's basket snapshots (``BasketSnapshot``: Datafield entries keyed
 by their original id, objects referring to them by ``datafield_id``; Director booleans as
-"y"/"n"); tests/integration/test_director_basket.py restores it into a real Director.
+"y"/"n"); tests/integration/test_director_basket_real.py restores it into a real Director.
 """
 
 from __future__ import annotations

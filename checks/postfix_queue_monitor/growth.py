@@ -8,7 +8,9 @@ Samples live per Postfix instance in the state dir; times keep sub-second resolu
 from __future__ import annotations
 
 from collections import namedtuple
+from collections.abc import Callable
 
+from . import state_schema
 from .state import StateDir, instance_key
 
 KIND = "growth"
@@ -21,11 +23,28 @@ Sample = tuple[float, int]
 Growth = namedtuple("Growth", "rate ref note", defaults=("",))
 
 
-def compute_growth(samples: list[Sample], now: float, deferred: int, window: float) -> Growth:
-    """The growth against the reference sample of the contract's window rule (pure).
+#: A consumer (a check or sender with its --window) not seen for this long no longer holds
+#: samples back: its window stops counting for pruning.
+STALE_CONSUMER = 2 * 86400.0
 
-    Samples from the future (the clock went backwards) cannot be a reference: they are ignored
-    here and dropped by ``prune``.
+
+def min_interval(window: float) -> float:
+    """The shortest time between the reference sample and now that gives a rate: a minute, or
+    a quarter of a shorter window. Below it a difference of one message 0.2 s apart would read
+    as +18,000/h (a Nagios check and the Zabbix sender sharing the state dir often run in the
+    same second)."""
+    return min(60.0, window / 4)
+
+
+def compute_growth(samples: list[Sample], now: float, deferred: int, window: float,
+                   previous: tuple[float, float] | None = None) -> Growth:
+    """The growth against the reference sample of the window rule (pure).
+
+    The reference is the oldest sample inside the window, or the newest older one when none
+    is inside or the inside one is closer than :func:`min_interval`. When even that is too
+    close, ``previous`` (time, rate) of this window is reused if it is inside the window,
+    else there is no rate yet. Samples from the future (the clock went backwards) cannot be a
+    reference: they are ignored here and dropped by ``prune``.
     """
     past = [s for s in samples if s[0] < now]
     dropped = len(samples) - len(past)
@@ -33,15 +52,27 @@ def compute_growth(samples: list[Sample], now: float, deferred: int, window: flo
         note = ("clock went backwards: new baseline" if dropped else "waiting for baseline")
         return Growth(None, None, note)
     start = now - window
+    need = min_interval(window)
     inside = [s for s in past if s[0] >= start]
+    older = [s for s in past if s[0] < start]
     ref = min(inside) if inside else max(past)
-    rate = (deferred - ref[1]) / (now - ref[0]) * 3600.0
+    if now - ref[0] < need and older:
+        ref = max(older)
+    gap = now - ref[0]
+    if gap < need:
+        if previous is not None and start <= previous[0] <= now:
+            return Growth(previous[1], None, f"rate of {now - previous[0]:.0f} s ago: samples "
+                                             f"only {gap:.1f} s apart")
+        return Growth(None, None, f"waiting: samples only {gap:.1f} s apart, a rate needs "
+                                  f"{need:g} s")
+    rate = (deferred - ref[1]) / gap * 3600.0
     note = f"clock went backwards: {dropped} newer sample(s) dropped" if dropped else ""
     return Growth(rate, ref, note)
 
 
 def prune(samples: list[Sample], now: float, window: float) -> list[Sample]:
-    """Keep what a later run may need: samples inside the window plus the newest older one."""
+    """Keep what a later run may need: samples inside the window plus the newest older one
+    (``window``: the longest of the consumers sharing the file)."""
     past = sorted(s for s in samples if s[0] <= now)
     start = now - window
     older = [s for s in past if s[0] < start]
@@ -49,21 +80,41 @@ def prune(samples: list[Sample], now: float, window: float) -> list[Sample]:
     return kept[-MAX_SAMPLES:]
 
 
-def _valid(sample: object) -> bool:
-    return (isinstance(sample, list) and len(sample) == 2
-            and isinstance(sample[0], (int, float)) and isinstance(sample[1], int))
+def consumers(windows: dict[float, float], now: float, window: float) -> dict[float, float]:
+    """The windows of the runs sharing this file, with when each was last used: this run's
+    added, the ones unused for STALE_CONSUMER (and twice their window) dropped."""
+    out = {w: t for w, t in windows.items()
+           if t <= now and now - t <= max(STALE_CONSUMER, 2 * w)}
+    out[window] = now
+    return out
 
 
-def measure_growth(state_dir: str | None, config_dir: str | None, deferred: int, now: float,
-                   window: float, lock_deadline: float = 3.0, record: bool = True) -> Growth:
-    """Record this run's sample and return the growth (shared with the Zabbix sender)."""
+def measure_growth(state_dir: str | None, config_dir: str | None, deferred: int,
+                   clock: Callable[[], float], window: float,
+                   lock_deadline: float = 3.0, record: bool = True) -> Growth:
+    """Record this run's sample and return the growth (shared with the Zabbix sender).
+
+    The sample's time is read from ``clock`` under the lock: runs that overlap are then
+    ordered as they write, each one's sample is merged with the others' and none looks like
+    it came from the future. Samples are kept for the longest window of any recent consumer
+    (a 15-minute sender must not prune what a 1-hour check needs). ``record``: False for a
+    cut listing, whose count is a lower bound and never a sample."""
     name = f"growth-{instance_key(config_dir)}.json"
     with StateDir(state_dir).locked(name, lock_deadline) as sf:
-        data = sf.read(KIND) or {}
-        samples = [(float(s[0]), int(s[1])) for s in data.get("samples", []) if _valid(s)]
-        growth = compute_growth(samples, now, deferred, window)
-        if not record:       # a cut listing's count is a lower bound: never a sample
+        now = clock()
+        data = sf.read(KIND, state_schema.growth, "the growth samples") or {}
+        samples = data.get("samples", [])
+        rates = data.get("rates", {})
+        growth = compute_growth(samples, now, deferred, window, rates.get(window))
+        if not record:
             return growth
-        sf.write(KIND, {"samples": [list(s) for s in prune([*samples, (now, deferred)], now,
-                                                             window)]})
+        windows = consumers(data.get("windows", {}), now, window)
+        keep = max(windows)
+        if growth.ref is not None:
+            rates[window] = (now, growth.rate)
+        rates = {w: r for w, r in rates.items() if w in windows and r[0] <= now}
+        sf.write(KIND, {
+            "samples": [list(s) for s in prune([*samples, (now, deferred)], now, keep)],
+            "windows": {repr(w): t for w, t in windows.items()},
+            "rates": {repr(w): list(r) for w, r in rates.items()}})
     return growth

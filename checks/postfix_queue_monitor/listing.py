@@ -21,13 +21,15 @@ from collections import Counter
 
 from .deadline import Deadline
 from .errors import MonitorError
-from .queue import AGE_BUCKETS_MIN, QUEUES, QueueSnapshot, QueueStats, read_queue
+from .queue import AGE_BUCKETS_MIN, QUEUES, HistogramStats, QueueSnapshot, QueueStats, read_queue
 from .state import StateDir, StateError, instance_key
 
 # typing is imported for type checkers only: at run time it cost ~3 ms of every check's start-up
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from .queue import Histograms
 
 KIND = "listing"
 #: time kept back from the lock wait for judging and printing after the listing arrives
@@ -56,7 +58,29 @@ def to_data(snap: QueueSnapshot, postqueue: str, config_dir: str | None) -> dict
         "deferred_classes": dict(snap.deferred_classes),
         "deferred_class_domains": {c: dict(d) for c, d in snap.deferred_class_domains.items()},
         "deferred_reason_texts": dict(snap.deferred_reason_texts),
+        "histograms": _hist_data(snap),
     }
+
+
+def _hist_data(snap: QueueSnapshot) -> dict[str, Any] | None:
+    """The per-queue age and size buckets of a listing read with histograms (else None)."""
+    stats = [st for st in (snap.queues[q] for q in QUEUES) if isinstance(st, HistogramStats)]
+    if len(stats) != len(QUEUES):
+        return None
+    return {"age_bounds": list(stats[0].age_bounds), "size_bounds": list(stats[0].size_bounds),
+            "queues": {q: [st.ages, st.sizes, st.age_sum] for q, st in zip(QUEUES, stats)}}
+
+
+def _hist_stats(hist: dict[str, Any], queue: str, now: float) -> HistogramStats:
+    ages, sizes, age_sum = hist["queues"][queue]
+    age_bounds = tuple(float(_num(b, (int, float))) for b in hist["age_bounds"])
+    size_bounds = tuple(float(_num(b, (int, float))) for b in hist["size_bounds"])
+    st = HistogramStats(now, age_bounds, size_bounds)
+    if len(ages) != len(age_bounds) + 1 or len(sizes) != len(size_bounds) + 1:
+        raise ValueError("histogram row")
+    st.ages, st.sizes = [_num(n) for n in ages], [_num(n) for n in sizes]
+    st.age_sum = float(_num(age_sum, (int, float)))
+    return st
 
 
 def _counter(obj: object) -> Counter[str]:
@@ -87,9 +111,10 @@ def from_data(data: dict[str, Any]) -> QueueSnapshot:
     snap.warnings = [str(s) for s in data["warnings"]][:10]
     expected = data["expected_messages"]
     snap.expected_messages = None if expected is None else _num(expected)
+    hist = data.get("histograms")
     for q in QUEUES:
         messages, recipients, size, oldest, forced = data["queues"][q]
-        st = QueueStats()
+        st = QueueStats() if hist is None else _hist_stats(hist, q, snap.now)
         st.messages, st.recipients, st.bytes = _num(messages), _num(recipients), _num(size)
         st.forced_expire = _num(forced)
         st.oldest_arrival = None if oldest is None else float(_num(oldest, (int, float)))
@@ -116,16 +141,26 @@ def _ours(data: dict[str, Any], postqueue: str, config_dir: str | None) -> bool:
             and data.get("config_dir") == config_dir)
 
 
+def _has_histograms(snap: QueueSnapshot, histograms: Histograms) -> bool:
+    if histograms is None:
+        return True
+    st = snap.queues[QUEUES[0]]
+    return isinstance(st, HistogramStats) and (st.age_bounds, st.size_bounds) == histograms
+
+
 def get_listing(postqueue: str, config_dir: str | None, deadline: Deadline, now: float, *,
                 state_dir: str | None = None, max_age: float | None = None,
-                clock=time.time) -> QueueSnapshot:
+                clock=time.time, histograms: Histograms = None) -> QueueSnapshot:
     """The queue listing: a fresh enough stored one, else one run of postqueue (shared).
 
     The run's ``deadline`` bounds both the wait for another run's listing (all but
     :data:`MARGIN_S` of what is left) and this run's own listing (its child share). Without
-    ``max_age`` this is read_queue."""
+    ``max_age`` this is read_queue. ``histograms`` (the Prometheus front end's buckets): a
+    stored listing without those is listed afresh, and the new one, stored with them, serves
+    every poller."""
     if not max_age:
-        return read_queue(postqueue, config_dir, deadline.child_timeout(), now, allow_cut=True)
+        return read_queue(postqueue, config_dir, deadline.child_timeout(), now,
+                          histograms=histograms, allow_cut=True)
     wait = max(0.05, deadline.remaining() - MARGIN_S)
     state = StateDir(state_dir)
     try:
@@ -136,7 +171,8 @@ def get_listing(postqueue: str, config_dir: str | None, deadline: Deadline, now:
                 stored = from_data(data) if data and _ours(data, postqueue, config_dir) else None
             except (StateError, ValueError, TypeError, KeyError, AttributeError):
                 stored = None     # unreadable: list afresh and replace it
-            if stored is not None and 0 <= at - stored.now <= max_age:
+            if stored is not None and 0 <= at - stored.now <= max_age \
+                    and _has_histograms(stored, histograms):
                 if not stored.cut or stored.now + (stored.elapsed or 0) >= now - 0.05:
                     # a complete listing, or a cut one that ended while this run waited for it
                     # (taken as what it is: lower bounds); an older cut one is listed afresh
@@ -145,10 +181,11 @@ def get_listing(postqueue: str, config_dir: str | None, deadline: Deadline, now:
             if deadline.remaining() < MARGIN_S:
                 raise MonitorError("waited for another run's queue listing until no time was "
                                    "left to list (raise -t)")
-            snap = read_queue(postqueue, config_dir, deadline.child_timeout(), at, allow_cut=True)
+            snap = read_queue(postqueue, config_dir, deadline.child_timeout(), at,
+                              histograms=histograms, allow_cut=True)
             try:
                 sf.write(KIND, to_data(snap, postqueue, config_dir))
-            except OSError as exc:
+            except (OSError, StateError) as exc:     # state.py says a failed write as such
                 snap.warnings.append(f"listing not stored for other pollers: {exc}")
             return snap
     except StateError as exc:

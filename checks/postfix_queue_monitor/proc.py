@@ -21,6 +21,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 
+from . import linebound
 from .errors import MonitorError
 
 # typing is imported for type checkers only: at run time it cost ~3 ms of every check's start-up
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 #: The longest line a reader keeps (bytes, newline included); longer lines are skipped and
 #: counted in ``Child.long_lines``. postqueue -j's longest real lines (a message with a thousand
 #: recipients and their delay reasons) stay far below it.
-MAX_LINE = 64 * 1024
+MAX_LINE = linebound.MAX_LINE
 
 PR_SET_PDEATHSIG = 1
 _prctl: Any = None         # libc's prctl once loaded; False where there is none
@@ -111,11 +112,12 @@ class Child:
             except (ProcessLookupError, PermissionError):
                 pass
 
-    def lines(self, max_line: int = MAX_LINE, cut_ok: bool = False) -> Iterator[bytes]:
+    def lines(self, max_line: int = MAX_LINE, cut_ok: bool = False,
+              on_long: Callable[[bytes], None] | None = None) -> Iterator[bytes]:
         """The child's stdout, one line at a time, as it arrives; lines longer than
-        ``max_line`` are skipped and counted. At the deadline: ChildTimeout, or with ``cut_ok``
-        the lines end there (the last one dropped when the kill cut it in half) and the caller
-        finds ``expired`` set."""
+        ``max_line`` are skipped and counted (``on_long`` gets each one's first ``max_line``
+        bytes). At the deadline: ChildTimeout, or with ``cut_ok`` the lines end there (the last
+        one dropped when the kill cut it in half) and the caller finds ``expired`` set."""
         assert self.proc.stdout is not None
         readline = self.proc.stdout.readline
         while True:
@@ -125,6 +127,8 @@ class Child:
             if line[-1:] != b"\n":
                 if len(line) >= max_line:       # too long: read on to its end, in chunks
                     self.long_lines += 1
+                    if on_long is not None:
+                        on_long(line)
                     while True:
                         rest = readline(max_line)
                         if not rest or rest[-1:] == b"\n":

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import time
 from bisect import bisect_left
 from collections import Counter
@@ -44,6 +45,18 @@ def _decoder() -> Callable[[bytes | str], Any]:
             loads = json.loads
         _loads = loads
     return _loads
+
+
+def _strict_loads(raw: bytes | str) -> Any:
+    """What orjson refuses but the stdlib reads: a lone surrogate escape such as "\\udcff"
+    (orjson dropped the whole line). The surrogates become U+FFFD, so the text can be printed."""
+    obj = json.loads(raw)
+    for r in obj.get("recipients") or () if isinstance(obj, dict) else ():
+        if isinstance(r, dict):
+            for k in ("address", "delay_reason"):
+                if isinstance(r.get(k), str):
+                    r[k] = r[k].encode("utf-8", "replace").decode("utf-8")
+    return obj
 
 
 QUEUES: tuple[str, ...] = ("maildrop", "incoming", "active", "deferred", "hold")
@@ -295,12 +308,17 @@ def parse_json_lines(lines: Iterable[bytes | str], now: float,
         try:
             if loads is None:
                 loads = _loads or _decoder()
-            obj = loads(raw)
+            try:
+                obj = loads(raw)
+            except ValueError:
+                if loads is json.loads:
+                    raise
+                obj = _strict_loads(raw)
             queue = obj["queue_name"]
             stats = queues[queue]
             arrival = obj["arrival_time"]
             size = obj["message_size"]
-            if type(arrival) not in (int, float) or type(size) is not int:
+            if type(arrival) not in (int, float) or type(size) is not int or size < 0:
                 raise ValueError("types")
             rcpts = obj.get("recipients") or ()
             if queue == "deferred":
@@ -314,7 +332,8 @@ def parse_json_lines(lines: Iterable[bytes | str], now: float,
                         raise ValueError("recipient")
                     keys.append((address.rpartition("@")[2] if "@" in address else "",
                                  bucket, reason))
-            elif not isinstance(rcpts, (list, tuple)):
+            elif not isinstance(rcpts, (list, tuple)) or any(
+                    type(r) is not dict or type(r.get("address", "")) is not str for r in rcpts):
                 raise ValueError("recipients")
         except (ValueError, KeyError, TypeError, AttributeError):
             text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
@@ -459,6 +478,12 @@ def _explain(rc: int, err: str, argv: list[str]) -> str:
                 f"public/showq in the queue directory ({last})")
     if "main.cf" in low and "no such file" in low:
         return f"no Postfix configuration there: check --config-dir ({last})"
+    if rc < 0:        # Popen's way of saying a signal ended it
+        try:
+            name = signal.Signals(-rc).name
+        except ValueError:
+            name = f"signal {-rc}"
+        return f"postqueue was killed by {name}: {last or 'no message'}"
     return f"postqueue exited {rc}: {last or 'no message'}"
 
 

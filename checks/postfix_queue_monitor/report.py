@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from . import __version__, diagnosis, reasons
-from .cli import add_listing_option, fmt_age, parse_duration, whole_number
+from .cli import add_listing_option, fmt_age, parse_timeout, whole_number
 from .deadline import Deadline
 from .errors import MonitorError
 from .listing import get_listing
@@ -60,7 +60,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("--top", metavar="N", type=whole_number(1), default=DEFAULT_TOP,
                    help=f"destination domains to show (default {DEFAULT_TOP})")
-    p.add_argument("-t", "--timeout", metavar="SECONDS", type=parse_duration,
+    p.add_argument("-t", "--timeout", metavar="SECONDS", type=parse_timeout,
                    default=DEFAULT_TIMEOUT,
                    help=f"limit for postqueue (default {DEFAULT_TIMEOUT:g}); then it is killed")
     p.add_argument("--state-dir", metavar="DIR", default=None,

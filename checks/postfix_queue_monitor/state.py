@@ -18,7 +18,7 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from .errors import MonitorError
 
@@ -35,6 +35,10 @@ class StateError(MonitorError):
     """The state directory or a state file is unusable; the message names it and the fix."""
 
 
+class StateBusy(StateError):
+    """Another run held the state file's lock past the deadline."""
+
+
 def default_state_dir() -> str:
     """A per-user directory: $XDG_STATE_HOME or ~/.local/state when the home is writable,
     else /var/tmp/postfix-queue-monitor-<uid> (daemon users often have no writable home)."""
@@ -45,6 +49,19 @@ def default_state_dir() -> str:
     if home and home != "~" and os.path.isdir(home) and os.access(home, os.W_OK):
         return os.path.join(home, ".local", "state", APP)
     return os.path.join("/var/tmp", f"{APP}-{os.geteuid()}")
+
+
+def write_fix(exc: OSError, directory: str) -> str:
+    """What to do about a failed write or create in ``directory``, by errno."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"free space on the file system of {directory} or raise the user's quota"
+    if exc.errno == errno.EROFS:
+        return (f"{directory} is on a read-only file system: pass --state-dir DIR on a "
+                f"writable one")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return (f"make {directory} writable by uid {os.geteuid()} or pass --state-dir DIR "
+                f"writable by this user")
+    return "pass --state-dir DIR writable by this user"
 
 
 def instance_key(config_dir: str | None) -> str:
@@ -63,13 +80,24 @@ class StateDir:
         self.path = os.path.abspath(path or default_state_dir())
 
     def ensure(self) -> None:
-        """Create the directory 0700 (and missing parents) or check the existing one is ours,
-        private and not a symlink."""
+        """Create the directory 0700 (and missing parents 0755, whatever the umask: makedirs
+        would make them 0777 under umask 000) or check the existing one is ours, private and
+        not a symlink."""
+        missing = []
+        head = self.path
+        while head and not os.path.lexists(head):
+            missing.append(head)
+            head = os.path.dirname(head)
         try:
-            os.makedirs(self.path, mode=0o700, exist_ok=True)
+            for i, d in enumerate(reversed(missing)):
+                last = i == len(missing) - 1
+                try:
+                    os.mkdir(d, 0o700 if last else 0o755)   # the umask can only narrow it
+                except FileExistsError:
+                    continue          # a concurrent run made it
         except OSError as exc:
             raise StateError(f"cannot create state dir {self.path}: {exc.strerror} "
-                             f"(pass --state-dir DIR writable by this user)") from None
+                             f"({write_fix(exc, self.path)})") from None
         st = os.lstat(self.path)
         if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
             raise StateError(f"state dir {self.path} is a symlink or not a directory: "
@@ -97,7 +125,8 @@ class StateDir:
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise StateError(f"lock file {lock_path} is a symlink: remove it") from None
-            raise StateError(f"cannot open lock file {lock_path}: {exc.strerror}") from None
+            raise StateError(f"cannot open lock file {lock_path}: {exc.strerror} "
+                             f"({write_fix(exc, self.path)})") from None
         try:
             give_up = time.monotonic() + deadline_s
             while True:
@@ -106,7 +135,7 @@ class StateDir:
                     break
                 except BlockingIOError:
                     if time.monotonic() >= give_up:
-                        raise StateError(
+                        raise StateBusy(
                             f"state file {self.file(name)} is locked by another run for over "
                             f"{deadline_s:g} s: is a run hung? (lock {lock_path})") from None
                     time.sleep(0.02)
@@ -123,24 +152,35 @@ class StateFile:
         self.name = name
         self.path = directory.file(name)
 
-    def read(self, kind: str) -> dict[str, Any] | None:
-        """The stored data, or None when there is none yet.
+    def read(self, kind: str,
+             validate: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+             lost: str = "its contents") -> dict[str, Any] | None:
+        """The stored data (passed through ``validate``, see state_schema), or None when there
+        is none yet.
 
-        A corrupt or foreign file is moved aside (so the next run starts a fresh baseline) and
-        reported once as a StateError naming it.
+        A corrupt, foreign or wrongly typed file is moved aside (so the next run starts
+        afresh) and reported once as a StateError naming it and what was ``lost``.
         """
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            # O_NONBLOCK: a FIFO planted here must not hang the run
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
         except FileNotFoundError:
             return None
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                self._discard()
-                raise StateError(f"state file {self.path} was a symlink: removed it; the next "
-                                 f"run starts afresh") from None
+                aside = self._discard()
+                raise StateError(f"state file {self.path} was a symlink (not followed): "
+                                 f"{aside}; the next run starts afresh") from None
             raise StateError(f"cannot read state file {self.path}: {exc.strerror}") from None
         with os.fdopen(fd, "rb") as fh:
-            raw = fh.read(64 * 1024 * 1024)
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                aside = self._discard()
+                raise StateError(f"state file {self.path} is not a regular file: {aside}; "
+                                 f"the next run starts afresh")
+            try:
+                raw = fh.read(64 * 1024 * 1024)
+            except OSError as exc:
+                raise StateError(f"cannot read state file {self.path}: {exc.strerror}") from None
         try:
             doc = json.loads(raw)
             if not isinstance(doc, dict) or doc.get("kind") != kind:
@@ -150,39 +190,56 @@ class StateFile:
             data = doc["data"]
             if not isinstance(data, dict):
                 raise ValueError("no data")
-        except (ValueError, KeyError) as exc:
+            if validate is not None:
+                data = validate(data)
+        except (ValueError, KeyError, RecursionError) as exc:
+            # RecursionError: JSON nested thousands deep; ValueError also covers bad UTF-8
+            # and integers too long to convert
+            why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+            # the reason may quote the file (a key holding a line break): one line, always
+            why = "".join(c if c.isprintable() else repr(c)[1:-1] for c in why)
             aside = self._discard()
-            raise StateError(f"state file {self.path} is corrupt ({exc}): moved to {aside}; "
-                             f"the next run starts a fresh baseline") from None
+            raise StateError(f"state file {self.path} is corrupt ({why}): {aside}; {lost} "
+                             f"lost, the next run starts afresh") from None
         return data
 
     def write(self, kind: str, data: dict[str, Any]) -> None:
         """Replace the file: temp file, fsync, rename, fsync the directory."""
         payload = json.dumps({"kind": kind, "version": FORMAT_VERSION, "data": data},
                              separators=(",", ":")).encode()
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.name}.", suffix=".tmp", dir=self.dir.path)
+        tmp = None
         try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.name}.", suffix=".tmp",
+                                       dir=self.dir.path)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(payload)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.rename(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        dfd = os.open(self.dir.path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
+            tmp = None
+            dfd = os.open(self.dir.path, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except OSError as exc:
+            # read-only file system, full disk, quota, lost permission: one line with the fix
+            raise StateError(f"cannot write state file {self.path}: {exc.strerror} "
+                             f"({write_fix(exc, self.dir.path)})") from None
         finally:
-            os.close(dfd)
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
 
     def _discard(self) -> str:
+        """Move the file aside (kept for a post-mortem); say where, for the one-line message."""
         aside = f"{self.path}.corrupt-{int(time.time())}"
         try:
             os.rename(self.path, aside)
-        except OSError:
-            with contextlib.suppress(OSError):
+        except OSError as exc:
+            try:
                 os.unlink(self.path)
-            return "(removed)"
-        return aside
+            except OSError:
+                return f"cannot move it aside ({exc.strerror}): remove it by hand"
+            return "removed it"
+        return f"moved it to {aside}"

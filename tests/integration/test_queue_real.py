@@ -23,6 +23,7 @@ from conftest import (
     require_user,
     run_as,
 )
+from fakes import age_growth_samples
 from postfix_lab import Lab
 
 BIN = Path(sys.executable).parent
@@ -121,6 +122,7 @@ def test_as_nagios_user(stuck_queue: StuckQueue, daemon_venv: Path):
                 res = check("check_postfix_deferred_growth", "--config-dir", cfg, "--state-dir",
                             f"{state}/s", user="nagios", bindir=daemon_venv)
                 assert res.returncode == 0 and expect in res.stdout, res.stdout
+                age_growth_samples(f"{state}/s", 120)    # a rate needs a minute between them
             st = os.stat(f"{state}/s")
             assert (st.st_mode & 0o777, st.st_uid) == (0o700, pwd_uid("nagios"))
         assert Path("/etc/postfix/main.cf").read_bytes() == main_cf   # restored as it was

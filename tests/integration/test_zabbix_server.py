@@ -27,7 +27,7 @@ import labproc
 import nagios_lab
 import postfix_lab
 import zabbix_lab
-from fakes import slow_postqueue
+from fakes import age_growth_samples, slow_postqueue
 from postfix_queue_monitor import __version__, metrics
 from postfix_queue_monitor.state import StateDir
 from postfix_queue_monitor.zabbix import document, sender, template
@@ -210,9 +210,16 @@ def test_ok_deploy_creates_host_then_changes_nothing(zbx) -> None:
     token = zbx.api("token.generate", [tokenid])[0]["token"]
     third = subprocess.run([sys.executable, "-m", "postfix_queue_monitor.zabbix.cli", "deploy",
                             "--url", zbx.url, "--host", HOST], capture_output=True, text=True,
-                           env={**_env(), "ZABBIX_TOKEN": token}, timeout=120)
+                           env={**_env(), "ZABBIX_API_TOKEN": token}, timeout=120)
     assert third.returncode == 0, third.stdout
     assert f"host '{HOST}' already up to date" in third.stdout
+    # or from a file readable by root alone: --token-file
+    with tempfile.NamedTemporaryFile("w", suffix=".token") as fh:
+        fh.write(token + "\n")
+        fh.flush()
+        fourth = cli("deploy", "--url", zbx.url, "--host", HOST, "--token-file", fh.name)
+    assert fourth.returncode == 0 and fourth.stderr == "", fourth.stdout + fourth.stderr
+    assert f"host '{HOST}' already up to date" in fourth.stdout
     bad = cli("deploy", "--url", zbx.url, "--user", "Admin", "--password", "wrong",
               "--host", HOST)
     assert bad.returncode == 3 and bad.stdout.count("\n") == 1
@@ -234,8 +241,10 @@ def test_ok_sent_values_equal_check_perfdata(zbx, mailq, state_dir) -> None:
     queue, q0, q1 = perfdata("check_postfix_queue", "--config-dir", str(mailq.config_dir))
     oldest, o0, o1 = perfdata("check_postfix_oldest_message", "--config-dir",
                               str(mailq.config_dir))
+    age_growth_samples(state_dir, 120)
     growth, _, _ = perfdata("check_postfix_deferred_growth", "--config-dir",
                             str(mailq.config_dir), "--state-dir", state_dir)
+    assert "deferred_growth_per_hour" in growth
     bounce, _, _ = perfdata("check_postfix_bounce_rate", "--log-file", str(mailq.log_file),
                             "--state-dir", state_dir)
     assert queue["queue_deferred"] == MESSAGES and queue["queue_total"] == MESSAGES
@@ -246,6 +255,7 @@ def test_ok_sent_values_equal_check_perfdata(zbx, mailq, state_dir) -> None:
         if label == "deferred_growth_per_hour":
             # the sender's was the first sample: no baseline, so no growth value (discarded,
             # not unsupported); the check, run after it, has that sample as its baseline
+            # (aged by two minutes above: a rate needs samples a minute apart)
             assert history(zbx, items[m.key]) == [] and value == 0.0
             continue
         item = items[m.key]
@@ -270,6 +280,7 @@ def test_ok_sent_values_equal_check_perfdata(zbx, mailq, state_dir) -> None:
 
 
 def test_ok_second_send_has_growth_and_still_nothing_unsupported(zbx, mailq, state_dir) -> None:
+    age_growth_samples(state_dir, 120)      # the first send two minutes ago: a rate needs 60 s
     out = send(zbx, mailq, state_dir)
     assert out.returncode == 0, out.stdout
     growth = wait_until(lambda: history(zbx, items_of(zbx, HOST)[

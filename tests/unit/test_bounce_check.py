@@ -147,7 +147,7 @@ def test_unknown_corrupt_state_once(run_main, args, tmp_path):
     state = next(p for p in (tmp_path / "state").iterdir() if p.name.endswith(".json"))
     state.write_bytes(b"\x00garbage")
     code, out = run(run_main, *a)
-    assert code == 3 and "is corrupt" in out and "fresh baseline" in out
+    assert code == 3 and "is corrupt" in out and "starts afresh" in out
     code, out = run(run_main, *a)
     assert code == 0 and perf(out)["delivery_sent"] == "10;;;0"
 

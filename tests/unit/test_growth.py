@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from postfix_queue_monitor.growth import compute_growth, prune
+from postfix_queue_monitor.growth import compute_growth, min_interval, prune
 
 W = 900.0
 
@@ -29,8 +29,23 @@ def test_reference_is_newest_older_when_none_inside():
 
 
 def test_sub_second_resolution():
-    g = compute_growth([(1000.25, 10)], 1000.75, 11, W)
-    assert g.rate == pytest.approx(1 / 0.5 * 3600)
+    g = compute_growth([(1000.25, 10)], 1060.75, 11, W)
+    assert g.rate == pytest.approx(1 / 60.5 * 3600)
+
+
+def test_no_rate_from_samples_closer_than_the_minimum_interval():
+    """Issue 16.5: 50 then 51 deferred 0.2 s apart gave +18,000/h (CRITICAL for nothing)."""
+    assert min_interval(W) == 60 and min_interval(60) == 15
+    g = compute_growth([(1000.0, 50)], 1000.2, 51, W)
+    assert g.rate is None and g.note == "waiting: samples only 0.2 s apart, a rate needs 60 s"
+    # the previous rate of this window is reused while it is inside the window
+    g = compute_growth([(1000.0, 50)], 1000.2, 51, W, previous=(990.0, 12.5))
+    assert g.rate == 12.5 and g.note.startswith("rate of 10 s ago")
+    g = compute_growth([(1000.0, 50)], 1000.2, 51, W, previous=(1.0, 12.5))
+    assert g.rate is None
+    # an inside sample too close: the newest older one is the reference
+    g = compute_growth([(0.0, 40), (1000.0, 50)], 1000.2, 51, W)
+    assert g.ref == (0.0, 40) and g.rate == pytest.approx(11 / 1000.2 * 3600)
 
 
 def test_flushed_queue_is_negative_growth():

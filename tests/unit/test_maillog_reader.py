@@ -243,7 +243,7 @@ def test_corrupt_state_is_unknown_then_fresh(log):
     measure(log, T0)
     sf = next(p for p in (log.path.parent / "st").iterdir() if p.name.endswith(".json"))
     sf.write_text("{broken")
-    with pytest.raises(MonitorError, match="corrupt.*moved to"):
+    with pytest.raises(MonitorError, match="corrupt.*moved it to"):
         measure(log, T0 + 1)
     assert measure(log, T0 + 2).sent == 3           # fresh baseline: the window again
 

@@ -23,8 +23,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_maillog_reader import T0, Log
 
 from fakes import fake_postqueue
-from postfix_queue_monitor import check_registry, metrics
+from postfix_queue_monitor import check_registry, growth, metrics
 from postfix_queue_monitor.deadline import Deadline
+from postfix_queue_monitor.plugins import queue_size
 from postfix_queue_monitor.prometheus import cli, collect, counters, exposition, rules
 from postfix_queue_monitor.queue import QUEUES, parse_json_lines, parse_text
 from prometheus_lab import free_port
@@ -182,9 +183,14 @@ def test_growth_appears_from_the_second_run(tmp_path: Path, fixtures: Path, caps
     _, _, first = run_textfile(tmp_path, capsys, "--postqueue", pq, "--no-deliveries")
     growth = ("postfix_queue_deferred_growth_messages_per_hour", ())
     assert growth not in samples(first)                     # no baseline yet
-    time.sleep(0.05)
+    _older_baseline(tmp_path)
     _, _, second = run_textfile(tmp_path, capsys, "--postqueue", pq, "--no-deliveries")
     assert samples(second)[growth] == 0
+
+
+def _older_baseline(tmp_path: Path) -> None:
+    """A growth sample from two minutes ago (a rate needs samples at least a minute apart)."""
+    growth.measure_growth(str(tmp_path / "st"), None, 50, lambda: time.time() - 120, 900.0)
 
 
 # -- delivery counters ------------------------------------------------------------------------
@@ -241,7 +247,7 @@ def test_counters_malformed_state_is_one_line(tmp_path: Path) -> None:
     doc = json.loads(path.read_text())
     doc["data"]["totals"]["sent"] = -1
     path.write_text(json.dumps(doc))
-    with pytest.raises(counters.MonitorError, match="malformed totals"):
+    with pytest.raises(counters.MonitorError, match="corrupt .total sent -1 is out of range"):
         totals(log, T0 + 10)
 
 
@@ -409,7 +415,7 @@ def test_rules_use_only_names_we_expose(tmp_path: Path, fixtures: Path, capsys) 
     log.write(1, time.time())
     args = ("--postqueue", pq, "--log-file", str(log.path))
     run_textfile(tmp_path, capsys, *args)
-    time.sleep(0.05)
+    _older_baseline(tmp_path)
     _, _, text = run_textfile(tmp_path, capsys, *args)          # with growth
     exposed = {s.name for fam in text_string_to_metric_families(text) for s in fam.samples}
     used = set()
@@ -418,3 +424,54 @@ def test_rules_use_only_names_we_expose(tmp_path: Path, fixtures: Path, capsys) 
     assert used - exposed == {"up"}, used - exposed
     assert {"postfix_showq_queue_depth", "postfix_delivery_recipients_total", "postfix_up",
             "postfix_queue_deferred_growth_messages_per_hour"} <= used
+
+
+# -- the shared listing and a cut one ---------------------------------------------------------
+
+def counting_postqueue(tmp_path: Path, listing: Path, after: str = "") -> tuple[str, Path]:
+    """A postqueue that notes each run in a file, prints ``listing``, then runs ``after``."""
+    runs = tmp_path / "runs"
+    script = tmp_path / "postqueue"
+    script.write_text(f"#!/bin/sh\necho run >> {runs}\ncat {listing}\n{after}\n")
+    script.chmod(0o755)
+    return str(script), runs
+
+
+def test_listing_max_age_shares_one_listing_with_the_checks(tmp_path: Path, fixtures: Path,
+                                                            capsys) -> None:
+    pq, runs = counting_postqueue(tmp_path, fixtures / "deferred-50-four-reasons.jsonl")
+    shared = ("--postqueue", pq, "--listing-max-age", "60", "--state-dir", str(tmp_path / "st"))
+    # a check stores a listing without histograms: the exporter lists afresh (and stores its
+    # own, with them) ...
+    with pytest.raises(SystemExit):
+        queue_size.main(list(shared))
+    assert runs.read_text().count("run") == 1
+    out = tmp_path / "a.prom"
+    assert cli.main(["textfile", str(out), "--no-deliveries", *shared]) == 0
+    assert runs.read_text().count("run") == 2
+    first = samples(out.read_text())
+    # ... which the next exporter run and the next check reuse
+    assert cli.main(["textfile", str(out), "--no-deliveries", *shared]) == 0
+    with pytest.raises(SystemExit):
+        queue_size.main(list(shared))
+    capsys.readouterr()
+    assert runs.read_text().count("run") == 2
+    again = samples(out.read_text())
+    hist = [k for k in first if k[0].startswith("postfix_showq_")]
+    assert len(hist) > 50 and all(again[k] == first[k] for k in hist)
+
+
+def test_cut_listing_exposes_only_its_lower_bound(tmp_path: Path, fixtures: Path,
+                                                  capsys) -> None:
+    listing = fixtures / "deferred-50-four-reasons.jsonl"
+    pq, _ = counting_postqueue(tmp_path, listing, after="sleep 30")
+    started = time.monotonic()
+    code, out, text = run_textfile(tmp_path, capsys, "--postqueue", pq, "--no-deliveries",
+                                   "--timeout", "2")
+    assert time.monotonic() - started < 4
+    listed = len(listing.read_text().splitlines())
+    assert code == 3 and out.startswith(f"measuring failed: queue listing cut after {listed} ")
+    s = samples(text)
+    assert s[("postfix_queue_messages_lower_bound", ())] == listed
+    assert s[("postfix_up", (("path", pq),))] == 0
+    assert not any(k[0].startswith(("postfix_showq_", "postfix_queue_size")) for k in s)

@@ -60,7 +60,8 @@ class LineFeeder:
             + rb"(?:(?:\[\d+\])?: |(?P<r5> \S+ \S+ (?:-|(?:\[(?:[^\]\\\n]|\\.)*\])+) +(?=\S)))(?:"
             # a queue ID: a status line, an expiry, or a message start no table entry knows
             + _QID + q + rb": (?:to=<[^\n]*, status=(?P<st>[a-z-]+)(?: \((?P<tx>[^\n]*)\))?"
-            + rb"[ \t\r]*$|from=<(?:[^>\n]|>(?!, ))*>, status=(?:force-)?expired"
+            # (a sender may hold ">, ": quoted local parts; the last ">, status=" ends it)
+            + rb"[ \t\r]*$|from=<[^\n]*>, status=(?:force-)?expired"
             + rb"[^\n]*" + q
             + rb"|(?!" + _KNOWN_QID + rb")[^\n]*" + q + rb")"
             # no queue ID

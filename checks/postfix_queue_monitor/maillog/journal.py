@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from typing import Optional
 
+from .. import linebound
 from ..deadline import MIN_CHILD, Deadline
 from ..errors import MonitorError
 from ..proc import Child
 from .feeder import LineFeeder
 from .patterns import UNMATCHED, parse_message, program_matcher
 
+_CURSOR = re.compile(rb'"__CURSOR"\s*:\s*"([^"\\]{1,1000})"')
 JOURNAL_HINT = ("add the user to group systemd-journal or adm (usermod -aG systemd-journal USER)")
 
 
@@ -40,6 +43,16 @@ class JournalReader:
         self.is_postfix = program_matcher(syslog_name)
         self.deadline = Deadline(timeout)
         self.base = [journalctl, "--no-pager"] + [f"--file={f}" for f in files]
+        self.long_entries = 0
+        self.skipped_cursor: Optional[str] = None
+
+    def _long_entry(self, head: bytes) -> None:
+        """An entry longer than linebound.MAX_LINE, skipped: counted, and its cursor (JSON
+        output names it first) kept, so the next run starts after it."""
+        self.long_entries += 1
+        m = _CURSOR.search(head)
+        if m:
+            self.skipped_cursor = m[1].decode("utf-8", "replace")
 
     def _left(self) -> float:
         return max(MIN_CHILD, self.deadline.remaining())
@@ -51,7 +64,7 @@ class JournalReader:
             raise MonitorError(f"cannot read the journal: {exc} (install systemd's journalctl, "
                                f"or pass --log-file PATH)") from None
         with child:
-            yield from child.lines()
+            yield from child.lines(on_long=self._long_entry)
             rc, err = child.finish()
         problem = _journal_error(err, rc)
         if problem:
@@ -99,6 +112,7 @@ class JournalReader:
                 tally.unreadable_line(b"journalctl -o json: " + raw, b"status=" in raw, now)
                 continue
             cursor = entry.get("__CURSOR", cursor)
+            self.skipped_cursor = None         # a later entry's cursor supersedes it
             tally.lines += 1
             msg = entry.get("MESSAGE")
             ident = entry.get("SYSLOG_IDENTIFIER")
@@ -126,4 +140,9 @@ class JournalReader:
                 tally.unmatched_line(ident.encode() + b": " + msg)
             else:
                 tally.add(res)  # type: ignore[arg-type]
+        if self.skipped_cursor:                # the last entries were too long: past them
+            cursor = self.skipped_cursor
+        if self.long_entries:
+            tally.notes.append(f"skipped {self.long_entries} journal entries longer than "
+                               f"{linebound.MAX_LINE // 1024} KiB")
         return cursor

@@ -3,6 +3,7 @@ a rename, a compression or a copytruncate."""
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import os
@@ -11,6 +12,8 @@ import stat
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Optional
 
+from .. import linebound
+from ..deadline import Deadline
 from ..errors import MonitorError
 from .feeder import LineFeeder
 
@@ -120,16 +123,60 @@ def rotation_rank(path: str, base: str) -> tuple[str, float]:
         return ("mtime", 0.0)
 
 
+def _denul(data: bytes) -> bytes:
+    # translate, not replace: 0.35 ms per MiB of NULs against 11 ms
+    return data.translate(None, b"\0") if b"\0" in data else data
+
+
+def _past_hole(fh: BinaryIO, pos: int) -> int:
+    """After a block of NULs: jump to the next data if the file has a hole here (a crash's
+    NUL run is usually sparse: 3 GB crossed without reading it). Where the file system
+    cannot say (or for gzip), ``pos`` as it is."""
+    if isinstance(fh, gzip.GzipFile) or not hasattr(os, "SEEK_DATA"):
+        return pos
+    try:
+        nxt = os.lseek(fh.fileno(), pos, os.SEEK_DATA)
+    except OSError as exc:
+        if exc.errno != errno.ENXIO:      # SEEK_DATA unsupported here: read on
+            return pos
+        nxt = os.fstat(fh.fileno()).st_size       # a hole up to the end
+    if nxt > pos:
+        fh.seek(nxt)
+        return nxt
+    return pos
+
+
 class FileReader:
     """Reads new complete lines of a log file into a LineFeeder, across rotations."""
 
-    def __init__(self, path: str, feeder: LineFeeder):
+    def __init__(self, path: str, feeder: LineFeeder, deadline: Optional[Deadline] = None):
         self.path = path
         self.feeder = feeder
+        self.deadline = deadline
+        self.long_lines = 0               # lines longer than MAX_LINE, skipped
+        self.long_head = b""              # the first one's head
+        self.stopped_at: Optional[int] = None   # the deadline stopped reading at this offset
+
+    def notes(self) -> list[str]:
+        """What the reading skipped or left for the next run, for the check's long output."""
+        out = []
+        if self.long_lines:
+            sample = self.long_head[:60].decode("utf-8", "replace").replace("\0", "")
+            out.append(f"skipped {self.long_lines} line(s) longer than "
+                       f"{linebound.MAX_LINE // 1024} KiB (first begins {sample!r})")
+        if self.stopped_at is not None:
+            out.append(f"stopped reading {self.path} at the deadline (offset "
+                       f"{self.stopped_at}): the rest is read next run")
+        return out
 
     def _read_from(self, fh: BinaryIO, offset: int, final: bool) -> int:
         """Feed complete lines from ``offset``; return the offset after the last one fed.
-        ``final``: a rotated file no one writes to any more — its unterminated tail counts."""
+        ``final``: a rotated file no one writes to any more — its unterminated tail counts.
+
+        Bounded (linebound.MAX_LINE): a longer line is skipped and counted, NUL bytes (the
+        hole a crash leaves) are dropped, and reading stops at the deadline. The offset moves
+        past NULs and past a line being skipped even when the run ends inside them, so a
+        200 MB hole is crossed over a few runs instead of timing out every one."""
         if isinstance(fh, gzip.GzipFile):
             remaining = offset
             while remaining > 0:
@@ -139,24 +186,73 @@ class FileReader:
                 remaining -= len(got)
         else:
             fh.seek(offset)
-        pos = offset
-        rest = b""
+        pos = offset              # after the last byte accounted for
+        rest = b""                # the partial line so far, without NULs
+        pending = 0               # raw bytes read into it (or into the line being skipped)
+        skipping = False
         while True:
+            if self.deadline is not None and self.deadline.expired():
+                self.stopped_at = pos
+                break
             chunk = fh.read(CHUNK)
             if not chunk:
                 break
-            data = rest + chunk
-            cut = data.rfind(b"\n") + 1
-            if cut:
-                self.feeder.feed_block(data[:cut])
-                pos += cut
-                rest = data[cut:]
-            else:
-                rest = data
-        if rest and final:
-            self.feeder.feed_block(rest)
-            pos += len(rest)
+            nl = chunk.rfind(b"\n")
+            if nl >= 0:
+                head = chunk[:nl + 1]
+                if skipping:      # the skipped line ends here
+                    block = _denul(head[head.find(b"\n") + 1:])
+                else:
+                    block = rest + _denul(head)
+                self.feeder.feed_block(self._cut_long(block))
+                pos += pending + len(head)
+                chunk, rest, pending, skipping = chunk[nl + 1:], b"", 0, False
+            pending += len(chunk)
+            if not skipping:
+                rest += _denul(chunk)
+                if len(rest) > linebound.MAX_LINE:
+                    self._long_line(rest[:linebound.HEAD])
+                    rest, skipping = b"", True
+            if not rest:          # only NULs, or a line being skipped: nothing to lose
+                pos += pending
+                pending = 0
+                if not skipping and not chunk.strip(b"\0"):
+                    pos = _past_hole(fh, pos)
+        if final and rest:
+            self.feeder.feed_block(self._cut_long(rest))
+            pos += pending
         return pos
+
+    def _long_line(self, head: bytes) -> None:
+        self.long_lines += 1
+        self.long_head = self.long_head or head
+
+    def _cut_long(self, block: bytes) -> bytes:
+        """``block`` (complete lines) without its lines longer than MAX_LINE, found cheaply:
+        a line that long covers a whole probe window of MAX_LINE / 2 without a newline."""
+        limit = linebound.MAX_LINE
+        if len(block) <= limit:
+            return block
+        step = limit // 2
+        parts = []
+        start = k = 0
+        n = len(block)
+        while k + step <= n:
+            if block.find(b"\n", k, k + step) >= 0:
+                k += step
+                continue
+            ls = block.rfind(b"\n", 0, k) + 1
+            le = block.find(b"\n", k + step)
+            le = n - 1 if le < 0 else le
+            if le + 1 - ls > limit + 1:
+                parts.append(block[start:ls])
+                self._long_line(block[ls:ls + linebound.HEAD])
+                start = le + 1
+            k = le + 1
+        if start == 0:
+            return block
+        parts.append(block[start:])
+        return b"".join(parts)
 
     def _window_offset(self, fh: BinaryIO, size: int, since: float) -> int:
         """Binary search for the first line at or after ``since`` (lines in order of time);
@@ -166,10 +262,10 @@ class FileReader:
         while hi - lo > 65536:
             mid = (lo + hi) // 2
             fh.seek(mid)
-            fh.readline()
+            fh.readline(linebound.MAX_LINE)
             ts = None
             for _ in range(50):
-                line = fh.readline()
+                line = fh.readline(linebound.MAX_LINE)
                 if not line:
                     break
                 ts = clock.parse(line)           # any timestamp style
@@ -182,14 +278,14 @@ class FileReader:
         if lo == 0:
             return 0
         fh.seek(lo)
-        fh.readline()
+        fh.readline(linebound.MAX_LINE)
         return fh.tell()
 
     def _first_ts(self, path: str) -> Optional[float]:
         try:
             with _open_log(path) as fh:
                 for _ in range(50):
-                    line = fh.readline()
+                    line = fh.readline(linebound.MAX_LINE)
                     if not line:
                         return None
                     ts = self.feeder.clock.parse(line)

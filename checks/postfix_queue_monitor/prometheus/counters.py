@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Optional
 
+from .. import state_schema
 from ..deadline import Deadline
 from ..deliveries import resolve_source
 from ..errors import MonitorError
@@ -50,7 +51,8 @@ def read_totals(log_file: Optional[str], journal: bool, syslog_name: Optional[st
     use_journal, source = resolve_source(log_file, journal, journal_files)
     with StateDir(state_dir).locked(state_name(source, syslog_name),
                                     deadline.lock_timeout(0.5)) as sf:
-        data = sf.read(STATE_KIND)
+        data = sf.read(STATE_KIND, state_schema.counters, "the delivery counters and the log "
+                       "position (the counters restart at 0)")
         totals = _totals(data)
         # first run: a floor past now, so the lines read to find the end count nowhere
         tally = Tally(since=minute(now) + 60 if data is None else 0)

@@ -40,6 +40,7 @@ ERRORS = "postfix_queue_monitor_errors"
 DURATION = "postfix_queue_monitor_collect_duration_seconds"
 LAST_RUN = "postfix_queue_monitor_last_run_timestamp_seconds"
 MALFORMED = "postfix_queue_monitor_listing_malformed_lines"
+LOWER_BOUND = "postfix_queue_messages_lower_bound"
 INFO = "postfix_queue_monitor_info"
 
 #: Help of the registry's families (one text per family; the registry names each series).
@@ -93,8 +94,9 @@ def histogram_families(queues: Mapping[str, object]) -> list[HistogramMetricFami
 
 
 def families(c: Optional[collect.Collection], problem: Optional[str], path: str,
-             top: int) -> list[Metric]:
-    """Everything one collect exposes; ``c`` None (with ``problem``): only the health series."""
+             top: int, lower_bound: Optional[int] = None) -> list[Metric]:
+    """Everything one collect exposes; ``c`` None (with ``problem``): only the health series,
+    and the lower bound of a cut listing."""
     up = GaugeMetricFamily(UP, "Whether scraping Postfix's metrics was successful.",
                            labels=["path"])
     up.add_metric([path], 0 if c is None else 1)
@@ -104,6 +106,11 @@ def families(c: Optional[collect.Collection], problem: Optional[str], path: str,
                                "the reason is in the exporter's log or the command's output)")
     errors.add_metric([], 1 if c is None else len(c.errors))
     out: list[Metric] = [up, info, errors]
+    if lower_bound is not None:
+        bound = GaugeMetricFamily(LOWER_BOUND, "At least this many messages queued: the listing "
+                                  "was cut at the timeout (no other queue series then)")
+        bound.add_metric([], lower_bound)
+        out.append(bound)
     if c is None:
         return out
     out += registry_families(c.values)
@@ -151,6 +158,7 @@ class PostfixCollector(Collector):
         self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self.last_problem: Optional[str] = None
         self.last: Optional[collect.Collection] = None
+        self.lower_bound: Optional[int] = None
         self._lock = threading.Lock()
         self._done_at = 0.0
 
@@ -158,10 +166,13 @@ class PostfixCollector(Collector):
         asked = time.monotonic()
         with self._lock:
             if self._done_at < asked:          # nobody finished a measurement while we waited
+                self.lower_bound = None
                 try:
                     self.last, self.last_problem = self.measure(self.opts), None
                 except MonitorError as exc:
                     self.last, self.last_problem = None, str(exc)
+                    if isinstance(exc, collect.ListingCut):
+                        self.lower_bound = exc.messages
                 except Exception as exc:  # noqa: BLE001 - postfix_up 0 and a line, no traceback
                     self.last = None
                     self.last_problem = (f"internal error: {type(exc).__name__}: "
@@ -175,7 +186,8 @@ class PostfixCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         c, problem = self.run()
-        return iter(families(c, problem, source_path(self.opts), self.opts.top_destinations))
+        return iter(families(c, problem, source_path(self.opts), self.opts.top_destinations,
+                             self.lower_bound))
 
     def describe(self) -> Iterator[Metric]:
         # nothing: registering must not measure (prometheus_client calls collect() otherwise)

@@ -22,7 +22,15 @@ import time
 from collections.abc import Sequence
 
 from .. import __version__, check_registry
-from ..cli import Parser, add_listing_option, measuring_options, parse_duration, run_command
+from ..cli import (
+    Parser,
+    add_listing_option,
+    measuring_options,
+    parse_duration,
+    parse_timeout,
+    run_command,
+    whole_number,
+)
 from ..deadline import Deadline
 from ..errors import MonitorError
 from ..proc import Child
@@ -58,7 +66,7 @@ def parser() -> Parser:
     _measuring(js)
 
     disc = sub.add_parser("discover", help="print the Postfix instances as Zabbix LLD JSON")
-    disc.add_argument("-t", "--timeout", type=parse_duration, default=TIMEOUT)
+    disc.add_argument("-t", "--timeout", type=parse_timeout, default=TIMEOUT)
     disc.add_argument("--postmulti", metavar="PATH", default="postmulti")
 
     snd = sub.add_parser("send", help="push the document to a Zabbix trapper")
@@ -75,7 +83,8 @@ def parser() -> Parser:
     snd.add_argument("--instances", action="store_true",
                      help="also discover the other Postfix instances (postmulti -l) and send "
                           "each one's document")
-    snd.add_argument("--spool-max", metavar="N", type=int, default=sender.DEFAULT_SPOOL_MAX,
+    snd.add_argument("--spool-max", metavar="N", type=whole_number(1),
+                     default=sender.DEFAULT_SPOOL_MAX,
                      help=f"values kept per server when it is unreachable, oldest dropped "
                           f"first (default {sender.DEFAULT_SPOOL_MAX})")
     snd.add_argument("--send-timeout", metavar="SECONDS", type=parse_duration, default=10.0,
@@ -87,8 +96,13 @@ def parser() -> Parser:
                      help="API user (or $ZABBIX_USER)")
     dep.add_argument("--password", default=os.environ.get("ZABBIX_PASSWORD"),
                      help="API password (or $ZABBIX_PASSWORD, which keeps it out of ps)")
-    dep.add_argument("--token", default=os.environ.get("ZABBIX_TOKEN"),
-                     help="API token instead of user/password (or $ZABBIX_TOKEN)")
+    dep.add_argument("--token-file", metavar="FILE",
+                     help="read the API token from FILE (first line), instead of user/password")
+    dep.add_argument("--token", help="API token on the command line: visible to every user in "
+                                     "ps, prefer --token-file or $ZABBIX_API_TOKEN")
+    dep.add_argument("--insecure-http", action="store_true",
+                     help="allow a plain http:// URL to a remote host (the token or password "
+                          "travels in clear)")
     dep.add_argument("--host", required=True, help="the host to create or update")
     dep.add_argument("--group", action="append", metavar="NAME",
                      help="host group, repeatable (a new host's default: 'Postfix servers'; "
@@ -157,6 +171,7 @@ def _destinations(opts: argparse.Namespace) -> tuple[list[list[str]], dict[str, 
 
 
 def cmd_send(opts: argparse.Namespace) -> int:
+    deadline = Deadline(opts.timeout).end      # the whole run: measuring, spool, sending
     clusters, conf = _destinations(opts)
     wrapper = sender.tls_wrapper(conf)
     host = opts.host or conf.get("hostname") or socket.gethostname()
@@ -178,7 +193,7 @@ def cmd_send(opts: argparse.Namespace) -> int:
     state = StateDir(opts.state_dir)
     outcomes = [sender.send_to(nodes, values, state, timeout=opts.send_timeout,
                                wrapper=wrapper, spool_max=opts.spool_max,
-                               source_ip=conf.get("sourceip"))
+                               source_ip=conf.get("sourceip"), deadline=deadline)
                 for nodes in clusters]
     code, line = sender.summarize(outcomes)
     if problem is not None:
@@ -201,16 +216,57 @@ def _macros(pairs: list[str]) -> dict[str, str]:
 def cmd_deploy(opts: argparse.Namespace) -> int:
     from . import deploy  # noqa: PLC0415 - pyzabbix/requests only for this command
 
-    if not opts.token and not (opts.user and opts.password is not None):
-        raise MonitorError("deploy needs --token, or --user and --password "
-                           "(or $ZABBIX_TOKEN / $ZABBIX_USER and $ZABBIX_PASSWORD)")
-    api = deploy.connect(opts.url, opts.user, opts.password, opts.token)
+    token = deploy_token(opts)
+    if not token and not (opts.user and opts.password is not None):
+        raise MonitorError("deploy needs --token-file FILE or $ZABBIX_API_TOKEN, or --user and "
+                           "--password (or $ZABBIX_USER and $ZABBIX_PASSWORD)")
+    check_url(opts.url, opts.insecure_http)
+    api = deploy.connect(opts.url, opts.user, opts.password, token)
     result = deploy.deploy(api, opts.host, opts.group,
                            kind="agent" if opts.agent else "trapper",
                            templates_dir=opts.templates_dir, agent_address=opts.agent_address,
                            macros=_macros(opts.macro))
     print(f"deployed: {'; '.join(result.actions)} (hostid {result.hostid})")
     return 0
+
+
+def deploy_token(opts: argparse.Namespace) -> str | None:
+    """The API token: --token-file, else $ZABBIX_API_TOKEN (or the older $ZABBIX_TOKEN), else
+    --token, which every user sees in ps: it still works, with a warning on stderr."""
+    if opts.token_file:
+        try:
+            with open(opts.token_file, encoding="utf-8") as fh:
+                token = fh.readline().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            why = getattr(exc, "strerror", None) or str(exc)
+            raise MonitorError(f"cannot read the token file {opts.token_file}: {why}") from None
+        if not token:
+            raise MonitorError(f"the token file {opts.token_file} is empty")
+        return token
+    env = os.environ.get("ZABBIX_API_TOKEN") or os.environ.get("ZABBIX_TOKEN")
+    if env:
+        return env
+    if opts.token:
+        print("warning: --token is visible to every user in ps: use --token-file FILE or "
+              "$ZABBIX_API_TOKEN", file=sys.stderr)
+    return opts.token
+
+
+def check_url(url: str, insecure_http: bool) -> None:
+    """Refuse sending credentials in clear: http:// only to this machine (the loopback never
+    leaves it) or with --insecure-http."""
+    from urllib.parse import urlsplit  # noqa: PLC0415
+
+    parts = urlsplit(url)
+    if parts.scheme.lower() == "https":
+        return
+    if parts.scheme.lower() != "http":
+        raise MonitorError(f"--url {url}: expected an https:// URL")
+    host = (parts.hostname or "").lower()
+    if insecure_http or host == "localhost" or host == "::1" or host.startswith("127."):
+        return
+    raise MonitorError(f"--url {url}: plain http sends the API token or password in clear: use "
+                       f"https://, or pass --insecure-http if you accept that")
 
 
 COMMANDS = {"json": cmd_json, "discover": cmd_discover, "send": cmd_send,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,11 +115,11 @@ def delivery_values(stats: deliveries.DeliveryStats) -> dict[str, Any]:
 
 # -- the shared measurements ------------------------------------------------------------------
 
-def growth_rate(state_dir: str, config_dir: str | None, deferred_now: int, now: float,
-                window: float, deadline: Deadline) -> float | None:
+def growth_rate(state_dir: str, config_dir: str | None, deferred_now: int,
+                clock: Callable[[], float], window: float, deadline: Deadline) -> float | None:
     """Deferred growth per hour (the same state file as check_postfix_deferred_growth); None
-    while there is no baseline."""
-    return growth.measure_growth(state_dir, config_dir, deferred_now, now, window,
+    while there is no baseline. ``clock`` is read under the state lock."""
+    return growth.measure_growth(state_dir, config_dir, deferred_now, clock, window,
                                  lock_deadline=deadline.lock_timeout(1 / 3)).rate
 
 
@@ -133,9 +134,9 @@ def delivery_stats(opts: argparse.Namespace, state_dir: str, now: float,
 
 
 def _growth(result: Measurement, state_dir: str, opts: argparse.Namespace,
-            snap: QueueSnapshot, deadline: Deadline) -> None:
+            snap: QueueSnapshot, deadline: Deadline, clock: Callable[[], float]) -> None:
     try:
-        rate = growth_rate(state_dir, opts.config_dir, snap.stats("deferred").messages, snap.now,
+        rate = growth_rate(state_dir, opts.config_dir, snap.stats("deferred").messages, clock,
                            opts.growth_window, deadline)
     except MonitorError as exc:
         rate = None
@@ -165,7 +166,7 @@ def measure(opts: argparse.Namespace, clock=time.time) -> Measurement:
     result.errors.extend(snap.warnings)
     state_dir = StateDir(opts.state_dir).path
     if not snap.cut:                     # a lower bound is never a growth sample
-        _growth(result, state_dir, opts, snap, deadline)
+        _growth(result, state_dir, opts, snap, deadline, clock)
     stats: deliveries.DeliveryStats | None
     try:
         stats = delivery_stats(opts, state_dir, now, deadline)

@@ -20,19 +20,23 @@ import os
 import socket
 import ssl
 import sys
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import state_schema
 from ..errors import MonitorError
-from ..state import StateDir
+from ..state import StateBusy, StateDir, StateFile
 
 DEFAULT_PORT = 10051
 SPOOL_KIND = "zabbix-spool"
 DEFAULT_SPOOL_MAX = 2880          # two days of one value a minute
 LOCK_DEADLINE_S = 5.0
+SIDE_LOCK_S = 1.0                 # the side spool's lock is held only for one read or write
+CHUNK = 250                       # values per trapper request (zabbix_sender's and the library's)
 
-EXIT_OK, EXIT_UNREACHABLE, EXIT_REJECTED = 0, 1, 2
+EXIT_OK, EXIT_UNREACHABLE, EXIT_REJECTED, EXIT_SPOOL = 0, 1, 2, 3
 
 
 # -- configuration --------------------------------------------------------------------------
@@ -211,11 +215,21 @@ class Outcome:
     unreachable: str | None = None
     spooled: int = 0
     dropped: int = 0
+    bad_spooled: int = 0           # malformed spool entries dropped (the good ones were sent)
+    side_spooled: int = 0          # spool locked by another run: values left in the side spool
+    spool_error: str | None = None  # the spool could not be read or written: why
+    spool_dirty: bool = False      # the spool file holds values this run must rewrite
 
 
 def spool_name(nodes: list[str]) -> str:
     digest = hashlib.sha256(";".join(nodes).encode()).hexdigest()[:12]
     return f"zabbix-spool-{digest}"
+
+
+def side_spool_name(nodes: list[str]) -> str:
+    """Where a run that cannot get the spool's lock leaves its values; the run holding the
+    lock takes them over (the side spool's lock is only ever held for a read or a write)."""
+    return spool_name(nodes) + "-side"
 
 
 def _groups(values: list[Value]) -> list[list[Value]]:
@@ -231,43 +245,187 @@ def _item_values(values: list[Value]):
     return [ItemValue(v.host, v.key, v.value, v.clock, v.ns) for v in values]
 
 
+class _DeadlineSocket:
+    """A socket whose every send and receive is bounded by one absolute deadline.
+
+    zabbix_utils' Sender sets one per-operation timeout on its socket: a server that trickles
+    a byte every few seconds keeps each recv() under it and holds the run for minutes. Passed
+    in as (part of) the ``socket_wrapper``, this shrinks the timeout before each operation to
+    what is left of the run's ``-t`` and fails once none is left.
+    """
+
+    def __init__(self, sock: socket.socket, deadline: float):
+        self._sock = sock
+        self._deadline = deadline
+
+    def _arm(self, slack: float = 0.0) -> None:
+        left = self._deadline - time.monotonic()
+        if left <= slack:
+            raise socket.timeout("the run's deadline (-t) passed while sending")
+        self._sock.settimeout(left)
+
+    def sendall(self, data: bytes) -> None:
+        self._arm()
+        try:
+            self._sock.sendall(data)
+        except socket.timeout:
+            self._arm(0.05)      # says "deadline" when that is why
+            raise
+
+    def recv(self, size: int) -> bytes:
+        self._arm()
+        try:
+            return self._sock.recv(size)
+        except socket.timeout:
+            self._arm(0.05)
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def _read_spool(spool: StateFile, outcome: Outcome) -> list[Value]:
+    """The valid values of a spool file; a bad entry is dropped alone (counted)."""
+    stored = spool.read(SPOOL_KIND, state_schema.spool, "the unsent values") or {}
+    out = []
+    for entry in stored.get("values", []):
+        try:
+            out.append(Value.from_dict(state_schema.spool_entry(entry)))
+        except ValueError:
+            outcome.bad_spooled += 1
+    return out
+
+
+def _take_side_spool(state: StateDir, nodes: list[str], spool: StateFile,
+                     pending: list[Value], outcome: Outcome) -> list[Value]:
+    """Add the values other runs left while this destination's spool was locked: written
+    into the spool first, then the side spool is removed (nothing is lost in between)."""
+    name = side_spool_name(nodes)
+    if not os.path.lexists(state.file(name)):
+        return pending
+    try:
+        with state.locked(name, SIDE_LOCK_S) as side:
+            taken = _read_spool(side, outcome)
+            if taken:
+                pending = pending + taken
+                spool.write(SPOOL_KIND, {"values": [v.to_dict() for v in pending]})
+                outcome.spool_dirty = True
+            os.unlink(side.path)
+    except (MonitorError, OSError) as exc:
+        outcome.spool_error = str(exc)
+    return pending
+
+
+def _to_side_spool(state: StateDir, nodes: list[str], values: list[Value], spool_max: int,
+                   outcome: Outcome, deadline: float) -> None:
+    """The spool is locked by another run: append this run's values to the side spool."""
+    left = max(0.05, min(SIDE_LOCK_S, deadline - time.monotonic()))
+    try:
+        with state.locked(side_spool_name(nodes), left) as side:
+            kept = _read_spool(side, outcome) + values
+            if len(kept) > spool_max:
+                outcome.dropped = len(kept) - spool_max
+                kept = kept[-spool_max:]
+            side.write(SPOOL_KIND, {"values": [v.to_dict() for v in kept]})
+    except MonitorError as exc:
+        outcome.spool_error = str(exc)
+        return
+    outcome.side_spooled = len(values)
+
+
 def send_to(nodes: list[str], values: list[Value], state: StateDir, *, timeout: float,
-            wrapper=None, spool_max: int = DEFAULT_SPOOL_MAX, source_ip: str | None = None
-            ) -> Outcome:
-    """Send the spool of this destination, then ``values``; keep what was not delivered."""
+            wrapper=None, spool_max: int = DEFAULT_SPOOL_MAX, source_ip: str | None = None,
+            deadline: float | None = None) -> Outcome:
+    """Send the spool of this destination, then ``values``; keep what was not delivered.
+
+    ``timeout`` bounds each network operation, ``deadline`` (time.monotonic()) the whole
+    call: waiting for the spool's lock, connecting, sending, receiving. A run that cannot get
+    the lock in time leaves its values in the side spool; one whose spool cannot be read or
+    written still sends what it measured. After each acknowledged chunk the spool is rewritten
+    without it, so a later failure never re-sends what the server already took.
+    """
+    if deadline is None:
+        deadline = time.monotonic() + LOCK_DEADLINE_S + 2 * timeout
+    outcome = Outcome(destination=";".join(nodes))
+    lock_wait = max(0.05, min(LOCK_DEADLINE_S, (deadline - time.monotonic()) / 2))
+    try:
+        with state.locked(spool_name(nodes), lock_wait) as spool:
+            _send_spooled(nodes, values, state, spool, outcome, timeout=timeout,
+                          wrapper=wrapper, spool_max=spool_max, source_ip=source_ip,
+                          deadline=deadline)
+    except StateBusy:
+        _to_side_spool(state, nodes, values, spool_max, outcome, deadline)
+    except MonitorError as exc:
+        if outcome.sent or outcome.unreachable is not None:
+            outcome.spool_error = str(exc)     # the spool's final write failed
+            return outcome
+        # the spool is unusable (read-only, full, not ours): still deliver this run's values
+        outcome.spool_error = str(exc)
+        _send(nodes, values, outcome, None, timeout=timeout, wrapper=wrapper,
+              source_ip=source_ip, deadline=deadline)
+    return outcome
+
+
+def _send_spooled(nodes: list[str], values: list[Value], state: StateDir, spool: StateFile,
+                  outcome: Outcome, **kw: Any) -> None:
+    try:
+        pending = _read_spool(spool, outcome)
+    except MonitorError as exc:           # a corrupt spool: moved aside, said once
+        outcome.spool_error = str(exc)
+        pending = []
+    outcome.spool_dirty = bool(pending or outcome.bad_spooled)
+    pending = _take_side_spool(state, nodes, spool, pending, outcome)
+    outcome.from_spool = len(pending)
+    spool_max = kw.pop("spool_max")
+    undelivered = _send(nodes, pending + values, outcome, spool, **kw)
+    if len(undelivered) > spool_max:
+        outcome.dropped += len(undelivered) - spool_max
+        undelivered = undelivered[-spool_max:]
+    outcome.spooled = len(undelivered)
+    if undelivered or outcome.spool_dirty:
+        spool.write(SPOOL_KIND, {"values": [v.to_dict() for v in undelivered]})
+
+
+def _send(nodes: list[str], batch: list[Value], outcome: Outcome, spool: StateFile | None, *,
+          timeout: float, wrapper: Any, source_ip: str | None, deadline: float) -> list[Value]:
+    """Send ``batch`` in chunks of CHUNK values of one (host, key); return what was not
+    delivered. With a ``spool``, each acknowledged chunk is removed from it at once."""
     from zabbix_utils import Sender  # noqa: PLC0415
     from zabbix_utils.exceptions import ProcessingError  # noqa: PLC0415
 
-    outcome = Outcome(destination=";".join(nodes))
-    with state.locked(spool_name(nodes), LOCK_DEADLINE_S) as spool:
-        stored = spool.read(SPOOL_KIND) or {}
-        pending = [Value.from_dict(d) for d in stored.get("values", [])]
-        outcome.from_spool = len(pending)
-        batch = pending + values
-        sender = Sender(clusters=[list(nodes)], timeout=max(1, int(round(timeout))),
-                        socket_wrapper=wrapper, source_ip=source_ip)
-        undelivered: list[Value] = []
-        groups = _groups(batch)
-        for i, group in enumerate(groups):
-            try:
-                response = sender.send(_item_values(group))
-            except (ProcessingError, OSError, ssl.SSLError, ValueError) as exc:
-                # OSError covers refused, reset, timeouts; ValueError a garbled answer
-                outcome.unreachable = _why(exc)
-                for rest in groups[i:]:
-                    undelivered.extend(rest)
-                break
-            failed = int(response.failed)
-            outcome.sent += int(response.processed)
-            if failed:
-                outcome.rejected.append((group[0].host, group[0].key, failed))
-        if len(undelivered) > spool_max:
-            outcome.dropped = len(undelivered) - spool_max
-            undelivered = undelivered[-spool_max:]
-        outcome.spooled = len(undelivered)
-        if undelivered or pending:
-            spool.write(SPOOL_KIND, {"values": [v.to_dict() for v in undelivered]})
-    return outcome
+    def wrap(conn: socket.socket, tls: dict) -> Any:
+        if wrapper is not None:
+            conn = wrapper(conn, tls)
+        return _DeadlineSocket(conn, deadline)
+
+    chunks = [g[i:i + CHUNK] for g in _groups(batch) for i in range(0, len(g), CHUNK)]
+    sender = Sender(clusters=[list(nodes)], timeout=timeout, socket_wrapper=wrap,
+                    source_ip=source_ip, chunk_size=CHUNK)
+    for i, chunk in enumerate(chunks):
+        left = deadline - time.monotonic()
+        if left <= 0.05:
+            outcome.unreachable = "the run's deadline (-t) passed before all values were sent"
+            return [v for c in chunks[i:] for v in c]
+        # each node of an HA cluster may be tried in turn: share what is left between them
+        sender.timeout = max(0.05, min(timeout, left / len(nodes)))
+        try:
+            response = sender.send(_item_values(chunk))
+        except (ProcessingError, OSError, ssl.SSLError, ValueError) as exc:
+            # OSError covers refused, reset, timeouts; ValueError a garbled answer
+            outcome.unreachable = _why(exc)
+            return [v for c in chunks[i:] for v in c]
+        failed = int(response.failed)
+        outcome.sent += int(response.processed)
+        if failed:
+            host, key = chunk[0].host, chunk[0].key
+            if outcome.rejected and outcome.rejected[-1][:2] == (host, key):
+                failed += outcome.rejected.pop()[2]
+            outcome.rejected.append((host, key, failed))
+        if spool is not None and i + 1 < len(chunks):
+            rest = [v for c in chunks[i + 1:] for v in c]
+            spool.write(SPOOL_KIND, {"values": [v.to_dict() for v in rest]})
+            outcome.spool_dirty = True
+    return []
 
 
 def _why(exc: BaseException) -> str:
@@ -275,9 +433,15 @@ def _why(exc: BaseException) -> str:
     return text.splitlines()[0][:200]
 
 
+def _worse(a: int, b: int) -> int:
+    rank = (EXIT_OK, EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_SPOOL)
+    return max(a, b, key=rank.index)
+
+
 def summarize(outcomes: list[Outcome]) -> tuple[int, str]:
     """Exit code and the one line to print (zabbix_sender's meaning: 0 all processed,
-    2 some rejected, 1 a destination unreachable — values kept for the next run)."""
+    2 some rejected, 1 a destination unreachable or the spool busy — values kept for the next
+    run; and 3 when the spool itself is unusable or was corrupt: the line says what to fix)."""
     parts = []
     code = EXIT_OK
     for o in outcomes:
@@ -288,10 +452,20 @@ def summarize(outcomes: list[Outcome]) -> tuple[int, str]:
             which = ", ".join(f"{n} for {h}:{k}" for h, k, n in o.rejected)
             bits.append(f"REJECTED {which} (is host {o.rejected[0][0]!r} in Zabbix with the "
                         f"template linked, and the item's type right?)")
-            code = max(code, EXIT_REJECTED) if code != EXIT_UNREACHABLE else code
+            code = _worse(code, EXIT_REJECTED)
         if o.unreachable is not None:
             bits.append(f"UNREACHABLE ({o.unreachable}): {o.spooled} values kept in the spool"
                         + (f", {o.dropped} oldest dropped" if o.dropped else ""))
-            code = EXIT_UNREACHABLE
+            code = _worse(code, EXIT_UNREACHABLE)
+        if o.side_spooled:
+            bits.append(f"SPOOL BUSY (another run holds it): {o.side_spooled} values left in "
+                        f"the side spool for the next run"
+                        + (f", {o.dropped} oldest dropped" if o.dropped else ""))
+            code = _worse(code, EXIT_UNREACHABLE)
+        if o.bad_spooled:
+            bits.append(f"{o.bad_spooled} malformed spooled values dropped")
+        if o.spool_error is not None:
+            bits.append(f"SPOOL: {o.spool_error}")
+            code = _worse(code, EXIT_SPOOL)
         parts.append(f"{o.destination}: " + ", ".join(bits))
     return code, "; ".join(parts)
