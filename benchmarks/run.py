@@ -550,6 +550,12 @@ def goals_summary(results: dict, page: str) -> list[str]:
     if m:
         rows.append(f"| 200k-line stream, few distinct reasons: ≤ 1.0× the naive loop | "
                     f"{m[1].split(' — ')[0]} | {m[1].split(' — ')[-1].rstrip('.')} |")
+    m = re.search(r"Goal: with sharing ≤ 1\.3× one listing's showq CPU: \*\*([\d.]+×), (\w+)\*\* "
+                  r"\(without sharing ([\d.]+×)\)", page)
+    if m:
+        rows.append(f"| 100,000 messages, five pollers with `--listing-max-age`: showq CPU ≤ 1.3× "
+                    f"one listing | {m[1]} (without sharing {m[3]}) | "
+                    f"{'met' if m[2] == 'met' else '**missed**'} |")
     em = results.get("empty")
     if em:
         row("empty queue: check_postfix_queue ≤ 2× check_mailq", em["check_postfix_queue"],

@@ -27,7 +27,7 @@ import labproc
 import nagios_lab
 import postfix_lab
 import zabbix_lab
-from fakes import age_growth_samples
+from fakes import age_growth_samples, slow_postqueue
 from postfix_queue_monitor import __version__, metrics
 from postfix_queue_monitor.state import StateDir
 from postfix_queue_monitor.zabbix import document, sender, template
@@ -313,6 +313,25 @@ def test_problem_then_ok_queue_size_trigger(zbx, mailq, state_dir) -> None:
     time.sleep(3)
     assert send(zbx, mailq, state_dir).returncode == 0
     wait_until(lambda: trigger_value(zbx, HOST, name) == 0, 20, "the trigger to recover")
+
+
+def test_problem_from_a_cut_listings_lower_bound(zbx, mailq, state_dir, tmp_path) -> None:
+    """A storm: the listing is cut by -t. The document carries the messages read as the
+    lower-bound item only, whose trigger fires above {$POSTFIX.QUEUE.SIZE.CRIT} (2000); no queue
+    item receives the lower bound as a value."""
+    name = "Postfix: at least "
+    total = items_of(zbx, HOST)["postfix.queue.size[total]"]
+    before = history(zbx, total)
+    # a stand-in that lists 3,000 messages, then hangs as showq does in a storm
+    out = send(zbx, mailq, state_dir, HOST, "--postqueue", slow_postqueue(tmp_path, 3000),
+               "-t", "1.5")
+    assert out.returncode == 0, out.stdout
+    wait_until(lambda: trigger_value(zbx, HOST, name) == 1, 20, "the lower-bound trigger")
+    items = items_of(zbx, HOST)
+    assert items["postfix.queue.size.lower_bound"]["lastvalue"] == "3000"
+    assert "queue listing cut after 3000 messages" in items["postfix.monitor.error"]["lastvalue"]
+    assert history(zbx, total) == before
+    assert {k: r["error"] for k, r in items.items() if r["state"] != "0"} == {}
 
 
 # -- 5. server down for several runs: everything spooled arrives with its own clock ----------
