@@ -478,7 +478,7 @@ def _explain(rc: int, err: str, argv: list[str]) -> str:
                 f"public/showq in the queue directory ({last})")
     if "main.cf" in low and "no such file" in low:
         return f"no Postfix configuration there: check --config-dir ({last})"
-    if rc < 0:        # Popen's way of saying a signal ended it
+    if rc < 0:        # a negative code: a signal ended the child
         try:
             name = signal.Signals(-rc).name
         except ValueError:
