@@ -37,17 +37,21 @@ def min_interval(window: float) -> float:
 
 
 def compute_growth(samples: list[Sample], now: float, deferred: int, window: float,
-                   previous: tuple[float, float] | None = None) -> Growth:
+                   previous: tuple[float, float] | None = None,
+                   wall: float | None = None) -> Growth:
     """The growth against the reference sample of the window rule (pure).
 
-    The reference is the oldest sample inside the window, or the newest older one when none
-    is inside or the inside one is closer than :func:`min_interval`. When even that is too
-    close, ``previous`` (time, rate) of this window is reused if it is inside the window,
-    else there is no rate yet. Samples from the future (the clock went backwards) cannot be a
-    reference: they are ignored here and dropped by ``prune``.
+    ``now`` is the time of this count (its listing's), ``wall`` the clock when judging
+    (default ``now``). The reference is the oldest sample inside the window, or the newest
+    older one when none is inside or the inside one is closer than :func:`min_interval`. When
+    even that is too close, ``previous`` (time, rate) of this window is reused if it is inside
+    the window, else there is no rate yet. Samples after ``now`` are no reference: those up to
+    ``wall`` come from runs whose listing was newer (kept), those after it from a clock that
+    went backwards (ignored here and dropped by ``prune``).
     """
+    wall = now if wall is None else wall
     past = [s for s in samples if s[0] < now]
-    dropped = len(samples) - len(past)
+    dropped = sum(1 for s in samples if s[0] > wall)
     if not past:
         note = ("clock went backwards: new baseline" if dropped else "waiting for baseline")
         return Growth(None, None, note)
@@ -73,7 +77,7 @@ def compute_growth(samples: list[Sample], now: float, deferred: int, window: flo
 def prune(samples: list[Sample], now: float, window: float) -> list[Sample]:
     """Keep what a later run may need: samples inside the window plus the newest older one
     (``window``: the longest of the consumers sharing the file)."""
-    past = sorted(s for s in samples if s[0] <= now)
+    past = sorted({s for s in samples if s[0] <= now})     # a reused listing's sample: once
     start = now - window
     older = [s for s in past if s[0] < start]
     kept = ([older[-1]] if older else []) + [s for s in past if s[0] >= start]
@@ -89,32 +93,36 @@ def consumers(windows: dict[float, float], now: float, window: float) -> dict[fl
     return out
 
 
-def measure_growth(state_dir: str | None, config_dir: str | None, deferred: int,
+def measure_growth(state_dir: str | None, config_dir: str | None, deferred: int, taken: float,
                    clock: Callable[[], float], window: float,
                    lock_deadline: float = 3.0, record: bool = True) -> Growth:
     """Record this run's sample and return the growth (shared with the Zabbix sender).
 
-    The sample's time is read from ``clock`` under the lock: runs that overlap are then
-    ordered as they write, each one's sample is merged with the others' and none looks like
-    it came from the future. Samples are kept for the longest window of any recent consumer
-    (a 15-minute sender must not prune what a 1-hour check needs). ``record``: False for a
-    cut listing, whose count is a lower bound and never a sample."""
+    The sample is (``taken``, ``deferred``): the time of the listing the count comes from, so
+    a listing shared with --listing-max-age (up to that old) counts at its own time, and every
+    run that reuses it gives the lister's rate and adds no sample of its own. ``clock`` is read
+    under the lock: a stored sample newer than ``taken`` but not than the clock is an
+    overlapping run's (merged in order), one newer than the clock is from a clock that went
+    backwards. Samples are kept for the longest window of any recent consumer (a 15-minute
+    sender must not prune what a 1-hour check needs). ``record``: False for a cut listing,
+    whose count is a lower bound and never a sample."""
     name = f"growth-{instance_key(config_dir)}.json"
     with StateDir(state_dir).locked(name, lock_deadline) as sf:
-        now = clock()
+        wall = clock()
+        now = min(taken, wall)
         data = sf.read(KIND, state_schema.growth, "the growth samples") or {}
         samples = data.get("samples", [])
         rates = data.get("rates", {})
-        growth = compute_growth(samples, now, deferred, window, rates.get(window))
+        growth = compute_growth(samples, now, deferred, window, rates.get(window), wall)
         if not record:
             return growth
-        windows = consumers(data.get("windows", {}), now, window)
+        windows = consumers(data.get("windows", {}), wall, window)
         keep = max(windows)
         if growth.ref is not None:
             rates[window] = (now, growth.rate)
-        rates = {w: r for w, r in rates.items() if w in windows and r[0] <= now}
+        rates = {w: r for w, r in rates.items() if w in windows and r[0] <= wall}
         sf.write(KIND, {
-            "samples": [list(s) for s in prune([*samples, (now, deferred)], now, keep)],
+            "samples": [list(s) for s in prune([*samples, (now, deferred)], wall, keep)],
             "windows": {repr(w): t for w, t in windows.items()},
             "rates": {repr(w): list(r) for w, r in rates.items()}})
     return growth

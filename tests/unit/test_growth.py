@@ -67,3 +67,19 @@ def test_prune_keeps_window_and_one_older():
     kept = prune(samples, 2000.0, W)
     assert kept[0] == (1000.0, 1000) and kept[1][0] >= 1100.0
     assert kept[-1] == (1900.0, 1900)
+
+
+def test_a_newer_sample_of_an_overlapping_run_is_kept_not_called_backwards():
+    """A run whose listing (t=1000) is older than a sample another run stored meanwhile
+    (1005) while the clock reads 1010: no reference, no 'backwards', kept by prune."""
+    g = compute_growth([(500.0, 0), (1005.0, 12)], 1000.0, 10, W, wall=1010.0)
+    assert g.rate == pytest.approx(10 / 500 * 3600) and g.note == ""
+    assert prune([(500.0, 0), (1005.0, 12), (1000.0, 10)], 1010.0, W) == [
+        (500.0, 0), (1000.0, 10), (1005.0, 12)]
+
+
+def test_a_reused_listing_gives_the_listers_rate_and_one_sample():
+    g = compute_growth([(500.0, 0), (1000.0, 10)], 1000.0, 10, W, wall=1059.0)
+    assert g.rate == pytest.approx(10 / 500 * 3600) and g.note == ""
+    assert prune([(500.0, 0), (1000.0, 10), (1000.0, 10)], 1059.0, W) == [(500.0, 0),
+                                                                           (1000.0, 10)]

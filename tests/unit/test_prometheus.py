@@ -190,7 +190,8 @@ def test_growth_appears_from_the_second_run(tmp_path: Path, fixtures: Path, caps
 
 def _older_baseline(tmp_path: Path) -> None:
     """A growth sample from two minutes ago (a rate needs samples at least a minute apart)."""
-    growth.measure_growth(str(tmp_path / "st"), None, 50, lambda: time.time() - 120, 900.0)
+    ago = time.time() - 120
+    growth.measure_growth(str(tmp_path / "st"), None, 50, ago, lambda: ago, 900.0)
 
 
 # -- delivery counters ------------------------------------------------------------------------

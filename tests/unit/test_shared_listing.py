@@ -16,7 +16,7 @@ import pytest
 from fakes import slow_postqueue
 from postfix_queue_monitor import listing, report
 from postfix_queue_monitor.deadline import Deadline
-from postfix_queue_monitor.plugins import queue_size
+from postfix_queue_monitor.plugins import growth, queue_size
 from postfix_queue_monitor.queue import read_queue
 from postfix_queue_monitor.zabbix import cli as zabbix_cli
 
@@ -71,6 +71,30 @@ def test_reuse_within_max_age_private_and_said_in_v(tmp_path, capsys):
     with pytest.raises(SystemExit):                              # older than max age: listed again
         queue_size.main(argv, clock=lambda: NOW + 91)
     assert runs(count) == 2
+
+
+def test_a_reused_listing_is_a_growth_sample_at_its_own_time(tmp_path, fixtures, capsys):
+    """10 deferred at NOW, 50 listed at NOW+100: +1440/h. A run at NOW+159 that reuses the
+    NOW+100 listing gives the same rate and adds no sample. Before: it stored (NOW+159, 50)
+    and said +905.7/h (40 messages over 159 s)."""
+    from fakes import fake_postqueue
+    pqs = {}
+    for n, fixture in ((10, "deferred-10-first-of-50.jsonl"),
+                       (50, "deferred-50-four-reasons.jsonl")):
+        (tmp_path / f"pq{n}").mkdir()
+        pqs[n] = fake_postqueue(tmp_path / f"pq{n}", j=fixtures / fixture)
+    state = tmp_path / "state"
+    outs = []
+    for n, clock in ((10, NOW), (50, NOW + 100), (50, NOW + 159)):
+        with pytest.raises(SystemExit):
+            growth.main(["--postqueue", pqs[n], "--state-dir", str(state),
+                         "--listing-max-age", "60", "-v"], clock=lambda c=clock: c)
+        outs.append(capsys.readouterr().out)
+    assert "deferred queue +1440/h, 50 deferred" in outs[1], outs[1]
+    assert "listing reused: taken 59.0 s ago" in outs[2]
+    assert "deferred queue +1440/h, 50 deferred" in outs[2], outs[2]
+    samples = json.loads((state / "growth-default.json").read_text())["data"]["samples"]
+    assert samples == [[NOW, 10], [NOW + 100, 50]]
 
 
 def test_a_cut_listing_is_never_reused_as_complete(tmp_path, capsys):

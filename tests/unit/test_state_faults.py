@@ -201,14 +201,14 @@ def test_parent_dirs_not_world_writable_under_umask_000(tmp_path) -> None:
 
 def _one_growth_run(path: str, n: int, barrier, out) -> None:
     barrier.wait()
-    g = G.measure_growth(path, None, n, time.time, 900.0, lock_deadline=30)
+    g = G.measure_growth(path, None, n, time.time(), time.time, 900.0, lock_deadline=30)
     out.put(g.note)
 
 
 def test_32_concurrent_growth_runs_keep_every_sample(tmp_path) -> None:
     """Before: 15 of 32 concurrent runs said 'clock went backwards'; 5 of 33 samples kept."""
     path = str(tmp_path / "s")
-    G.measure_growth(path, None, 0, lambda: time.time() - 600, 900.0)   # a baseline
+    G.measure_growth(path, None, 0, time.time() - 600, time.time, 900.0)   # a baseline
     ctx = multiprocessing.get_context("fork")
     barrier, out = ctx.Barrier(32), ctx.Queue()
     procs = [ctx.Process(target=_one_growth_run, args=(path, i, barrier, out))
@@ -249,16 +249,16 @@ def test_15m_and_1h_consumers_share_a_state_dir_and_each_gets_its_rate(tmp_path)
     def deferred(minute: int) -> int:          # +4 a minute for half an hour, then flat
         return 100 + 4 * min(minute, 30)
 
-    hour = G.measure_growth(path, None, deferred(0), lambda: NOW, 3600.0)
+    hour = G.measure_growth(path, None, deferred(0), NOW, lambda: NOW, 3600.0)
     assert hour.rate is None
     for minute in range(1, 61):               # the sender, every minute, 15 min window
-        fifteen = G.measure_growth(path, None, deferred(minute), lambda m=minute: NOW + 60 * m,
-                                   900.0)
+        fifteen = G.measure_growth(path, None, deferred(minute), NOW + 60 * minute,
+                                   lambda m=minute: NOW + 60 * m, 900.0)
     assert fifteen.rate == pytest.approx(0.0)
-    hour = G.measure_growth(path, None, deferred(60), lambda: NOW + 3600 + 1, 3600.0)
+    hour = G.measure_growth(path, None, deferred(60), NOW + 3601, lambda: NOW + 3601, 3600.0)
     assert hour.ref == (NOW + 1 * 60, deferred(1))       # the oldest sample inside the hour
     assert hour.rate == pytest.approx((deferred(60) - deferred(1)) / 3541 * 3600)
-    fifteen = G.measure_growth(path, None, deferred(60), lambda: NOW + 3600 + 30, 900.0)
+    fifteen = G.measure_growth(path, None, deferred(60), NOW + 3630, lambda: NOW + 3630, 900.0)
     assert fifteen.rate == pytest.approx(0.0)
 
 

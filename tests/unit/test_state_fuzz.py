@@ -165,7 +165,7 @@ def _twice(loader: str, run: Callable[[], Any]) -> Any:
 def test_growth_loader(base: Path, content: bytes) -> None:
     d = _fresh(base, "growth")
     (d / "growth-default.json").write_bytes(content)
-    g = _twice("growth", lambda: G.measure_growth(str(d), None, 7, lambda: NOW, 900.0))
+    g = _twice("growth", lambda: G.measure_growth(str(d), None, 7, NOW, lambda: NOW, 900.0))
     assert g.rate is None or isinstance(g.rate, float)
 
 

@@ -47,7 +47,7 @@ class DeferredGrowth(QueueResource):
         snap = self.read()
         deferred = snap.stats("deferred").messages
         self.growth = measure_growth(self.args.state_dir, self.args.config_dir, deferred,
-                                     self.clock, self.args.window,
+                                     snap.now, self.clock, self.args.window,
                                      lock_deadline=Deadline(self.args.timeout).lock_timeout(1 / 3),
                                      record=not snap.cut)
         if snap.cut and self.growth.rate is None:

@@ -67,7 +67,8 @@ def measure(opts: argparse.Namespace, clock=time.time) -> Collection:
     state_dir = StateDir(opts.state_dir).path
     try:
         rate = growth.measure_growth(state_dir, opts.config_dir,
-                                     snap.stats("deferred").messages, clock, opts.growth_window,
+                                     snap.stats("deferred").messages, snap.now, clock,
+                                     opts.growth_window,
                                      lock_deadline=deadline.lock_timeout(1 / 3)).rate
         if rate is not None:
             result.values["deferred.growth"] = round(float(rate), 2)   # as the check's perfdata

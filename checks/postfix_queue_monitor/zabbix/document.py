@@ -115,11 +115,12 @@ def delivery_values(stats: deliveries.DeliveryStats) -> dict[str, Any]:
 
 # -- the shared measurements ------------------------------------------------------------------
 
-def growth_rate(state_dir: str, config_dir: str | None, deferred_now: int,
+def growth_rate(state_dir: str, config_dir: str | None, snap: QueueSnapshot,
                 clock: Callable[[], float], window: float, deadline: Deadline) -> float | None:
     """Deferred growth per hour (the same state file as check_postfix_deferred_growth); None
-    while there is no baseline. ``clock`` is read under the state lock."""
-    return growth.measure_growth(state_dir, config_dir, deferred_now, clock, window,
+    while there is no baseline. The sample is the listing's (its time and deferred count)."""
+    return growth.measure_growth(state_dir, config_dir, snap.stats("deferred").messages,
+                                 snap.now, clock, window,
                                  lock_deadline=deadline.lock_timeout(1 / 3)).rate
 
 
@@ -136,7 +137,7 @@ def delivery_stats(opts: argparse.Namespace, state_dir: str, now: float,
 def _growth(result: Measurement, state_dir: str, opts: argparse.Namespace,
             snap: QueueSnapshot, deadline: Deadline, clock: Callable[[], float]) -> None:
     try:
-        rate = growth_rate(state_dir, opts.config_dir, snap.stats("deferred").messages, clock,
+        rate = growth_rate(state_dir, opts.config_dir, snap, clock,
                            opts.growth_window, deadline)
     except MonitorError as exc:
         rate = None
