@@ -8,12 +8,14 @@ import json
 import multiprocessing
 import os
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from fakes import fake_postqueue
+from fakes import fake_postqueue, slow_postqueue
 from postfix_queue_monitor import growth as G
 from postfix_queue_monitor.plugins import bounce
 from postfix_queue_monitor.plugins import growth as growth_check
@@ -270,3 +272,18 @@ def test_shared_listing_on_a_full_disk_still_answers(full_dir, pq50, capsys) -> 
     code, out = run(queue_size.main, ["--postqueue", pq50, "--state-dir", full_dir,
                                       "--listing-max-age", "30"], capsys)
     assert code == 0 and out.startswith("POSTFIX QUEUE OK - 50 messages"), out
+
+
+def test_growth_lock_wait_comes_out_of_what_the_listing_left(tmp_path) -> None:
+    """A 4.5 s listing under -t 6, the growth lock held by a hung run: the wait is the share
+    of what is left (0.5 s), so the check names the lock within -t. Before: a fresh 6 s budget
+    gave the lock 2 s, past -t, and nagiosplugin's bare 'Timeout: check execution aborted'."""
+    pq = slow_postqueue(tmp_path, 100, hang=False, seconds=4.5)
+    state = tmp_path / "state"
+    with StateDir(str(state)).locked("growth-default.json", 1):
+        proc = subprocess.run([os.path.join(os.path.dirname(sys.executable),
+                                            "check_postfix_deferred_growth"), "--postqueue", pq,
+                               "--state-dir", str(state), "-t", "6"],
+                              capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 3, proc.stdout    # the named lock, not nagiosplugin's alarm at -t
+    assert "growth-default.json is locked by another run for over 0.5 s" in proc.stdout

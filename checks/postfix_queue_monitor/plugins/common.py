@@ -29,10 +29,12 @@ class QueueResource(GuardedResource):
         self.args = args
         self.clock = clock
         self.snapshot: QueueSnapshot | None = None
+        #: the run's one time budget: the listing and then the growth lock share what is left
+        self.deadline = Deadline(args.timeout)
 
     def read(self) -> QueueSnapshot:
         self.snapshot = get_listing(self.args.postqueue or default_postqueue(),
-                                    self.args.config_dir, Deadline(self.args.timeout),
+                                    self.args.config_dir, self.deadline,
                                     self.clock(), state_dir=self.args.state_dir,
                                     max_age=self.args.listing_max_age, clock=self.clock)
         return self.snapshot

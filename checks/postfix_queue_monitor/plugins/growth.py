@@ -21,7 +21,6 @@ from ..cli import (
     run,
     violation,
 )
-from ..deadline import Deadline
 from ..errors import MonitorError
 from ..growth import Growth, measure_growth
 from .common import Clock, QueueResource, QueueSummary, worst
@@ -48,7 +47,7 @@ class DeferredGrowth(QueueResource):
         deferred = snap.stats("deferred").messages
         self.growth = measure_growth(self.args.state_dir, self.args.config_dir, deferred,
                                      snap.now, self.clock, self.args.window,
-                                     lock_deadline=Deadline(self.args.timeout).lock_timeout(1 / 3),
+                                     lock_deadline=self.deadline.lock_timeout(1 / 3),
                                      record=not snap.cut)
         if snap.cut and self.growth.rate is None:
             raise MonitorError(f"queue listing cut after {snap.elapsed or 0:.1f} s at "
