@@ -22,7 +22,6 @@ from collections import Counter
 from .deadline import Deadline
 from .errors import MonitorError
 from .queue import AGE_BUCKETS_MIN, QUEUES, HistogramStats, QueueSnapshot, QueueStats, read_queue
-from .state import StateDir, StateError, instance_key
 
 # typing is imported for type checkers only: at run time it cost ~3 ms of every check's start-up
 TYPE_CHECKING = False
@@ -37,6 +36,7 @@ MARGIN_S = 0.5
 
 
 def file_name(config_dir: str | None) -> str:
+    from .state import instance_key
     return f"listing-{instance_key(config_dir)}.json"
 
 
@@ -161,6 +161,8 @@ def get_listing(postqueue: str, config_dir: str | None, deadline: Deadline, now:
     if not max_age:
         return read_queue(postqueue, config_dir, deadline.child_timeout(), now,
                           histograms=histograms, allow_cut=True)
+    # state (and hashlib's OpenSSL, ~4 ms) only for a shared listing: not on every check's start
+    from .state import StateDir, StateError
     wait = max(0.05, deadline.remaining() - MARGIN_S)
     state = StateDir(state_dir)
     try:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ast
 import importlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -142,3 +144,17 @@ def test_no_broad_exception_catching_at_seams() -> None:
                    if (name, func) not in CATCH_ALL_ALLOWED)
     assert found == []
     assert {(n, f) for n in MODULES for f, _ in _broad_handlers(n)} == CATCH_ALL_ALLOWED
+
+
+#: What a queue check's start-up must not load: state (and hashlib's OpenSSL, ~4 ms) is for a
+#: shared listing only; dataclasses and typing are kept out of it (namedtuple instead).
+HEAVY_AT_START = ("dataclasses", "typing", "hashlib", f"{NAME}.state")
+
+
+@pytest.mark.parametrize("plugin", ["queue_size", "oldest"])
+def test_queue_checks_start_light(plugin: str) -> None:
+    code = (f"import sys, {NAME}.plugins.{plugin}\n"
+            f"print(' '.join(m for m in {HEAVY_AT_START!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.split() == []

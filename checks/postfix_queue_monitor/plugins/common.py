@@ -9,7 +9,7 @@ from collections.abc import Callable
 import nagiosplugin
 
 from .. import bounds, diagnosis
-from ..cli import GuardedResource, error_hint
+from ..cli import GuardedResource, error_hint, violation
 from ..deadline import Deadline
 from ..listing import get_listing
 from ..queue import QUEUES, QueueSnapshot, default_postqueue
@@ -80,6 +80,12 @@ class QueueSummary(nagiosplugin.Summary):
         """The metric as a lower bound, as the first line says it ("at least 412,000 …")."""
         raise NotImplementedError
 
+    def bound_problem(self, r: nagiosplugin.Result, fmt: Callable[[float], str] | None = None
+                      ) -> str:
+        """A cut listing's proven problem: ``at least 412,000 messages queued (> 2000; listing
+        cut after 8.0 s)``."""
+        return f"{self.bound_text(r.metric)} ({broken(r, fmt)}; {self.cut_note()})"
+
     def undecided(self, results: nagiosplugin.Results) -> str:
         """Why a cut listing gives UNKNOWN: how far it got, and what it could not decide."""
         snap = self.resource.snapshot
@@ -110,6 +116,12 @@ class QueueSummary(nagiosplugin.Summary):
         if self.resource.args.verbose >= 2:     # -vv: an example text and what to do
             lines += diagnosis.advice(snap)
         return lines
+
+
+def broken(r: nagiosplugin.Result, fmt: Callable[[float], str] | None = None) -> str:
+    """How ``r``'s value breaks the range of its state (critical, else warning): ``> 2000``."""
+    rng = r.context.critical if r.state == nagiosplugin.Critical else r.context.warning
+    return violation(r.metric.value, rng, fmt)
 
 
 def worst(results: nagiosplugin.Results) -> list[nagiosplugin.Result]:

@@ -19,12 +19,11 @@ from ..cli import (
     judged_context,
     parse_duration,
     run,
-    violation,
 )
 from ..deadline import Deadline
 from ..errors import MonitorError
 from ..growth import Growth, measure_growth
-from .common import Clock, QueueResource, QueueSummary, worst
+from .common import Clock, QueueResource, QueueSummary, broken, worst
 
 CHECK = check_registry.BY_KEY["growth"]
 #: The metric -w/-c judge.
@@ -79,13 +78,10 @@ class Summary(QueueSummary):
 
     def describe_problem(self, results: nagiosplugin.Results) -> str:
         r = worst(results)[0]
-        rng = r.context.critical if r.state == nagiosplugin.Critical else r.context.warning
         deferred = results["queue_deferred"].metric.value
-        why = violation(r.metric.value, rng)
         if self.cut():
-            return (f"{self.bound_text(r.metric)} ({why}; {self.cut_note()}), at least "
-                    f"{deferred:,} deferred")
-        return f"deferred queue {_signed(r.metric.value)}/h ({why}), {deferred} deferred"
+            return f"{self.bound_problem(r)}, at least {deferred:,} deferred"
+        return f"deferred queue {_signed(r.metric.value)}/h ({broken(r)}), {deferred} deferred"
 
     def bound_text(self, metric: nagiosplugin.Metric) -> str:
         return f"deferred queue at least {_signed(metric.value)}/h"

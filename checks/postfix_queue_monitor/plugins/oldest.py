@@ -18,10 +18,9 @@ from ..cli import (
     fmt_age,
     judged_context,
     run,
-    violation,
 )
 from ..queue import QUEUES
-from .common import Clock, QueueResource, QueueSummary, add_queue_option, worst
+from .common import Clock, QueueResource, QueueSummary, add_queue_option, broken, worst
 
 CHECK = check_registry.BY_KEY["oldest"]
 #: The metric -w/-c judge: the oldest age over the judged queues.
@@ -79,12 +78,10 @@ class Summary(QueueSummary):
 
     def describe_problem(self, results: nagiosplugin.Results) -> str:
         r = worst(results)[0]
-        rng = r.context.critical if r.state == nagiosplugin.Critical else r.context.warning
-        why = violation(r.metric.value, rng, fmt_age)
         if self.cut():
-            return f"{self.bound_text(r.metric)} ({why}; {self.cut_note()})"
+            return self.bound_problem(r, fmt_age)
         queue = self.resource.oldest_queue() or "queued"
-        return f"oldest {queue} message is {fmt_age(r.metric.value)} old ({why})"
+        return f"oldest {queue} message is {fmt_age(r.metric.value)} old ({broken(r, fmt_age)})"
 
     def bound_text(self, metric: nagiosplugin.Metric) -> str:
         queue = self.resource.oldest_queue() or "queued"

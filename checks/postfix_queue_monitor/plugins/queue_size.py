@@ -15,10 +15,9 @@ from ..cli import (
     fmt_number,
     judged_context,
     run,
-    violation,
 )
 from ..queue import QUEUES
-from .common import Clock, QueueResource, QueueSummary, add_queue_option, worst
+from .common import Clock, QueueResource, QueueSummary, add_queue_option, broken, worst
 
 CHECK = check_registry.BY_KEY["queue"]
 
@@ -59,14 +58,12 @@ class Summary(QueueSummary):
     def describe_problem(self, results: nagiosplugin.Results) -> str:
         out = []
         for r in worst(results):
-            rng = r.context.critical if r.state == nagiosplugin.Critical else r.context.warning
-            why = violation(r.metric.value, rng)
             if self.cut():
-                out.append(f"{self.bound_text(r.metric)} ({why}; {self.cut_note()})")
+                out.append(self.bound_problem(r))
                 continue
             q = r.metric.name.removeprefix("queue_")
             what = "queued" if q == "total" else q
-            out.append(f"{fmt_number(r.metric.value)} {what} ({why})")
+            out.append(f"{fmt_number(r.metric.value)} {what} ({broken(r)})")
         return ", ".join(out)
 
     def bound_text(self, metric: nagiosplugin.Metric) -> str:
