@@ -321,7 +321,7 @@ def run_command(commands: Mapping[str, Callable[[argparse.Namespace], int]],
 
 def measuring_options(p: argparse.ArgumentParser, timeout: float, state_help: str) -> None:
     """The options every non-Nagios front end measures with: ``-t``, the Postfix instance, the
-    mail log or journal, the state dir, the growth window."""
+    mail log or journal, the state dir, the shared listing, the growth window."""
     p.add_argument("-t", "--timeout", metavar="SECONDS", type=parse_timeout, default=timeout,
                    help=f"whole-run limit (default {timeout:g}): measuring, and for a sender "
                         f"also waiting for its spool and sending")
@@ -340,6 +340,7 @@ def measuring_options(p: argparse.ArgumentParser, timeout: float, state_help: st
                    help="only this Postfix instance's log lines")
     p.add_argument("--state-dir", metavar="DIR", default=None,
                    help=f"{state_help} (default: a per-user directory, created 0700)")
+    add_listing_option(p)
     window = check_registry.BY_KEY["growth"].window
     p.add_argument("--growth-window", metavar="DURATION", type=parse_duration, default=window,
                    help=f"deferred growth window (default "

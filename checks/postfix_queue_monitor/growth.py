@@ -1,4 +1,4 @@
-"""Deferred-queue growth in messages per hour, shared by the growth check and the Zabbix sender.
+"""Deferred-queue growth in messages per hour, shared by the growth check, Zabbix and Prometheus.
 
 growth = (deferred_now − deferred_ref) / (t_now − t_ref) × 3600, where ref is the oldest stored
 sample inside the window, or, when none is inside it, the newest older one (docs/reference.md).
@@ -12,6 +12,10 @@ from collections.abc import Callable
 
 from . import state_schema
 from .state import StateDir, instance_key
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .deadline import Deadline
 
 KIND = "growth"
 MAX_SAMPLES = 5000
@@ -118,3 +122,12 @@ def measure_growth(state_dir: str | None, config_dir: str | None, deferred: int,
             "windows": {repr(w): t for w, t in windows.items()},
             "rates": {repr(w): list(r) for w, r in rates.items()}})
     return growth
+
+
+def exposed_rate(state_dir: str | None, config_dir: str | None, deferred: int,
+                 clock: Callable[[], float], window: float, deadline: Deadline) -> float | None:
+    """The growth a front end exposes (Zabbix document, Prometheus): rounded as the growth
+    check's perfdata, None while there is no baseline; the lock may take a third of the run."""
+    rate = measure_growth(state_dir, config_dir, deferred, clock, window,
+                          lock_deadline=deadline.lock_timeout(1 / 3)).rate
+    return None if rate is None else round(float(rate), 2)

@@ -56,6 +56,21 @@ def test_ok_every_zabbix_file_is_shipped():
         ROOT / "zabbix_templates/postfix_queue_agent.yaml").read_text()
 
 
+def test_ok_every_prometheus_file_is_shipped():
+    """prometheus/ of this tree (not a copy): rules as committed, units and cron job with the
+    package's console script."""
+    files = dist_files.render(ROOT)
+    for path in (ROOT / "prometheus").iterdir():
+        rel = (f"{dist_files.SYSTEMD}/{path.name}" if dist_files.is_unit(path.name)
+               else f"{dist_files.SHARE}/prometheus/{path.name}")
+        assert rel in files, f"prometheus/{path.name} is not in the package"
+        if path.name.endswith(".yml"):
+            assert files[rel] == path.read_text(), rel
+        elif path.name.endswith((".service", ".cron")):
+            assert "/usr/bin/postfix_queue_prometheus " in files[rel], rel
+    assert f"{dist_files.SYSTEMD}/postfix-queue-prometheus.timer" in files
+
+
 def test_unknown_changed_static_file_fails_instead_of_shipping_a_stale_path():
     with pytest.raises(ValueError, match="update dist_files.RELOCATE"):
         dist_files.relocate("userparameter_postfix_queue.conf", "UserParameter=x,/else\n")

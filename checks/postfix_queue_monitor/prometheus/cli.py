@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 
 from .. import __version__
-from ..cli import Parser, add_listing_option, measuring_options, run_command, whole_number
+from ..cli import Parser, measuring_options, run_command, whole_number
 from ..errors import MonitorError
 from .exposition import PostfixCollector
 
@@ -34,7 +34,6 @@ DEFAULT_TOP = 10
 
 def _measuring(p: argparse.ArgumentParser, timeout: float) -> None:
     measuring_options(p, timeout, "growth samples, delivery counter totals and log position")
-    add_listing_option(p)
     p.add_argument("--no-deliveries", dest="deliveries", action="store_false",
                    help="no delivery counters (do not read the mail log)")
     p.add_argument("--top-destinations", metavar="N", type=whole_number(0), default=DEFAULT_TOP,

@@ -66,11 +66,10 @@ def measure(opts: argparse.Namespace, clock=time.time) -> Collection:
     result.errors.extend(snap.warnings)
     state_dir = StateDir(opts.state_dir).path
     try:
-        rate = growth.measure_growth(state_dir, opts.config_dir,
-                                     snap.stats("deferred").messages, clock, opts.growth_window,
-                                     lock_deadline=deadline.lock_timeout(1 / 3)).rate
+        rate = growth.exposed_rate(state_dir, opts.config_dir, snap.stats("deferred").messages,
+                                   clock, opts.growth_window, deadline)
         if rate is not None:
-            result.values["deferred.growth"] = round(float(rate), 2)   # as the check's perfdata
+            result.values["deferred.growth"] = rate
     except MonitorError as exc:
         result.errors.append(f"growth: {exc}")
     if opts.deliveries:

@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from .. import __version__, check_registry
 from ..cli import (
     Parser,
-    add_listing_option,
     measuring_options,
     parse_duration,
     parse_timeout,
@@ -46,7 +45,6 @@ TIMEOUT = check_registry.BY_KEY["queue"].timeout
 
 def _measuring(p: argparse.ArgumentParser) -> None:
     measuring_options(p, TIMEOUT, "growth, log position and unsent values")
-    add_listing_option(p)
     p.add_argument("--bounce-window", metavar="DURATION", type=parse_duration,
                    default=BOUNCE.window, help="delivery count / bounce rate window (default "
                    f"{check_registry.duration_text(BOUNCE.window)})")

@@ -115,14 +115,6 @@ def delivery_values(stats: deliveries.DeliveryStats) -> dict[str, Any]:
 
 # -- the shared measurements ------------------------------------------------------------------
 
-def growth_rate(state_dir: str, config_dir: str | None, deferred_now: int,
-                clock: Callable[[], float], window: float, deadline: Deadline) -> float | None:
-    """Deferred growth per hour (the same state file as check_postfix_deferred_growth); None
-    while there is no baseline. ``clock`` is read under the state lock."""
-    return growth.measure_growth(state_dir, config_dir, deferred_now, clock, window,
-                                 lock_deadline=deadline.lock_timeout(1 / 3)).rate
-
-
 def delivery_stats(opts: argparse.Namespace, state_dir: str, now: float,
                    deadline: Deadline) -> deliveries.DeliveryStats:
     """The delivery counts (the same state file as check_postfix_bounce_rate for the same log,
@@ -136,14 +128,14 @@ def delivery_stats(opts: argparse.Namespace, state_dir: str, now: float,
 def _growth(result: Measurement, state_dir: str, opts: argparse.Namespace,
             snap: QueueSnapshot, deadline: Deadline, clock: Callable[[], float]) -> None:
     try:
-        rate = growth_rate(state_dir, opts.config_dir, snap.stats("deferred").messages, clock,
-                           opts.growth_window, deadline)
+        rate = growth.exposed_rate(state_dir, opts.config_dir, snap.stats("deferred").messages,
+                                   clock, opts.growth_window, deadline)
     except MonitorError as exc:
         rate = None
         result.errors.append(f"growth: {exc}")
     result.values["meta.growth_ready"] = 0 if rate is None else 1
     if rate is not None:
-        result.values["deferred.growth"] = round(float(rate), 2)   # as the check's perfdata
+        result.values["deferred.growth"] = rate
 
 
 def measure(opts: argparse.Namespace, clock=time.time) -> Measurement:
