@@ -31,28 +31,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tools"))
 
-from postfix_lab import Lab  # noqa: E402
+from labproc import processes  # noqa: E402
+from postfix_lab import Lab, showq_cpu  # noqa: E402
 
 CHECK_MAILQ = "/usr/lib/nagios/plugins/check_mailq"
 STATES = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
-
-
-def showq_cpu(master: int | None) -> float:
-    """CPU seconds of the showq processes under ``master`` (alive; showq stays for reuse)."""
-    tck = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2:].split()
-        if name == "showq" and int(fields[1]) == master:
-            total += int(fields[11]) + int(fields[12])
-    return total / tck
 
 
 def pollers(bindir: Path, cdir: str, state: str | None) -> list[list[str]]:
@@ -84,18 +67,8 @@ def together(cmds: list[list[str]], master: int | None) -> tuple[float, float]:
 
 def leftovers(cdir: str) -> list[int]:
     """Listing processes of the lab instance still running (a tool's orphans)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            argv = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
-            name = Path(f"/proc/{entry}/comm").read_text().strip()
-        except OSError:
-            continue
-        if name in ("postqueue", "mailq", "sendmail") and cdir in argv:
-            found.append(int(entry))
-    return found
+    return [p.pid for p in processes()
+            if p.name in ("postqueue", "mailq", "sendmail") and cdir in "\0".join(p.argv)]
 
 
 def timed(argv: list[str], master: int | None, cdir: str = "") -> tuple[float, float, int, str,

@@ -1,5 +1,5 @@
 """What every lab shares for the daemons it starts (never shipped): stop a process group and
-wait until all of it is gone, poll for a condition, probe a local port.
+wait until all of it is gone, poll for a condition, probe a local port, list processes.
 
 Each daemon is started with ``start_new_session=True`` so that its process group is its own and
 can be stopped whole, by its id, without touching anyone else's processes.
@@ -13,6 +13,9 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
 
 
 def port_open(port: int) -> bool:
@@ -77,3 +80,28 @@ def alive(pid: int, send=os.kill) -> bool:
     except PermissionError:     # alive, but not ours
         return True
     return True
+
+
+class Process(NamedTuple):
+    pid: int
+    ppid: int
+    name: str
+    argv: list[str]
+    cpu: float          #: user + system seconds
+
+
+def processes() -> Iterator[Process]:
+    """Every process now, from /proc (one that exits while being read is left out)."""
+    tck = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        yield Process(int(entry), int(fields[1]), name, argv.split("\0"),
+                      (int(fields[11]) + int(fields[12])) / tck)

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from labproc import alive, port_open, stop_group, wait_until
+from labproc import alive, port_open, processes, stop_group, wait_until
 
 QUEUE_DIRS = ("maildrop", "incoming", "active", "deferred", "hold")
 DEFAULT_MAIN_CF = Path("/etc/postfix/main.cf")
@@ -371,6 +371,11 @@ class Sinks:
         path.write_text("".join(f"{name}.example smtp:[127.0.0.1]:{port}\n"
                                 for name, port in self.ports.items()))
         return f"texthash:{path}"
+
+
+def showq_cpu(master: int | None) -> float:
+    """CPU seconds of the showq processes under ``master`` (alive: showq stays for reuse)."""
+    return sum(p.cpu for p in processes() if p.name == "showq" and p.ppid == master)
 
 
 def _reap(p: subprocess.Popen) -> None:

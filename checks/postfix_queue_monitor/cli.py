@@ -155,17 +155,22 @@ def check_parser(prog: str, description: str, *, durations: bool = False,
                    help="more detail after the first line (repeatable)")
     p.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
     if queue:
-        p.add_argument("--postqueue", metavar="PATH", default=None,
-                       help="the postqueue program (default: postqueue on PATH, else "
-                            "/usr/sbin/postqueue)")
-        p.add_argument("--config-dir", metavar="DIR", default=None,
-                       help="Postfix instance, passed to postqueue -c as it is")
+        instance_options(p)
     if state or queue:
         p.add_argument("--state-dir", metavar="DIR", default=None,
                        help="where state lives (default: a per-user directory, created 0700)")
     if queue:
         add_listing_option(p)
     return p
+
+
+def instance_options(p: argparse.ArgumentParser) -> None:
+    """``--postqueue`` and ``--config-dir``: which Postfix instance every queue consumer lists."""
+    p.add_argument("--postqueue", metavar="PATH", default=None,
+                   help="the postqueue program (default: postqueue on PATH, else "
+                        "/usr/sbin/postqueue)")
+    p.add_argument("--config-dir", metavar="DIR", default=None,
+                   help="Postfix instance, passed to postqueue -c as it is")
 
 
 def add_listing_option(p: argparse.ArgumentParser) -> None:
@@ -325,15 +330,13 @@ def measuring_options(p: argparse.ArgumentParser, timeout: float, state_help: st
     p.add_argument("-t", "--timeout", metavar="SECONDS", type=parse_timeout, default=timeout,
                    help=f"whole-run limit (default {timeout:g}): measuring, and for a sender "
                         f"also waiting for its spool and sending")
-    p.add_argument("--postqueue", metavar="PATH", default=None,
-                   help="the postqueue program (default: postqueue on PATH, else "
-                        "/usr/sbin/postqueue)")
-    p.add_argument("--config-dir", metavar="DIR", default=None,
-                   help="Postfix instance, passed to postqueue -c as it is")
+    # deliveries (and the maillog package) here only: these front ends measure deliveries
+    # anyway, the Nagios checks' start-up does not load them
+    from .deliveries import DEFAULT_LOGS
+    instance_options(p)
     p.add_argument("--log-file", metavar="PATH", default=None,
                    help="mail log for the delivery counts (default: the first of "
-                        "/var/log/mail.log, /var/log/maillog, /var/log/postfix.log, else "
-                        "the journal)")
+                        f"{', '.join(DEFAULT_LOGS)}, else the journal)")
     p.add_argument("--journal", action="store_true", help="read the delivery counts from "
                                                           "journald")
     p.add_argument("--syslog-name", metavar="NAME", default=None,

@@ -83,8 +83,6 @@ def render(source: Path) -> dict[str, str]:
         f"{SHARE}/icinga2/director-basket.json": director_basket.render(checks),
     }
     for src, sub in STATIC_DIRS.items():
-        if not (source / src).is_dir():       # a feature not on this branch (yet)
-            continue
         for path in sorted(p for p in (source / src).iterdir() if p.is_file()):
             dest = f"{SYSTEMD}/{path.name}" if is_unit(path.name) else f"{SHARE}/{sub}/{path.name}"
             files[dest] = relocate(path.name, path.read_text())

@@ -161,7 +161,7 @@ def get_listing(postqueue: str, config_dir: str | None, deadline: Deadline, now:
     if not max_age:
         return read_queue(postqueue, config_dir, deadline.child_timeout(), now,
                           histograms=histograms, allow_cut=True)
-    # state (and hashlib's OpenSSL, ~4 ms) only for a shared listing: not on every check's start
+    # state (and hashlib's OpenSSL, ~3 ms) only for a shared listing: not on every check's start
     from .state import StateDir, StateError
     wait = max(0.05, deadline.remaining() - MARGIN_S)
     state = StateDir(state_dir)

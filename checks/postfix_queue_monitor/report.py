@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from . import __version__, diagnosis, reasons
-from .cli import add_listing_option, fmt_age, parse_timeout, whole_number
+from .cli import add_listing_option, fmt_age, instance_options, parse_timeout, whole_number
 from .deadline import Deadline
 from .errors import MonitorError
 from .listing import get_listing
@@ -52,11 +52,7 @@ def parser() -> argparse.ArgumentParser:
     p = _Parser(prog=PROG, description="What is in the Postfix queue and why: sizes per queue, "
                 "the deferred queue by domain and age (like qshape), deferral reasons with "
                 "suggested actions. Judges nothing.")
-    p.add_argument("--postqueue", metavar="PATH", default=None,
-                   help="the postqueue program (default: postqueue on PATH, else "
-                        "/usr/sbin/postqueue)")
-    p.add_argument("--config-dir", metavar="DIR", default=None,
-                   help="Postfix instance, passed to postqueue -c as it is")
+    instance_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("--top", metavar="N", type=whole_number(1), default=DEFAULT_TOP,
                    help=f"destination domains to show (default {DEFAULT_TOP})")

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
+import postfix_lab
 from conftest import require_lab
+from labproc import processes
 from postfix_lab import Lab
 
 BIN = Path(sys.executable).parent
@@ -41,33 +43,12 @@ def storm() -> Iterator[Lab]:
         lab.destroy()
 
 
-def _procs() -> Iterator[tuple[int, int, str, list[str], float]]:
-    """(pid, ppid, name, argv, cpu seconds) of every process."""
-    tck = os.sysconf("SC_CLK_TCK")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            argv = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2:].split()
-        yield (int(entry), int(fields[1]), name, argv.split("\0"),
-               (int(fields[11]) + int(fields[12])) / tck)
-
-
 def postqueues(lab: Lab) -> list[int]:
-    return [pid for pid, _pp, name, argv, _cpu in _procs()
-            if name == "postqueue" and str(lab.config_dir) in argv]
+    return [p.pid for p in processes() if p.name == "postqueue" and str(lab.config_dir) in p.argv]
 
 
 def showq_cpu(lab: Lab) -> float:
-    """CPU seconds of the instance's showq processes (children of its master)."""
-    master = lab.master_pid()
-    return sum(cpu for _pid, ppid, name, _a, cpu in _procs() if name == "showq"
-               and ppid == master)
+    return postfix_lab.showq_cpu(lab.master_pid())
 
 
 def showq_idle(lab: Lab, within: float = 2.0) -> bool:

@@ -146,7 +146,7 @@ def test_no_broad_exception_catching_at_seams() -> None:
     assert {(n, f) for n in MODULES for f, _ in _broad_handlers(n)} == CATCH_ALL_ALLOWED
 
 
-#: What a queue check's start-up must not load: state (and hashlib's OpenSSL, ~4 ms) is for a
+#: What a queue check's start-up must not load: state (and hashlib's OpenSSL, ~3 ms) is for a
 #: shared listing only; dataclasses and typing are kept out of it (namedtuple instead).
 HEAVY_AT_START = ("dataclasses", "typing", "hashlib", f"{NAME}.state")
 

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,7 @@ from postfix_queue_monitor.deadline import Deadline
 from postfix_queue_monitor.plugins import queue_size
 from postfix_queue_monitor.prometheus import cli, collect, counters, exposition, rules
 from postfix_queue_monitor.queue import QUEUES, parse_json_lines, parse_text
-from prometheus_lab import free_port
+from prometheus_lab import free_port, wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 LISTING = "mixed-malformed-dup-postfix311.jsonl"
@@ -269,15 +268,7 @@ def test_textfile_counters_from_the_log(tmp_path: Path, fixtures: Path, capsys) 
 # -- serve ------------------------------------------------------------------------------------
 
 def scrape(port: int, deadline: float = 10.0) -> str:
-    give_up = time.monotonic() + deadline
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
-                return r.read().decode()
-        except OSError:
-            if time.monotonic() > give_up:
-                raise
-            time.sleep(0.1)
+    return wait_http(f"http://127.0.0.1:{port}/metrics", timeout=deadline)
 
 
 @pytest.fixture

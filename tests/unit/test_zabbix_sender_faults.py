@@ -155,6 +155,35 @@ def test_send_cli_trickle_ends_within_t(tmp_path, fixtures, trapper_factory) -> 
     assert proc.stderr == ""
 
 
+def test_send_instances_share_one_deadline(tmp_path, fixtures, trapper_factory, capsys) -> None:
+    """Before: each instance's measurement (and postmulti -l) had a -t of its own, so -t 2 with
+    two more instances ran over 3 s and left the sending no time. Now every part shares the
+    run's -t: the second listing is cut at it, the line says so (exit 3), what was measured
+    is sent."""
+    trap = trapper_factory()
+    pq = tmp_path / "postqueue"
+    pq.write_text(f"#!/bin/sh\nsleep 1\nexec cat {fixtures / 'deferred-50-four-reasons.jsonl'}\n")
+    pq.chmod(0o755)
+    pm = tmp_path / "postmulti"
+    pm.write_text("#!/bin/sh\necho '-  -  y  /etc/postfix'\n"
+                  "echo 'postfix-out  mta  y  /etc/postfix-out'\n"
+                  "echo 'postfix-in  mta  y  /etc/postfix-in'\n")
+    pm.chmod(0o755)
+    log = tmp_path / "mail.log"
+    log.write_text("")
+    started = time.monotonic()
+    code = main(["send", "--postqueue", str(pq), "--postmulti", str(pm), "--instances",
+                 "--log-file", str(log), "--state-dir", str(tmp_path / "s"), "-z", trap.node,
+                 "--host", "mail1", "-t", "2"])
+    took = time.monotonic() - started
+    out = capsys.readouterr().out
+    assert took < 2.8, took                      # three 1 s listings take over 3 s
+    assert code == 3 and out.startswith("measuring failed: postqueue did not finish"), out
+    # the default instance's document and the discovery reached the server
+    assert [[v["key"] for v in r] for r in trap.received] == [["postfix.metrics"],
+                                                               ["postfix.instances"]]
+
+
 def test_locked_spool_goes_to_the_side_spool_then_is_sent(tmp_path, trapper_factory) -> None:
     """Before: a run blocked on the spool lock exited 3 after 5 s and its value was lost."""
     trap = trapper_factory()

@@ -26,9 +26,6 @@ SOLARIS_ID = re.compile(rb"\[ID \d+ [a-z0-9]+\.[a-z]+\] ")
 _QID = rb"[0-9A-Za-z]+"
 _STATUS_LINE = (rb"(?P<qid>" + _QID + rb"): to=<.*, status=(?P<status>[a-z-]+)"
                 rb"(?: \((?P<text>.*)\))?\s*$")
-DELIVERY = re.compile(_STATUS_LINE, re.S)
-EXPIRED = re.compile(rb"(?P<qid>" + _QID + rb"): from=<.*>, status=(?P<status>expired|"
-                     rb"force-expired)(?:, (?P<text>.*?))?\s*$", re.S)
 
 #: Lines every Postfix program may write, recognised and not counted.
 COMMON: dict[str, bytes] = {

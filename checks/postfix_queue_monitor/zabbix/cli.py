@@ -130,8 +130,8 @@ def parse_postmulti(text: str) -> list[dict[str, str]]:
     return rows
 
 
-def list_instances(postmulti: str, timeout: float) -> list[dict[str, str]]:
-    with Child([postmulti, "-l"], Deadline(timeout).child_timeout()) as child:
+def list_instances(postmulti: str, deadline: Deadline) -> list[dict[str, str]]:
+    with Child([postmulti, "-l"], deadline.child_timeout()) as child:
         out = b"".join(child.lines()).decode("utf-8", "replace")
         rc, err = child.finish()
     if rc != 0:
@@ -154,7 +154,7 @@ def cmd_json(opts: argparse.Namespace) -> int:
 
 
 def cmd_discover(opts: argparse.Namespace) -> int:
-    print(json.dumps(list_instances(opts.postmulti, opts.timeout)))
+    print(json.dumps(list_instances(opts.postmulti, Deadline(opts.timeout))))
     return 0
 
 
@@ -169,21 +169,22 @@ def _destinations(opts: argparse.Namespace) -> tuple[list[list[str]], dict[str, 
 
 
 def cmd_send(opts: argparse.Namespace) -> int:
-    deadline = Deadline(opts.timeout).end      # the whole run: measuring, spool, sending
+    deadline = Deadline(opts.timeout)      # the whole run: every measurement, spool, sending
     clusters, conf = _destinations(opts)
     wrapper = sender.tls_wrapper(conf)
     host = opts.host or conf.get("hostname") or socket.gethostname()
     values: list[sender.Value] = []
     problem = None
     try:
-        m = document.measure(opts)
+        m = document.measure(opts, deadline=deadline)
         values.append(sender.Value.at(host, template.MASTER_KEY, m.text(), m.clock))
         if opts.instances:
-            rows = list_instances(opts.postmulti, opts.timeout)
+            rows = list_instances(opts.postmulti, deadline)
             values.append(sender.Value.at(host, template.DISCOVERY_KEY, json.dumps(rows),
                                           time.time()))
             for row in rows:
-                im = document.measure(_instance_opts(opts, row["{#CONFIG_DIR}"]))
+                im = document.measure(_instance_opts(opts, row["{#CONFIG_DIR}"]),
+                                      deadline=deadline)
                 key = template.instance_key("postfix.instance.metrics", row["{#INSTANCE}"])
                 values.append(sender.Value.at(host, key, im.text(), im.clock))
     except MonitorError as exc:
@@ -191,7 +192,7 @@ def cmd_send(opts: argparse.Namespace) -> int:
     state = StateDir(opts.state_dir)
     outcomes = [sender.send_to(nodes, values, state, timeout=opts.send_timeout,
                                wrapper=wrapper, spool_max=opts.spool_max,
-                               source_ip=conf.get("sourceip"), deadline=deadline)
+                               source_ip=conf.get("sourceip"), deadline=deadline.end)
                 for nodes in clusters]
     code, line = sender.summarize(outcomes)
     if problem is not None:

@@ -138,12 +138,13 @@ def _growth(result: Measurement, state_dir: str, opts: argparse.Namespace,
         result.values["deferred.growth"] = rate
 
 
-def measure(opts: argparse.Namespace, clock=time.time) -> Measurement:
+def measure(opts: argparse.Namespace, clock=time.time,
+            deadline: Deadline | None = None) -> Measurement:
     """Collect everything the checks measure. The queue listing is required (its failure is a
     MonitorError); a failing growth or delivery measurement is recorded in ``$.meta.error``
-    and its values are left out."""
+    and its values are left out. ``deadline``: the run's, when it measures more than once."""
     started = time.monotonic()
-    deadline = Deadline(opts.timeout)
+    deadline = deadline or Deadline(opts.timeout)
     now = clock()
     snap = get_listing(opts.postqueue or default_postqueue(), opts.config_dir, deadline, now,
                        state_dir=opts.state_dir, max_age=opts.listing_max_age, clock=clock)
