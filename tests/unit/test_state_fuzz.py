@@ -179,6 +179,7 @@ def test_bounce_loader(base: Path, content: bytes) -> None:
     state = d / "st"
     state.mkdir(mode=0o700)
     (state / D.state_name(str(log), None, 3600)).write_bytes(content)
+    moved_before = FIGURES["bounce moved aside"]
     try:
         st_ = _twice("bounce", lambda: D.measure_deliveries(str(log), False, None, 3600,
                                                              str(state), NOW, 5))
@@ -186,7 +187,12 @@ def test_bounce_loader(base: Path, content: bytes) -> None:
         assert "\n" not in str(exc)
         FIGURES["bounce refused"] += 1
         return
-    assert st_.sent >= 0
+    counts = (st_.sent, st_.bounced, st_.expired, st_.deferred)
+    assert all(isinstance(n, int) and n >= 0 for n in counts), counts
+    assert 0 <= st_.bounce_rate <= 100 and 0 <= st_.deferral_rate <= 100, st_
+    if FIGURES["bounce moved aside"] > moved_before:
+        # afresh: nothing of the file moved aside survives; the log holds one status line
+        assert sum(counts) <= 1, counts
 
 
 @SETTINGS
