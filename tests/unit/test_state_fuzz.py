@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -224,7 +223,7 @@ def test_spool_loader(base: Path, content: bytes) -> None:
     (d / sender.spool_name(nodes)).write_bytes(content)
     FIGURES["spool files"] += 1
     out = sender.send_to(nodes, [sender.Value.at("h", "k", "v", NOW)], StateDir(str(d)),
-                         timeout=0.5, deadline=time.monotonic() + 5)
+                         timeout=0.5, deadline=Deadline(5))
     # never an exception: unreachable, this run's value spooled with the good old ones
     assert out.unreachable is not None and out.spooled >= 1
     FIGURES["spool bad entries dropped"] += out.bad_spooled
