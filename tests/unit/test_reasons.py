@@ -59,6 +59,13 @@ REAL_HELDBACK = _corpus("realworld-heldback2.tsv")
 #: first held-back part, 84.1 % when measured, is tuning data in realworld.tsv now.)
 HELDBACK_TEXTS_MIN = 0.91
 HELDBACK_GROUPS_MIN = 0.91
+REAL_HELDBACK3 = _corpus("realworld-heldback3.tsv")
+#: published in docs/reasons.md and README.md: the third held-back part (committed alone in
+#: 2aa3985 before any evaluation), measured once with the classifier of main at that time:
+#: 142 of 168 texts (84.5 %), 139 of 164 groups (84.8 %). Floors, rounded down; never raise
+#: them by tuning on these texts.
+HELDBACK3_TEXTS_MIN = 0.84
+HELDBACK3_GROUPS_MIN = 0.84
 
 
 def group_key(text: str) -> str:
@@ -339,6 +346,8 @@ def test_texts_that_differ_in_addresses_share_one_classification():
 
 #: the units a held-back part may come from, and those the tuning part came from: disjoint
 HELDBACK2_UNITS = {"smtp-codes", "pbh", "issue", "page", "file"}
+HELDBACK3_UNITS = {"bounceparser", "crisp", "bounce_email", "flufl.bounce",
+                   "sandum-bounce-parser", "grok-patterns"}
 TUNING_UNITS = {"set-of-emails", "p5-sisimai", "ASO", "pflgviewer",
                 # the first held-back part, tuning data since it was evaluated (84.1 %)
                 "smtp-field-manual", "LogReporter", "postfix_log_analysis", "paste"}
@@ -361,9 +370,17 @@ def test_realworld_corpus_is_large_split_by_source_and_sourced():
     # were dropped from it before it was labelled)
     assert held_units == HELDBACK2_UNITS
     assert tuning_units == TUNING_UNITS
+    # held-back part 3: its own sources, and none of its groups occurs in any other file
+    assert len(REAL_HELDBACK3) >= 150 and len({c for _, c, _ in REAL_HELDBACK3}) >= 8
+    # (three texts occur twice there: the same reply in two real bounces, kept as committed)
+    assert len(REAL_HELDBACK3) - len({t for t, _, _ in REAL_HELDBACK3}) == 3
+    held3_units = {unit(s) for _, _, s in REAL_HELDBACK3}
+    assert held3_units == HELDBACK3_UNITS
+    others = {group_key(t) for t, _, _ in rows} | {group_key(t) for t, _ in TUNING + HELDBACK}
+    assert not {group_key(t) for t, _, _ in REAL_HELDBACK3} & others
     # every source key is explained in SOURCES.md
     listed = (FIX / "reasons" / "SOURCES.md").read_text(encoding="utf-8")
-    for key in held_units | tuning_units:
+    for key in held_units | tuning_units | held3_units:
         assert f"`{key}:" in listed or key == "paste", key
 
 
@@ -371,6 +388,14 @@ def test_realworld_tuning_at_least_95_percent_in_every_class():
     scores = _report("real-world tuning", REAL_TUNING)
     low = {k: (r, n) for k, (r, n) in scores.items() if r / n < 0.95}
     assert not low, low
+
+
+def test_realworld_heldback3_not_below_the_published_figure():
+    scores = _report("real-world held-back 3", REAL_HELDBACK3)
+    right, total = scores["all"]
+    assert right / total >= HELDBACK3_TEXTS_MIN
+    right, total = scores["groups"]
+    assert right / total >= HELDBACK3_GROUPS_MIN
 
 
 def test_realworld_heldback_not_below_the_published_figure():
