@@ -453,6 +453,27 @@ def test_realworld_heldback_not_below_the_published_figure():
      "(in reply to RCPT TO command)", "recipient_unknown"),
     ("host mx.example.com[192.0.2.1] said: 540 5.7.1 <u@example.com>: recipient address "
      "rejected: Inactive (in reply to RCPT TO command)", "recipient_unknown"),
+    # held-back part 2's misses, tuning data since December 2026 (smtp.codes, PHP-Bounce-Handler):
+    # excessive failures of our IP are a block, not our SASL; the sender's domain is ours
+    ("host mx.example[192.0.2.1] said: 554 Your IP is generating excessive authentication "
+     "failures.", "policy"),
+    ("host mx.example[192.0.2.1] said: 550 5.1.8 Domain of sender address does not exist",
+     "policy"),
+    ("host mx.example[192.0.2.1] said: Requested action not taken: mailbox unavailable Reject "
+     "due to policy restrictions.", "policy"),
+    # a remote's temporary DNS trouble is its own (other); a DMARC verdict stays policy
+    ("host mx.example[192.0.2.1] said: 450 4.4.0 <email@example.com> Temporary DMARC DNS lookup "
+     "failure (G1E)", "other"),
+    ("host mx.example[192.0.2.1] said: 451 4.7.26 Unauthenticated email from domain-name is not "
+     "accepted due to domain's DMARC policy, but temporary DNS failures prevent authentication.",
+     "policy"),
+    # a domain's hourly quota is throttling, not a full mailbox; "temporary failure, please try
+    # again later" is the remote's trouble, not greylisting
+    ("host mx.example[192.0.2.1] said: 550 5.4.7 <user@example.com>: Recipient address rejected: "
+     "Recipients Domain Hourly Quota Exceeded", "rate_limited"),
+    ("host mx.example[192.0.2.1] said: 421 Temporary failure, please try again later.", "other"),
+    ("host mx1.latinmail.com[62.37.236.140] said: 550 <sachp@latinmail.com>: Destinatario "
+     "desconocido o mailbox lleno", "recipient_unknown"),
 ])
 def test_context_decides(text, cls):
     assert reasons.classify(text) == cls
