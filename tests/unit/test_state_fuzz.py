@@ -3,8 +3,7 @@ holds, a run either uses it or moves it aside with one StateError line, and the 
 a bad spool entry costs only itself. Never another exception.
 
 ``make test`` runs a sample (FUZZ_EXAMPLES, default 150 per loader); ``make fuzz`` runs
-100,000 generated files per loader and prints the figures the README's reliability section
-quotes.
+100,000 generated files per loader and prints the figures docs/reliability.md quotes.
 """
 
 from __future__ import annotations
