@@ -426,14 +426,14 @@ def parse_json_lines(lines: Iterable[bytes | str], now: float,
                     bucket = bisect_left(limits, now - arrival)     # age_bucket, inlined
                     # the first recipient, then (one message in eight) the others; findall
                     # gives b"" for an absent domain or reason, read as None is: ""
-                    for dom, reason in [(dom, reason), *rest_of(rest)] if rest else (
+                    for r_dom, r_reason in [(dom, reason), *rest_of(rest)] if rest else (
                             (dom, reason),):
-                        rec = recs.get(dom) or new_rec(dom)
-                        if reason == rec[1]:
+                        rec = recs.get(r_dom) or new_rec(r_dom)
+                        if r_reason == rec[1]:
                             tok = rec[2]
                         else:
-                            tok = rec[2] = new_tok(reason)
-                            rec[1] = reason
+                            tok = rec[2] = new_tok(r_reason)
+                            rec[1] = r_reason
                         key = (rec[0], bucket, tok)
                         pending[key] = count(key, 0) + 1
                         n += 1
