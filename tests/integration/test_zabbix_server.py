@@ -279,14 +279,23 @@ def test_ok_sent_values_equal_check_perfdata(zbx, mailq, state_dir) -> None:
     assert now["postfix.monitor.error"]["lastvalue"] == ""
 
 
-def test_ok_second_send_has_growth_and_still_nothing_unsupported(zbx, mailq, state_dir) -> None:
-    age_growth_samples(state_dir, 120)      # the first send two minutes ago: a rate needs 60 s
-    out = send(zbx, mailq, state_dir)
+def test_ok_second_send_has_growth_and_still_nothing_unsupported(zbx, mailq, tmp_path) -> None:
+    """Stands alone: the host deployed if no test before did, a state dir of its own whose
+    first send is the growth baseline."""
+    if not zbx.api("host.get", {"filter": {"host": [HOST]}, "output": ["hostid"]}):
+        assert cli("deploy", "--url", zbx.url, "--user", "Admin", "--password", "zabbix",
+                   "--host", HOST).returncode == 0
+    state = str(tmp_path / "state")
+    since = int(time.time())
+    wait_until(lambda: send(zbx, mailq, state).returncode == 0, 30,
+               "the server to accept values for the host", step=1)
+    age_growth_samples(state, 120)      # the first send two minutes ago: a rate needs 60 s
+    out = send(zbx, mailq, state)
     assert out.returncode == 0, out.stdout
     growth = wait_until(lambda: history(zbx, items_of(zbx, HOST)[
-        "postfix.queue.deferred.growth"]), 20, "a growth value")
+        "postfix.queue.deferred.growth"], since), 20, "a growth value")
     perf, _, _ = perfdata("check_postfix_deferred_growth", "--config-dir",
-                          str(mailq.config_dir), "--state-dir", state_dir)
+                          str(mailq.config_dir), "--state-dir", state)
     # the queue did not change: both 0, the check's against the sender's samples
     assert float(growth[-1]["value"]) == perf["deferred_growth_per_hour"] == 0.0
     items = items_of(zbx, HOST)
