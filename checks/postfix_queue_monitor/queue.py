@@ -358,7 +358,7 @@ def parse_json_lines(lines: Iterable[bytes | str], now: float,
     queues, pending = snap.queues, snap.pending
     count = pending.get
     limits = _LIMITS_S
-    token = snap.token
+    token, known_token = snap.token, snap.tokens.get
     loads = None
     n_lines = 0
     brace = None
@@ -496,7 +496,7 @@ def parse_json_lines(lines: Iterable[bytes | str], now: float,
         stats.add(size, arrival, len(rcpts), obj.get("forced_expire") is True)
         if queue == "deferred":
             for raw_domain, reason in keys:
-                key = (raw_domain, bucket, token(reason))
+                key = (raw_domain, bucket, known_token(reason) or token(reason))
                 pending[key] = count(key, 0) + 1
             if len(pending) > MAX_PENDING:
                 snap.fold()
