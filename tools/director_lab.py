@@ -2,7 +2,7 @@
 PostgreSQL cluster and its own Icinga Web 2 configuration directory (``ICINGAWEB_CONFIGDIR``),
 both in one temporary directory; Director's schema applied by ``icingacli director migration
 run``. Nothing of the system's configuration is read or written; PostgreSQL is started by us
-(as ``postgres``) and stopped with pg_ctl.
+(as ``postgres``) on a free port (two labs at once do not collide) and stopped with pg_ctl.
 
     with DirectorLab() as lab:
         lab.cli("director", "basket", "restore", stdin=text)
@@ -18,12 +18,13 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from labproc import free_port
+
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 ICINGACLI = "/usr/bin/icingacli"
 MODULES = Path("/usr/share/icingaweb2/modules")
 #: Director 1.10 and the modules it requires (icinga-php-library is a library, not a module)
 ENABLED = ("director", "incubator", "reactbundle")
-PG_PORT = 15433
 
 
 def missing() -> str | None:
@@ -38,8 +39,8 @@ def missing() -> str | None:
 
 
 class DirectorLab:
-    def __init__(self, port: int = PG_PORT):
-        self.port = port
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port()   # not a fixed one: a left-over or parallel lab has it
         self.dir = Path(tempfile.mkdtemp(prefix="pqm-director-"))
         self.dir.chmod(0o755)                 # postgres must reach its data directory
         self.pgdata = self.dir / "pg"

@@ -18,6 +18,14 @@ from pathlib import Path
 from typing import NamedTuple
 
 
+def free_port() -> int:
+    """A port no one listens on now, from the kernel's ephemeral range: labs that pick their
+    ports this way do not collide with a left-over or parallel lab on a fixed one."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.2)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -15,7 +14,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from labproc import stop_group, wait_until
+from labproc import free_port, stop_group, wait_until
 
 PROMETHEUS = "/usr/bin/prometheus"
 NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
@@ -29,12 +28,6 @@ def available(*programs: str) -> str | None:
             return f"{prog} missing: install Debian's prometheus and prometheus-node-exporter " \
                    f"(scripts/install-deps.sh)"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http_get(url: str, timeout: float = 10) -> str:

@@ -143,7 +143,7 @@ RULES: tuple[Rule, ...] = (
                r"smtpclientauthentication is disabled|unauthenticated senders? not allowed|"
                r"login attempts|identity changes|log in with your web browser|"
                r"authentification (?:requise|invalide)|code d'authentification",
-       unless=_SPF_DKIM),
+       unless=_SPF_DKIM + r"|excessive authentication"),
     _r("auth", r"\b[45]\.7\.(?:8|9|57|139|3)\b", scope="reply", weak=True, unless=_SPF_DKIM),
     # -- dns: our lookup of the destination failed (Postfix's own words only) -----------------
     _r("dns", r"Host or domain name not found|Name service error|Name server loop|"
@@ -166,7 +166,9 @@ RULES: tuple[Rule, ...] = (
                        r"temporarily deferred due to (?:unexpected|excessive)? ?(?:volume|user)|"
                        r"traffic (?:is )?too high|try again (?:later|in \w+)[^.]*too many|"
                        r"exceeded (?:\w+ ){0,2}limit for the number of messages|"
-                       r"(?:organization|tenant) (?:\w+ )?quota exceeded",
+                       r"(?:organization|tenant|domain) (?:\w+ )?quota exceeded|"
+                       r"number of concurrent connections|too much e-?mail in a short|"
+                       r"account service is temporarily unavailable",
        unless=r"permanently deferred|been (?:temporarily )?blocked|blocked for the day|"
               r"too many invalid recipients"),
     # -- greylisted -----------------------------------------------------------------------------
@@ -195,7 +197,7 @@ RULES: tuple[Rule, ...] = (
        r"(?:recipient|user|mailbox|address|account) (?:\S+ )?not found|RecipientNotFound|"
        r"mailbox (?:not found|unavailable|disabled|is disabled|is inactive|inactive|is frozen|"
        r"frozen)|boite du destinataire archiv|"
-       r"unverified address|invalid (?:recipient|mailbox|user|address)|not our customer|"
+       r"unverified address|invalid[- ](?:recipient|mailbox|user|address)|not our customer|"
        r"(?:doesn't|does not) have an? \S+ account|unknown (?:recipient|address|mailbox|local)|"
        r"5\.4\.1 (?:\S+ )?(?:all )?Recipient address(?:es)? rejected ?: Access denied|"
        r"undeliverable address|"
@@ -209,8 +211,12 @@ RULES: tuple[Rule, ...] = (
        r"suspended)|recipient account is ?blocked|compte du destinataire est bloqu|"
        r"recipient (?:address )?rejected: (?:user|mailbox|domain not found|inactive\b|blocked\b|"
        r"disabled\b)|is no longer valid|"
-       r"p=(?:NoSuchUser|DisabledUser)|recipient address \S+ is not a valid",
-       unless=r"Sender address rejected|sender account|too many invalid recipients"),
+       r"p=(?:NoSuchUser|DisabledUser)|recipient address \S+ is not a valid|"
+       r"destinatario (?:desconocido|inexistente)|usuario (?:desconocido|inexistente)|"
+       r"empf(?:ae|ä)nger unbekannt|destinataire inconnu|utilisateur inconnu|"
+       r"utente sconosciuto|destinat[aá]rio (?:desconhecido|inexistente)",
+       unless=r"Sender address rejected|sender account|too many invalid recipients|"
+              r"sender address does not|reject(?:ed)? due to policy"),
     _r("recipient_unknown", r"Recipient address rejected\.?\s*(?:\(in reply|$)", scope="reply"),
     _r("recipient_unknown", r"\b[45]\.1\.(?:1|2|3|10|6)\b|\b5\.2\.1\b", scope="reply", weak=True),
     _r("recipient_unknown", r"^bad address syntax", scope="local"),
@@ -245,8 +251,10 @@ RULES: tuple[Rule, ...] = (
                  r"content filter|suspicious|no SMTP service|not accepting connections|"
                  r"service refus|too many invalid recipients|"
                  r"unresolvable (?:\S+ )?(?:from|sender) domain|administrative prohibition|"
-                 r"\bmail rejected\b|mail rejete|invalid DNS\b",
-       unless=r"(?:OFR|LPN)\d*_505\b|policy size"),
+                 r"\bmail rejected\b|mail rejete|invalid DNS\b|sender verif\w* fail|spoof|"
+                 r"abusive|excessive (?:rejected|invalid|authentication)|"
+                 r"domain of sender address",
+       unless=r"(?:OFR|LPN)\d*_505\b|policy size|temporary (?:\w+ )?DNS lookup fail"),
     _r("policy", r"\b5\.7\.\d{1,3}\b|\b4\.7\.1\b|\b[45]\.1\.[78]\b", scope="reply", weak=True),
     # -- transport: our own delivery agents / local configuration ------------------------------
     _r("transport", r"mail transport unavailable|unknown mail transport|transport \S+ "
@@ -263,7 +271,10 @@ RULES: tuple[Rule, ...] = (
                 r"exceeds (?:the )?(?:fixed )?maximum message size|system (?:is )?overloaded|"
                 r"resources? (?:temporarily )?(?:unavailable|exhausted)|syntax error|"
                 r"server (?:is )?temporarily unavailable|(?:OFR|LPN)\d*_505\b|"
-                r"temporary (?:server|system) error|mail server temporarily rejected",
+                r"temporary (?:server|system) error|mail server temporarily rejected|"
+                r"temporarily unavailable|temporary failure|"
+                r"temporary (?:\w+ )?DNS lookup fail|our database returned|"
+                r"unable to correctly read",
        scope="reply"),
     _r("other", r"\b[45]\.3\.\d\b|\b[45]\.2\.3\b", scope="reply", weak=True),
 )

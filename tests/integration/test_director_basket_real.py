@@ -73,6 +73,19 @@ def test_ok_a_second_restore_changes_nothing(director):
     assert counts(director) == before
 
 
+def test_ok_a_second_lab_runs_beside_the_first(director):
+    """Each lab's PostgreSQL listens on a free port of its own, so a parallel suite or a
+    left-over lab cannot take it (on the fixed 15433 this one's pg_ctl start failed)."""
+    other = director_lab.DirectorLab()
+    try:
+        other._postgres()
+        assert other.port != director.port
+        assert other.psql("SHOW port", db="postgres").strip() == str(other.port)
+    finally:
+        other.stop()
+    assert director.psql("SHOW port", db="postgres").strip() == str(director.port)
+
+
 def test_ok_directors_rendered_config_validates_in_icinga2(director, base):
     package = base / "plugins-contrib.conf"      # what the package puts in plugins-contrib.d
     package.write_text(dist_files.render(ROOT)[dist_files.ICINGA_COMMANDS])

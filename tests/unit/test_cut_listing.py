@@ -14,6 +14,7 @@ import nagiosplugin
 import pytest
 
 from fakes import slow_postqueue
+from labproc import alive, wait_until
 from postfix_queue_monitor import bounds
 from postfix_queue_monitor.plugins import growth, oldest, queue_size
 from postfix_queue_monitor.queue import read_queue
@@ -30,17 +31,6 @@ def run(main, argv, capsys, clock=NOW):
     out, err = capsys.readouterr()
     assert err == ""
     return exc.value.code, out, elapsed
-
-
-def gone(pid: int, within: float = 2.0) -> bool:
-    give_up = time.monotonic() + within
-    while time.monotonic() < give_up:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.mark.parametrize("spec, lower, expect", [
@@ -68,7 +58,8 @@ def test_storm_critical_from_the_lower_bound_within_t(tmp_path, capsys):
                             "listing cut after 1.6 s)"), first
     assert "|" not in out           # lower bounds are no perfdata
     assert elapsed < 3.0
-    assert gone(int(pidfile.read_text()))
+    child = int(pidfile.read_text())
+    wait_until(lambda: not alive(child), 2.0, "the postqueue stand-in cut at -t to be gone")
 
 
 def test_warning_proven_when_only_the_warning_end_is_passed(tmp_path, capsys):
@@ -194,6 +185,6 @@ def test_postqueue_dies_when_the_checks_process_group_is_killed(tmp_path):
     child = int(pidfile.read_text())
     os.killpg(check.pid, signal.SIGKILL)
     check.wait()
-    assert gone(child), f"postqueue stand-in {child} survived its check"
+    wait_until(lambda: not alive(child), 2.0, "the postqueue stand-in to die with its check")
 
 

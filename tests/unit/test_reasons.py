@@ -5,12 +5,12 @@ written down (and, for the real-world corpus, committed) before the classifier w
 
 - ``tuning.tsv`` / ``heldback.tsv``: the first sets (real wording retyped; every tuning line
   must be right, at least 95 % of the held-back ones);
-- ``realworld.tsv`` / ``realworld-heldback2.tsv``: texts harvested from public logs, bounce
+- ``realworld.tsv`` / ``realworld-heldback3.tsv``: texts harvested from public logs, bounce
   collections, provider pages and issue pastes (sources in ``SOURCES.md``). The tuning part
-  (which since December 2026 includes the first held-back part, evaluated once at 84.1 %) must
-  stay at >= 95 % in every class, per text and per group of look-alike texts; the second
-  held-back part, from other sources, must not fall below the figure published in
-  docs/reasons.md.
+  (which since December 2026 includes the first and second held-back parts, evaluated once at
+  84.1 % and 91.4 %) must stay at >= 95 % in every class, per text and per group of look-alike
+  texts; the third held-back part, from other sources, must not fall below the figure
+  published in docs/reasons.md.
 """
 
 from __future__ import annotations
@@ -52,13 +52,13 @@ def _corpus(name: str) -> list[tuple[str, str, str]]:
 
 
 REAL_TUNING = _corpus("realworld.tsv")
-REAL_HELDBACK = _corpus("realworld-heldback2.tsv")
-#: published in docs/reasons.md and README.md: the second held-back part, measured once after
-#: the tuned classifier was committed (180 of 197 texts, 180 of 197 groups = 91.4 %); later
-#: changes must not make it worse. Never raise these by tuning on the held-back texts. (The
-#: first held-back part, 84.1 % when measured, is tuning data in realworld.tsv now.)
-HELDBACK_TEXTS_MIN = 0.91
-HELDBACK_GROUPS_MIN = 0.91
+REAL_HELDBACK3 = _corpus("realworld-heldback3.tsv")
+#: published in docs/reasons.md and README.md: the third held-back part (committed alone in
+#: 2aa3985 before any evaluation), measured once with the classifier of main at that time and
+#: once after the tuning on held-back part 2 (990c561): both times 142 of 168 texts (84.5 %),
+#: 139 of 164 groups (84.8 %). Floors, rounded down; never raise them by tuning on these texts.
+HELDBACK3_TEXTS_MIN = 0.84
+HELDBACK3_GROUPS_MIN = 0.84
 
 
 def group_key(text: str) -> str:
@@ -338,28 +338,33 @@ def test_texts_that_differ_in_addresses_share_one_classification():
 # -- the real-world corpus --------------------------------------------------------------------
 
 #: the units a held-back part may come from, and those the tuning part came from: disjoint
-HELDBACK2_UNITS = {"smtp-codes", "pbh", "issue", "page", "file"}
+HELDBACK3_UNITS = {"bounceparser", "crisp", "bounce_email", "flufl.bounce",
+                   "sandum-bounce-parser", "grok-patterns"}
 TUNING_UNITS = {"set-of-emails", "p5-sisimai", "ASO", "pflgviewer",
                 # the first held-back part, tuning data since it was evaluated (84.1 %)
-                "smtp-field-manual", "LogReporter", "postfix_log_analysis", "paste"}
+                "smtp-field-manual", "LogReporter", "postfix_log_analysis", "paste",
+                # the second held-back part (d0ff3b1), tuning data since it was evaluated (91.4 %)
+                "smtp-codes", "pbh", "issue", "page", "file"}
 
 
 def test_realworld_corpus_is_large_split_by_source_and_sourced():
-    rows = REAL_TUNING + REAL_HELDBACK
-    assert len(REAL_TUNING) >= 550 and len(REAL_HELDBACK) >= 150
-    assert len({t for t, _, _ in rows}) == len(rows), "a text is listed twice"
+    assert len(REAL_TUNING) >= 750 and len(REAL_HELDBACK3) >= 150
+    assert len({t for t, _, _ in REAL_TUNING}) == len(REAL_TUNING), "a text is listed twice"
+    # (three texts occur twice in held-back part 3: the same reply in two real bounces, kept
+    # as committed)
+    assert len(REAL_HELDBACK3) - len({t for t, _, _ in REAL_HELDBACK3}) == 3
     assert {c for _, c, _ in REAL_TUNING} == set(reasons.CLASSES)
-    assert len({c for _, c, _ in REAL_HELDBACK}) >= 8
-    # no group of look-alikes straddles the split, and no source does
-    assert not ({group_key(t) for t, _, _ in REAL_TUNING}
-                & {group_key(t) for t, _, _ in REAL_HELDBACK})
+    assert len({c for _, c, _ in REAL_HELDBACK3}) >= 8
+    # no group of look-alikes straddles the split (nor occurs in the first sets), and no
+    # source does: look-alikes were dropped from the held-back part before it was labelled
+    others = ({group_key(t) for t, _, _ in REAL_TUNING}
+              | {group_key(t) for t, _ in TUNING + HELDBACK})
+    assert not {group_key(t) for t, _, _ in REAL_HELDBACK3} & others
     def unit(source: str) -> str:
         return "paste" if source.startswith("paste:") else source.split(":")[0]
-    held_units = {unit(s) for _, _, s in REAL_HELDBACK}
+    held_units = {unit(s) for _, _, s in REAL_HELDBACK3}
     tuning_units = {unit(s) for _, _, s in REAL_TUNING}
-    # the held-back part's sources are none of the tuning part's (look-alikes of tuning texts
-    # were dropped from it before it was labelled)
-    assert held_units == HELDBACK2_UNITS
+    assert held_units == HELDBACK3_UNITS
     assert tuning_units == TUNING_UNITS
     # every source key is explained in SOURCES.md
     listed = (FIX / "reasons" / "SOURCES.md").read_text(encoding="utf-8")
@@ -373,12 +378,12 @@ def test_realworld_tuning_at_least_95_percent_in_every_class():
     assert not low, low
 
 
-def test_realworld_heldback_not_below_the_published_figure():
-    scores = _report("real-world held-back", REAL_HELDBACK)
+def test_realworld_heldback3_not_below_the_published_figure():
+    scores = _report("real-world held-back 3", REAL_HELDBACK3)
     right, total = scores["all"]
-    assert right / total >= HELDBACK_TEXTS_MIN
+    assert right / total >= HELDBACK3_TEXTS_MIN
     right, total = scores["groups"]
-    assert right / total >= HELDBACK_GROUPS_MIN
+    assert right / total >= HELDBACK3_GROUPS_MIN
 
 
 @pytest.mark.parametrize(("text", "cls"), [
@@ -428,6 +433,27 @@ def test_realworld_heldback_not_below_the_published_figure():
      "(in reply to RCPT TO command)", "recipient_unknown"),
     ("host mx.example.com[192.0.2.1] said: 540 5.7.1 <u@example.com>: recipient address "
      "rejected: Inactive (in reply to RCPT TO command)", "recipient_unknown"),
+    # held-back part 2's misses, tuning data since December 2026 (smtp.codes, PHP-Bounce-Handler):
+    # excessive failures of our IP are a block, not our SASL; the sender's domain is ours
+    ("host mx.example[192.0.2.1] said: 554 Your IP is generating excessive authentication "
+     "failures.", "policy"),
+    ("host mx.example[192.0.2.1] said: 550 5.1.8 Domain of sender address does not exist",
+     "policy"),
+    ("host mx.example[192.0.2.1] said: Requested action not taken: mailbox unavailable Reject "
+     "due to policy restrictions.", "policy"),
+    # a remote's temporary DNS trouble is its own (other); a DMARC verdict stays policy
+    ("host mx.example[192.0.2.1] said: 450 4.4.0 <email@example.com> Temporary DMARC DNS lookup "
+     "failure (G1E)", "other"),
+    ("host mx.example[192.0.2.1] said: 451 4.7.26 Unauthenticated email from domain-name is not "
+     "accepted due to domain's DMARC policy, but temporary DNS failures prevent authentication.",
+     "policy"),
+    # a domain's hourly quota is throttling, not a full mailbox; "temporary failure, please try
+    # again later" is the remote's trouble, not greylisting
+    ("host mx.example[192.0.2.1] said: 550 5.4.7 <user@example.com>: Recipient address rejected: "
+     "Recipients Domain Hourly Quota Exceeded", "rate_limited"),
+    ("host mx.example[192.0.2.1] said: 421 Temporary failure, please try again later.", "other"),
+    ("host mx1.latinmail.com[62.37.236.140] said: 550 <sachp@latinmail.com>: Destinatario "
+     "desconocido o mailbox lleno", "recipient_unknown"),
 ])
 def test_context_decides(text, cls):
     assert reasons.classify(text) == cls

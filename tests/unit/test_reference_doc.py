@@ -87,3 +87,12 @@ def test_state_files_and_exit_codes() -> None:
         assert f"`{prefix}" in REFERENCE
     for code, state in ((0, "OK"), (1, "WARNING"), (2, "CRITICAL"), (3, "UNKNOWN")):
         assert f"| {code} | {state} |" in REFERENCE
+
+
+def test_every_docs_page_is_named_here_and_every_named_page_exists() -> None:
+    pages = {p.name for p in (ROOT / "docs").glob("*.md")} - {"reference.md"}
+    assert "reliability.md" in pages
+    assert {p for p in pages if f"docs/{p}" not in REFERENCE} == set()
+    readme = (ROOT / "README.md").read_text()
+    named = set(re.findall(r"docs/([\w-]+\.md)", readme + REFERENCE))
+    assert named - pages - {"reference.md"} == set()

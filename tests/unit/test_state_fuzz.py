@@ -3,8 +3,7 @@ holds, a run either uses it or moves it aside with one StateError line, and the 
 a bad spool entry costs only itself. Never another exception.
 
 ``make test`` runs a sample (FUZZ_EXAMPLES, default 150 per loader); ``make fuzz`` runs
-100,000 generated files per loader and prints the figures the README's reliability section
-quotes.
+100,000 generated files per loader and prints the figures docs/reliability.md quotes.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import json
 import os
 import shutil
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -259,7 +257,7 @@ def test_spool_loader(base: Path, content: bytes) -> None:
     (d / sender.spool_name(nodes)).write_bytes(content)
     FIGURES["spool files"] += 1
     out = sender.send_to(nodes, [sender.Value.at("h", "k", "v", NOW)], StateDir(str(d)),
-                         timeout=0.5, deadline=time.monotonic() + 5)
+                         timeout=0.5, deadline=Deadline(5))
     # never an exception: unreachable, this run's value spooled with the good old ones
     assert out.unreachable is not None and out.spooled >= 1
     FIGURES["spool bad entries dropped"] += out.bad_spooled

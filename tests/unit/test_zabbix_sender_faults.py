@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from postfix_queue_monitor.deadline import Deadline
 from postfix_queue_monitor.state import StateDir
 from postfix_queue_monitor.zabbix import sender
 from postfix_queue_monitor.zabbix.cli import main
@@ -129,11 +130,48 @@ def test_trickling_server_is_bounded_by_the_runs_deadline(tmp_path, trapper_fact
     state = StateDir(str(tmp_path / "s"))
     started = time.monotonic()
     out = sender.send_to([trap.node], _values(1), state, timeout=3,
-                         deadline=time.monotonic() + 1.5)
+                         deadline=Deadline(1.5))
     took = time.monotonic() - started
     assert took < 2.5, took
     assert out.unreachable is not None and out.spooled == 1
     assert [v["value"] for v in _spool(state, [trap.node])] == ["v0"]
+
+
+class FakeClock:
+    """A monotonic clock far from time.monotonic()'s: code that reads the real clock instead
+    of asking the run's Deadline sees a budget of days where the Deadline has none left."""
+
+    def __init__(self) -> None:
+        self.now = 1e12
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_sending_asks_the_runs_deadline_not_the_wall(tmp_path, trapper_factory) -> None:
+    """The budget is the Deadline's (its own clock), not a float end time of the caller's."""
+    trap = trapper_factory()
+    clock = FakeClock()
+    deadline = Deadline(2, clock=clock)
+    clock.now += 2                                 # spent by the measurements before
+    state = StateDir(str(tmp_path / "s"))
+    out = sender.send_to([trap.node], _values(1), state, timeout=1, deadline=deadline)
+    assert trap.received == []
+    assert out.unreachable == "the run's deadline (-t) passed before all values were sent"
+    assert out.spooled == 1 and [v["value"] for v in _spool(state, [trap.node])] == ["v0"]
+
+
+def test_deadline_socket_gives_each_operation_what_is_left() -> None:
+    clock = FakeClock()
+    a, b = socket.socketpair()
+    with a, b:
+        sock = sender._DeadlineSocket(a, Deadline(5, clock=clock))
+        clock.now += 3
+        sock.sendall(b"x")
+        assert a.gettimeout() == 2.0 and b.recv(1) == b"x"
+        clock.now += 2
+        with pytest.raises(socket.timeout, match="deadline"):
+            sock.recv(1)
 
 
 def test_send_cli_trickle_ends_within_t(tmp_path, fixtures, trapper_factory) -> None:
@@ -192,7 +230,7 @@ def test_locked_spool_goes_to_the_side_spool_then_is_sent(tmp_path, trapper_fact
     with state.locked(sender.spool_name(nodes), 1):          # another run, sending
         started = time.monotonic()
         out = sender.send_to(nodes, _values(1), state, timeout=1,
-                             deadline=time.monotonic() + 1.0)
+                             deadline=Deadline(1.0))
         assert time.monotonic() - started < 1.5
     assert out.side_spooled == 1 and out.sent == 0
     code, line = sender.summarize([out])

@@ -192,7 +192,7 @@ def cmd_send(opts: argparse.Namespace) -> int:
     state = StateDir(opts.state_dir)
     outcomes = [sender.send_to(nodes, values, state, timeout=opts.send_timeout,
                                wrapper=wrapper, spool_max=opts.spool_max,
-                               source_ip=conf.get("sourceip"), deadline=deadline.end)
+                               source_ip=conf.get("sourceip"), deadline=deadline)
                 for nodes in clusters]
     code, line = sender.summarize(outcomes)
     if problem is not None:

@@ -20,12 +20,12 @@ import os
 import socket
 import ssl
 import sys
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import state_schema
+from ..deadline import Deadline
 from ..errors import MonitorError
 from ..state import StateBusy, StateDir, StateFile
 
@@ -246,7 +246,7 @@ def _item_values(values: list[Value]):
 
 
 class _DeadlineSocket:
-    """A socket whose every send and receive is bounded by one absolute deadline.
+    """A socket whose every send and receive is bounded by the run's Deadline.
 
     zabbix_utils' Sender sets one per-operation timeout on its socket: a server that trickles
     a byte every few seconds keeps each recv() under it and holds the run for minutes. Passed
@@ -254,12 +254,12 @@ class _DeadlineSocket:
     what is left of the run's ``-t`` and fails once none is left.
     """
 
-    def __init__(self, sock: socket.socket, deadline: float):
+    def __init__(self, sock: socket.socket, deadline: Deadline):
         self._sock = sock
         self._deadline = deadline
 
     def _arm(self, slack: float = 0.0) -> None:
-        left = self._deadline - time.monotonic()
+        left = self._deadline.remaining()
         if left <= slack:
             raise socket.timeout("the run's deadline (-t) passed while sending")
         self._sock.settimeout(left)
@@ -317,9 +317,9 @@ def _take_side_spool(state: StateDir, nodes: list[str], spool: StateFile,
 
 
 def _to_side_spool(state: StateDir, nodes: list[str], values: list[Value], spool_max: int,
-                   outcome: Outcome, deadline: float) -> None:
+                   outcome: Outcome, deadline: Deadline) -> None:
     """The spool is locked by another run: append this run's values to the side spool."""
-    left = max(0.05, min(SIDE_LOCK_S, deadline - time.monotonic()))
+    left = max(0.05, min(SIDE_LOCK_S, deadline.remaining()))
     try:
         with state.locked(side_spool_name(nodes), left) as side:
             kept = _read_spool(side, outcome) + values
@@ -335,19 +335,19 @@ def _to_side_spool(state: StateDir, nodes: list[str], values: list[Value], spool
 
 def send_to(nodes: list[str], values: list[Value], state: StateDir, *, timeout: float,
             wrapper=None, spool_max: int = DEFAULT_SPOOL_MAX, source_ip: str | None = None,
-            deadline: float | None = None) -> Outcome:
+            deadline: Deadline | None = None) -> Outcome:
     """Send the spool of this destination, then ``values``; keep what was not delivered.
 
-    ``timeout`` bounds each network operation, ``deadline`` (time.monotonic()) the whole
+    ``timeout`` bounds each network operation, ``deadline`` (the run's Deadline) the whole
     call: waiting for the spool's lock, connecting, sending, receiving. A run that cannot get
     the lock in time leaves its values in the side spool; one whose spool cannot be read or
     written still sends what it measured. After each acknowledged chunk the spool is rewritten
     without it, so a later failure never re-sends what the server already took.
     """
     if deadline is None:
-        deadline = time.monotonic() + LOCK_DEADLINE_S + 2 * timeout
+        deadline = Deadline(LOCK_DEADLINE_S + 2 * timeout)
     outcome = Outcome(destination=";".join(nodes))
-    lock_wait = max(0.05, min(LOCK_DEADLINE_S, (deadline - time.monotonic()) / 2))
+    lock_wait = max(0.05, min(LOCK_DEADLINE_S, deadline.remaining() / 2))
     try:
         with state.locked(spool_name(nodes), lock_wait) as spool:
             _send_spooled(nodes, values, state, spool, outcome, timeout=timeout,
@@ -387,7 +387,8 @@ def _send_spooled(nodes: list[str], values: list[Value], state: StateDir, spool:
 
 
 def _send(nodes: list[str], batch: list[Value], outcome: Outcome, spool: StateFile | None, *,
-          timeout: float, wrapper: Any, source_ip: str | None, deadline: float) -> list[Value]:
+          timeout: float, wrapper: Any, source_ip: str | None,
+          deadline: Deadline) -> list[Value]:
     """Send ``batch`` in chunks of CHUNK values of one (host, key); return what was not
     delivered. With a ``spool``, each acknowledged chunk is removed from it at once."""
     from zabbix_utils import Sender  # noqa: PLC0415
@@ -402,7 +403,7 @@ def _send(nodes: list[str], batch: list[Value], outcome: Outcome, spool: StateFi
     sender = Sender(clusters=[list(nodes)], timeout=timeout, socket_wrapper=wrap,
                     source_ip=source_ip, chunk_size=CHUNK)
     for i, chunk in enumerate(chunks):
-        left = deadline - time.monotonic()
+        left = deadline.remaining()
         if left <= 0.05:
             outcome.unreachable = "the run's deadline (-t) passed before all values were sent"
             return [v for c in chunks[i:] for v in c]
