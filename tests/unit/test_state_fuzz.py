@@ -129,9 +129,12 @@ def _replace(changes: list[tuple[tuple[Any, ...], Any]]) -> dict[str, Any]:
     data = copy.deepcopy(LISTING_BASE)
     for path, value in changes:
         node: Any = data
-        for key in path[:-1]:
-            node = node[key]
-        node[path[-1]] = value
+        try:
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = value
+        except (KeyError, IndexError, TypeError):     # an earlier change replaced the parent
+            pass
     return data
 
 
