@@ -21,7 +21,7 @@ the remote's "Sender address rejected: Domain not found" is its policy about us,
 (``dns`` only looks at Postfix's own words); "This mail is unauthenticated" (SPF/DKIM) is
 ``policy``, not ``auth``.
 
-Two kinds of context override the words:
+Three kinds of context override the words:
 
 - a local delivery agent's own error (``Command output: …``, ``Command died with status``, a
   ``.forward`` or alias database problem) is ``transport`` whatever the agent printed

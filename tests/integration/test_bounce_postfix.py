@@ -158,6 +158,59 @@ def test_critical_counts_equal_the_log_across_flush_and_expiry(lab, tmp_path):
         Path(capture).write_bytes(lab.log_file.read_bytes())
 
 
+#: syslog's %b in a French locale: every month differs from the C locale's
+FRENCH = dict(zip(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+                   "Dec"), ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août",
+                            "sept.", "oct.", "nov.", "déc.")))
+
+
+def test_real_postfix_lines_in_a_locale_not_understood_are_unknown_not_ok(lab, tmp_path):
+    """Never a silent OK, on what a real Postfix wrote: its lines that count nothing (master,
+    pickup, cleanup, qmgr, smtp connects) with the month names a syslog in a French locale
+    writes are UNKNOWN naming an example, not 'OK - too few deliveries to judge'; and a log that
+    turns French mid-file (appended after a run that read its readable part) too."""
+    lab, sinks = lab
+    sinks.start()
+    for i in range(3):
+        lab.sendmail("sender@src.example", [f"user{i}@ok.example"])
+    wait_log(lab, lambda c: c["sent"] >= 3)
+    lab.wait_settled()
+    lines = lab.log_file.read_text("utf-8", "surrogateescape").splitlines()
+    quiet = [s for s in lines if " postfix-bounce/" in s and "status=" not in s]
+    french = [FRENCH[s[:3]] + s[3:] for s in quiet]
+    assert len(quiet) >= 10 and logcount.count_lines(french) == dict.fromkeys(logcount.KINDS, 0)
+
+    def check(log: Path, state: str) -> tuple[int, str]:
+        p = subprocess.run([CHECK, "--log-file", str(log), "--state-dir", str(tmp_path / state),
+                            "--window", "1h"], capture_output=True, text=True, timeout=60)
+        assert p.stderr == ""
+        return p.returncode, p.stdout
+
+    unknown = (f"POSTFIX BOUNCE RATE UNKNOWN - {len(quiet)} Postfix log line(s) (0 delivery "
+               f"status) are in a format this check cannot read (timestamp not understood), "
+               f"e.g. '{french[0][:20]}")
+    log = tmp_path / "fr.log"
+    log.write_text("".join(s + "\n" for s in french), "utf-8", "surrogateescape")
+    rc, out = check(log, "s1")
+    assert rc == 3 and out.startswith(unknown), out
+    # rotated into the other locale mid-file: the readable part first (nothing to judge) …
+    log = tmp_path / "turns.log"
+    log.write_text("".join(s + "\n" for s in quiet), "utf-8", "surrogateescape")
+    rc, out = check(log, "s2")
+    assert rc == 0 and "too few deliveries to judge (0 < " in out, out
+    # … then the syslog restarts in French and only mail traffic follows (pickup, cleanup,
+    # qmgr: the lines the feeder's scan passes over; no Postfix start line): the next run reads
+    # only those, and says so
+    traffic = [s for s in french if "/postfix-script[" not in s and "/master[" not in s]
+    assert 0 < len(traffic) < len(french)
+    with open(log, "a", encoding="utf-8", errors="surrogateescape") as fh:
+        fh.write("".join(s + "\n" for s in traffic))
+    rc, out = check(log, "s2")
+    assert rc == 3 and out.startswith(f"POSTFIX BOUNCE RATE UNKNOWN - {len(traffic)} Postfix log "
+                                      f"line(s) (0 delivery status) are in a format"), out
+    assert f"e.g. '{traffic[0][:20]}" in out, out
+
+
 @pytest.mark.parametrize("where", ["file-0600", "dir-0700"])
 def test_unknown_log_unreadable_names_group_adm(lab, where):
     """As nobody: a 0600 root log, and a log inside a 0700 directory (not "does not exist")."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import re
 import time
 from pathlib import Path
 
@@ -194,9 +195,9 @@ GERMAN = {"Oct": "Okt", "Dec": "Dez", "May": "Mai", "Mar": "Mär"}
 @pytest.mark.parametrize("label,transform,prefix,lost", [
     ("German month names", lambda s: ("Okt" + s[3:]) if s.startswith("Oct") else s,
      "Okt 22 02:", 602),
-    # the status lines do not end where a status line ends: not even seen as such
+    # the status lines do not end where a status line ends: seen by the stamp check only
     ("docker json-file lines", lambda s: '{"log":"' + s + '\\n","stream":"stdout"}',
-     '{"log":"Oct 22', 0),
+     '{"log":"Oct 22', 602),
     ("a day-first stamp", lambda s: "22/Oct/2015:" + s[7:], "22/Oct/2015:02:", 602),
 ])
 def test_tagged_lines_in_a_format_not_understood_are_unknown_naming_it(tmp_path, label,
@@ -211,6 +212,172 @@ def test_tagged_lines_in_a_format_not_understood_are_unknown_naming_it(tmp_path,
     # the next run reads nothing new and still says so (the odd lines are kept in the state)
     with pytest.raises(MonitorError, match="cannot read"):
         D.measure_deliveries(str(log), False, None, 86400, str(tmp_path / "s"), now + 60, 10)
+
+
+#: a status line or a qmgr expiry: what the window counts
+_COUNTED = ("status=sent", "status=bounced", "status=deferred", "status=expired",
+            "status=force-expired")
+DEC = time.mktime((2014, 12, 16, 12, 0, 0, 0, 0, -1))      # after pflgviewer's last line
+
+
+def _quiet(lines: list[str]) -> list[str]:
+    """The Postfix lines that count nothing (smtpd, cleanup, qmgr, pickup, bounce …)."""
+    return [s for s in lines if " postfix/" in s and not any(c in s for c in _COUNTED)]
+
+
+#: the commonest lines of a busy log, which the feeder's scan passes over in the regex engine
+_SKIPPED = re.compile(r"[^ ]+ postfix/\w+\[\d+\]: (?:(?:dis)?connect from |[0-9A-F]+: "
+                      r"(?:client=|message-id=|removed$|from=<.*\(queue active\)$))")
+
+
+@pytest.mark.parametrize("label,transform,prefix", [
+    ("German month names", lambda s: "Dez" + s[3:], "Dez 15 07:46:"),
+    ("French month names", lambda s: "déc." + s[3:], "déc. 15 07:46:"),
+    ("a day-first stamp", lambda s: "15/Dec/2014:" + s[7:], "15/Dec/2014:07:46:"),
+    ("RFC 5424 nil timestamp",
+     lambda s: "<22>1 - phoenix " + s.split(" ", 4)[4].replace("]: ", " - - ", 1)
+     .replace("[", " ", 1), "<22>1 - phoenix postfix/"),
+    ("Solaris tags and German months",
+     lambda s: "Dez" + s[3:].replace("]: ", "]: [ID 197553 mail.info] ", 1),
+     "Dez 15 07:46:27 phoenix postfix/pickup[28944]: [ID 197553 ma"),
+])
+def test_a_log_whose_postfix_lines_count_nothing_and_are_not_understood_is_unknown(
+        tmp_path, capsys, label, transform, prefix):
+    """Only smtpd/cleanup/qmgr/pickup/bounce lines (the kinds the scan passes over in the
+    regex engine), none of them in a style the Clock reads: UNKNOWN naming the problem and an
+    example's start, not 'OK - too few deliveries to judge'; the next run too."""
+    from postfix_queue_monitor.plugins import bounce
+    lines = [transform(s) for s in _quiet(source_lines("pflgviewer-mail.log.gz"))]
+    assert len(lines) > 10000 and logcount.count_lines(lines) == dict.fromkeys(logcount.KINDS, 0)
+    log = tmp_path / "mail.log"
+    log.write_bytes(as_bytes(lines))
+    for now in (DEC, DEC + 60):            # the second run reads nothing new
+        with pytest.raises(SystemExit) as exc:
+            bounce.main(["--log-file", str(log), "--state-dir", str(tmp_path / "s"),
+                         "--window", "2d"], clock=lambda t=now: t)
+        out = capsys.readouterr().out
+        assert exc.value.code == 3, out
+        first = out.splitlines()[0]
+        assert first.startswith(f"POSTFIX BOUNCE RATE UNKNOWN - {len(lines)} Postfix log line(s) "
+                                f"(0 delivery status) are in a format this check cannot read"), out
+        assert f"e.g. '{prefix}" in first, first
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_the_fast_path_finds_every_line_the_reference_path_finds(fast):
+    """Every Postfix line not understood, of every kind, is one odd line on both paths; the
+    status lines among them are the lost ones."""
+    lines = source_lines("kdent-mail.log.gz")
+    odd = [("Okt" + s[3:]) if i % 3 == 0 else s for i, s in enumerate(lines)]
+    now = time.mktime((2015, 10, 22, 18, 0, 0, 0, 0, -1))
+    since = minute(now - 86400)
+    if fast:
+        tally = feed(as_bytes(odd), now, since, block=4096)
+    else:
+        tally = Tally(since=since)
+        feeder = LineFeeder(tally, Clock(now), None)
+        for line in as_bytes(odd).splitlines(keepends=True):
+            feeder.feed_line(line)
+    third = lines[::3]
+    assert tally.odd[:2] == [len(third), sum(1 for s in third if any(c in s for c in _COUNTED))]
+    assert counts_of(tally, since) == logcount.count_lines(
+        [s for i, s in enumerate(lines) if i % 3])
+
+
+def test_mixed_formats_are_unknown_when_status_lines_are_lost_and_a_note_when_not(tmp_path):
+    """Two hosts in one log, one of them in German: its status lines are lost (UNKNOWN); when
+    only its lines that count nothing are in German, the counts are whole (a -v note)."""
+    lines = source_lines("pflgviewer-mail.log.gz")
+    german = [("Dez" + s[3:]) if i % 2 else s for i, s in enumerate(lines)]
+    with pytest.raises(MonitorError, match=r"\d+ Postfix log line\(s\) \(\d+ delivery status\) "
+                                           r"are in a format.* e\.g\. 'Dez 15 07:46:"):
+        D.measure_deliveries(str(_write(tmp_path / "a.log", german)), False, None, 2 * 86400,
+                             str(tmp_path / "sa"), DEC, 10)
+    quiet = set(_quiet(lines))
+    only_quiet = [("Dez" + s[3:]) if i % 2 and s in quiet else s for i, s in enumerate(lines)]
+    st = D.measure_deliveries(str(_write(tmp_path / "b.log", only_quiet)), False, None,
+                              2 * 86400, str(tmp_path / "sb"), DEC, 10)
+    assert {"sent": st.sent, "bounced": st.bounced, "deferred": st.deferred,
+            "expired": st.expired} == LOGS["pflgviewer-mail.log.gz"][2]
+    assert st.unreadable == sum(1 for i, s in enumerate(lines) if i % 2 and s in quiet) > 5000
+    assert st.unreadable_status == 0 and st.format_problem() is None
+    assert "Dez 15 07:46:27" in (st.format_note() or "")
+
+
+def test_a_log_rotated_into_a_format_not_understood_mid_file(tmp_path):
+    """The syslog's locale changes mid-file: what follows is in German. The runs before count;
+    once the lines not understood are lines that count nothing only, or status lines beyond
+    5 %, the check says so (and the Postfix lines that count nothing are enough when nothing
+    is counted in the window)."""
+    lines = source_lines("kdent-mail.log.gz")
+    now = time.mktime((2015, 10, 22, 18, 0, 0, 0, 0, -1))
+    log, state = tmp_path / "mail.log", str(tmp_path / "s")
+    skipped = [s for s in lines if _SKIPPED.search(s)]       # 4,475 of 6,646 lines
+    half = len(skipped) // 2
+    _write(log, skipped[:half])
+    st = D.measure_deliveries(str(log), False, None, 86400, state, now, 10)
+    assert (st.deliveries, st.unreadable) == (0, 0)        # a quiet host: nothing to judge
+    with open(log, "ab") as fh:                             # the locale changes
+        fh.write(as_bytes(["Okt" + s[3:] for s in skipped[half:]]))
+    with pytest.raises(MonitorError, match=r"\(0 delivery status\) are in a format this check "
+                                           r"cannot read.*e\.g\. 'Okt 22 "):
+        D.measure_deliveries(str(log), False, None, 86400, state, now + 60, 10)
+    # with deliveries counted before: the German status lines are lost, beyond 5 %
+    half = len(lines) // 2
+    _write(log, lines[:half])
+    state2 = str(tmp_path / "s2")
+    assert D.measure_deliveries(str(log), False, None, 86400, state2, now, 10).unreadable == 0
+    with open(log, "ab") as fh:
+        fh.write(as_bytes(["Okt" + s[3:] for s in lines[half:]]))
+    with pytest.raises(MonitorError, match=r"format this check cannot read.*e\.g\. 'Okt 22 "):
+        D.measure_deliveries(str(log), False, None, 86400, state2, now + 60, 10)
+
+
+@pytest.mark.parametrize("stamp", ["Oct", "Okt"])
+def test_postfix_tags_quoted_by_another_program_are_not_postfix_lines(tmp_path, stamp):
+    """Dovecot (and the like) quoting a Postfix line in its own message: not a Postfix line,
+    whatever its stamp; no UNKNOWN, nothing counted from it."""
+    quoted = [s for s in source_lines("kdent-mail.log.gz") if " postfix/smtp[" in s][:500]
+    dovecot = [f"{stamp} 22 02:{i % 60:02d}:00 conch dovecot: lmtp(4242): "
+               f"msgid=<x{i}@example>: relayed: {s[16:]}" for i, s in enumerate(quoted)]
+    assert logcount.count_lines(dovecot) != dict.fromkeys(logcount.KINDS, 0)  # grep is fooled
+    now = time.mktime((2015, 10, 22, 18, 0, 0, 0, 0, -1))
+    for fast in (True, False):
+        since = minute(now - 86400)
+        if fast:
+            tally = feed(as_bytes(dovecot), now, since)
+        else:
+            tally = Tally(since=since)
+            feeder = LineFeeder(tally, Clock(now), None)
+            for line in as_bytes(dovecot).splitlines(keepends=True):
+                feeder.feed_line(line)
+        assert (tally.events, tally.odd[0], tally.unmatched) == (0, 0, 0), fast
+    st = D.measure_deliveries(str(_write(tmp_path / "d.log", dovecot)), False, None, 86400,
+                              str(tmp_path / "s"), now, 10)
+    assert (st.deliveries, st.unreadable, st.format_problem()) == (0, 0, None)
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_every_style_starts_as_the_feeder_expects(style):
+    """READABLE_START (the feeder's cheap stamp check) matches every line of every style (so
+    their stamps are not parsed twice), and only starts STAMP reads."""
+    from postfix_queue_monitor.maillog.timestamps import READABLE_START
+    start = re.compile(READABLE_START)
+    lines, times = styled("kdent-mail2.log.gz", style)
+    clock = Clock(max(t for t in times if t is not None) + 3600)
+    for line, t in zip(lines[::50], times[::50]):
+        raw = line.encode("utf-8", "surrogateescape")
+        assert (start.match(raw) is not None) == (t is not None), line
+        if t is not None:
+            assert clock.parse(raw) is not None, line
+    for odd in (b"Okt 22 02:25:45 h", "déc. 15 07:46:27 h".encode(), b"22/Oct/2015:02:25:45 h",
+                b"<22>1 - h postfix 1 - -", b'{"log":"Oct 22 02:25:45 h'):
+        assert start.match(odd) is None and clock.parse(odd) is None, odd
+
+
+def _write(path: Path, lines: list[str]) -> Path:
+    path.write_bytes(as_bytes(lines))
+    return path
 
 
 def test_a_small_share_of_odd_lines_is_a_verbose_note_not_unknown(tmp_path):
@@ -251,12 +418,16 @@ def test_bounce_check_is_unknown_on_a_log_in_a_format_not_understood(tmp_path, c
     assert out.startswith("POSTFIX BOUNCE RATE UNKNOWN") and "Okt 22 02:" in out, out
 
 
-def test_journal_output_not_understood_is_unknown(tmp_path):
+@pytest.mark.parametrize("sample", [
+    "Oct 22 02:20:53 conch postfix/smtp[26922]: BBEA32439C: to=<j@s.example>, "
+    "status=deferred (451 try later)",
+    # a line that counts nothing is just as much a line not understood
+    "Oct 22 02:20:53 conch postfix/smtpd[26923]: connect from unknown[192.0.2.7]",
+])
+def test_journal_output_not_understood_is_unknown(tmp_path, sample):
     """``--journal``: journalctl is asked for JSON; output that is not (a journalctl that
     ignores ``-o json``, say) is a Postfix line not understood, not a line skipped."""
     fake = tmp_path / "journalctl"
-    sample = "Oct 22 02:20:53 conch postfix/smtp[26922]: BBEA32439C: to=<j@s.example>, " \
-             "status=deferred (451 try later)"
     fake.write_text("#!/bin/sh\n"
                     'case "$*" in *"-F SYSLOG_IDENTIFIER"*) '
                     "echo postfix/smtp; exit 0;; esac\n"

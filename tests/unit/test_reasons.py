@@ -59,6 +59,12 @@ REAL_HELDBACK3 = _corpus("realworld-heldback3.tsv")
 #: 139 of 164 groups (84.8 %). Floors, rounded down; never raise them by tuning on these texts.
 HELDBACK3_TEXTS_MIN = 0.84
 HELDBACK3_GROUPS_MIN = 0.84
+REAL_HELDBACK4 = _corpus("realworld-heldback4.tsv")
+#: the fourth held-back part (providers' documented replies, committed alone in df0ae06),
+#: measured once with the classifier of 990c561: 59 of 72 texts (81.9 %), 59 of 71 groups
+#: (83.1 %). Floors, rounded down.
+HELDBACK4_TEXTS_MIN = 0.81
+HELDBACK4_GROUPS_MIN = 0.83
 
 
 def group_key(text: str) -> str:
@@ -340,6 +346,7 @@ def test_texts_that_differ_in_addresses_share_one_classification():
 #: the units a held-back part may come from, and those the tuning part came from: disjoint
 HELDBACK3_UNITS = {"bounceparser", "crisp", "bounce_email", "flufl.bounce",
                    "sandum-bounce-parser", "grok-patterns"}
+HELDBACK4_UNITS = {"google-doc", "page4"}
 TUNING_UNITS = {"set-of-emails", "p5-sisimai", "ASO", "pflgviewer",
                 # the first held-back part, tuning data since it was evaluated (84.1 %)
                 "smtp-field-manual", "LogReporter", "postfix_log_analysis", "paste",
@@ -366,9 +373,16 @@ def test_realworld_corpus_is_large_split_by_source_and_sourced():
     tuning_units = {unit(s) for _, _, s in REAL_TUNING}
     assert held_units == HELDBACK3_UNITS
     assert tuning_units == TUNING_UNITS
+    # held-back part 4: its own sources; none of its groups occurs in any other file
+    assert len(REAL_HELDBACK4) >= 70
+    assert len({t for t, _, _ in REAL_HELDBACK4}) == len(REAL_HELDBACK4)
+    held4_units = {unit(s) for _, _, s in REAL_HELDBACK4}
+    assert held4_units == HELDBACK4_UNITS
+    assert not ({group_key(t) for t, _, _ in REAL_HELDBACK4}
+                & (others | {group_key(t) for t, _, _ in REAL_HELDBACK3}))
     # every source key is explained in SOURCES.md
     listed = (FIX / "reasons" / "SOURCES.md").read_text(encoding="utf-8")
-    for key in held_units | tuning_units:
+    for key in held_units | tuning_units | held4_units:
         assert f"`{key}:" in listed or key == "paste", key
 
 
@@ -378,12 +392,16 @@ def test_realworld_tuning_at_least_95_percent_in_every_class():
     assert not low, low
 
 
-def test_realworld_heldback3_not_below_the_published_figure():
-    scores = _report("real-world held-back 3", REAL_HELDBACK3)
+@pytest.mark.parametrize(("rows", "texts_min", "groups_min"), [
+    (REAL_HELDBACK3, HELDBACK3_TEXTS_MIN, HELDBACK3_GROUPS_MIN),
+    (REAL_HELDBACK4, HELDBACK4_TEXTS_MIN, HELDBACK4_GROUPS_MIN),
+], ids=["part3", "part4"])
+def test_realworld_heldback_not_below_the_published_figure(rows, texts_min, groups_min):
+    scores = _report("real-world held-back", rows)
     right, total = scores["all"]
-    assert right / total >= HELDBACK3_TEXTS_MIN
+    assert right / total >= texts_min
     right, total = scores["groups"]
-    assert right / total >= HELDBACK3_GROUPS_MIN
+    assert right / total >= groups_min
 
 
 @pytest.mark.parametrize(("text", "cls"), [

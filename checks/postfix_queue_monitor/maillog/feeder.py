@@ -18,7 +18,7 @@ from .patterns import (
     program_matcher,
 )
 from .tally import Tally
-from .timestamps import Clock
+from .timestamps import READABLE_START, Clock
 
 #: status= values counted from a delivery status line (expiries are qmgr's own lines)
 _STATUS_INDEX: dict[bytes, int] = {name.encode(): i for name, i in Tally.INDEX.items()
@@ -66,6 +66,14 @@ class LineFeeder:
             + rb"|(?!" + _KNOWN_QID + rb")[^\n]*" + q + rb")"
             # no queue ID
             + rb"|(?!" + _QID + rb": )(?!" + _KNOWN_PLAIN + rb")[^\n]*" + q + rb")", re.M)
+        # The lines the scan passes over (the common known ones) have their stamp checked here,
+        # in a second pass of the regex engine: a line that does not start like a stamp the
+        # Clock reads but names the program goes to parse_line, which tells a Postfix line
+        # not understood (UNREADABLE) from another program's line that quotes Postfix. Lines
+        # in a readable style stop at their first bytes, so the pass costs little.
+        literal = re.escape(syslog_name.encode("utf-8", "surrogateescape").rstrip(b"/")) \
+            if syslog_name else rb"postfix"
+        self._odd = re.compile(rb"\n(?!" + READABLE_START + rb")(?=[^\n]* " + literal + rb")")
 
     def feed_line(self, line: bytes) -> None:
         """One line, parsed through the table (the reference path; the journal uses
@@ -87,20 +95,24 @@ class LineFeeder:
     def feed_block(self, data: bytes) -> None:
         """A block of whole lines (the last one may lack its newline).
 
-        One pass of the regex engine over the block finds the delivery status lines, the qmgr
-        expiries and the Postfix lines the common table entries do not recognise; Python only
-        sees those. Lines of other programs never leave the regex engine."""
+        One pass of the regex engine over the block finds the Postfix lines whose stamp is not
+        understood, another the delivery status lines, the qmgr expiries and the Postfix lines
+        the common table entries do not recognise; Python only sees those. Lines of other
+        programs never leave the regex engine."""
         tally = self.tally
         tally.lines += data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
         clock, is_postfix, count = self.clock, self.is_postfix, tally.count
         delivery_table, minute_of = self._delivery_table, clock.minute_of
         rfind = data.rfind
+        odd = self._unreadable_lines(data)
         for m in self._scan.finditer(data):
             start = m.start()
             ls = rfind(b"\n", 0, start) + 1
             head = data[ls:start]                   # "<timestamp> <host>", any style
             if b": " in head or (m["r5"] is not None and head[:1] != b"<"):
                 continue                            # " postfix…" inside another line's text
+            if ls in odd:
+                continue                            # reported: its stamp is not understood
             st = m["st"]
             if st is not None:
                 prog = m["prog"]
@@ -121,3 +133,21 @@ class LineFeeder:
             res = parse_line(line, clock, is_postfix)
             if res is not None:
                 self._result(res, line)
+
+    def _unreadable_lines(self, data: bytes) -> set[int]:
+        """The Postfix lines of ``data`` whose stamp is in no style the Clock reads, whatever
+        their message, into the tally's odd lines (in the order of the log, so the example is
+        the first one); returns their starts. The scan passes over the common lines (connects,
+        cleanup, qmgr) in the regex engine: without this a log whose Postfix lines are all of
+        those kinds would be read as empty, a silent OK."""
+        clock, is_postfix, find = self.clock, self.is_postfix, data.find
+        found: set[int] = set()
+        # a newline before the block, so that its first line is checked like the others
+        for m in self._odd.finditer(b"\n" + data):
+            ls = m.start()                     # the line's start in data
+            le = find(b"\n", ls)
+            line = data[ls:] if le < 0 else data[ls:le + 1]
+            if parse_line(line, clock, is_postfix) is UNREADABLE:
+                self.tally.unreadable_line(line, b"status=" in line, clock.now)
+                found.add(ls)
+        return found
