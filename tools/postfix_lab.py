@@ -15,6 +15,7 @@ master's PID is waited for).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import pwd
 import shutil
@@ -257,11 +258,14 @@ class Lab:
 
     @contextlib.contextmanager
     def as_postmulti_instance(self, group: str = "mta") -> Iterator[str]:
-        """Make this instance ``postfix-<name>`` of the default Postfix for the duration: its
-        main.cf gets the multi_instance_* names and the default main.cf lists it in
-        multi_instance_directories, so the real ``postmulti -l`` shows it (postmulti accepts
-        no other configuration directory: "fatal: Non-default configuration directory")."""
-        name = f"postfix-{self.name}"
+        """Make this instance ``postfix-<name>-<suffix>`` of the default Postfix for the
+        duration (the name it yields): its main.cf gets the multi_instance_* names and the
+        default main.cf lists it in multi_instance_directories, so the real ``postmulti -l``
+        shows it (postmulti accepts no other configuration directory: "fatal: Non-default
+        configuration directory"). The suffix is a digest of the lab's own directory, so two
+        suites on one machine never register the same name (postmulti requires the ``postfix-``
+        start)."""
+        name = f"postfix-{self.name}-{hashlib.sha256(bytes(self.base)).hexdigest()[:8]}"
         _run(["postconf", "-c", str(self.config_dir), "-e", f"multi_instance_name = {name}",
               f"multi_instance_group = {group}", "multi_instance_enable = yes"])
         with _listed_in_default("multi_instance_directories", str(self.config_dir)):

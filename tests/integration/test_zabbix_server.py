@@ -146,6 +146,13 @@ def trigger_value(zbx, host: str, name_start: str) -> int:
     return max(found)
 
 
+def postmulti_listed() -> list[list[str]]:
+    """The real ``postmulti -l``, a row of columns a line (the default instance's name: -)."""
+    out = subprocess.run(["postmulti", "-l"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return [line.split() for line in out.stdout.splitlines()]
+
+
 def perfdata(check: str, *args: str) -> tuple[dict[str, float], float, float]:
     t0 = time.time()
     out = subprocess.run([str(BIN / check), *args], capture_output=True, text=True,
@@ -279,14 +286,23 @@ def test_ok_sent_values_equal_check_perfdata(zbx, mailq, state_dir) -> None:
     assert now["postfix.monitor.error"]["lastvalue"] == ""
 
 
-def test_ok_second_send_has_growth_and_still_nothing_unsupported(zbx, mailq, state_dir) -> None:
-    age_growth_samples(state_dir, 120)      # the first send two minutes ago: a rate needs 60 s
-    out = send(zbx, mailq, state_dir)
+def test_ok_second_send_has_growth_and_still_nothing_unsupported(zbx, mailq, tmp_path) -> None:
+    """Stands alone: the host deployed if no test before did, a state dir of its own whose
+    first send is the growth baseline."""
+    if not zbx.api("host.get", {"filter": {"host": [HOST]}, "output": ["hostid"]}):
+        assert cli("deploy", "--url", zbx.url, "--user", "Admin", "--password", "zabbix",
+                   "--host", HOST).returncode == 0
+    state = str(tmp_path / "state")
+    since = int(time.time())
+    wait_until(lambda: send(zbx, mailq, state).returncode == 0, 30,
+               "the server to accept values for the host", step=1)
+    age_growth_samples(state, 120)      # the first send two minutes ago: a rate needs 60 s
+    out = send(zbx, mailq, state)
     assert out.returncode == 0, out.stdout
     growth = wait_until(lambda: history(zbx, items_of(zbx, HOST)[
-        "postfix.queue.deferred.growth"]), 20, "a growth value")
+        "postfix.queue.deferred.growth"], since), 20, "a growth value")
     perf, _, _ = perfdata("check_postfix_deferred_growth", "--config-dir",
-                          str(mailq.config_dir), "--state-dir", state_dir)
+                          str(mailq.config_dir), "--state-dir", state)
     # the queue did not change: both 0, the check's against the sender's samples
     assert float(growth[-1]["value"]) == perf["deferred_growth_per_hour"] == 0.0
     items = items_of(zbx, HOST)
@@ -527,7 +543,23 @@ def test_ok_agent_userparameter_through_zabbix_get(agent, mailq) -> None:
         assert metrics.get_path(doc, metrics.BY_LABEL[label].path) == value, label
     inst = json.loads(zabbix_get(f"postfix.instance.metrics[{mailq.config_dir}]"))
     assert inst["queue"]["total"]["messages"] == MESSAGES
-    assert json.loads(zabbix_get("postfix.instances")) == []   # no postmulti instances here
+    # discovery: what the real postmulti -l lists besides the default instance, this lab and
+    # another suite's lab of the same name among them (other labs may come and go meanwhile:
+    # the list before or after); the names differ (two suites once both registered postfix-zbx)
+    other = postfix_lab.Lab(name="zbx")
+    try:
+        with mailq.as_postmulti_instance() as name, \
+                other.setup().as_postmulti_instance() as other_name:
+            before = postmulti_listed()
+            got = json.loads(zabbix_get("postfix.instances"))
+            expected = [[{"{#INSTANCE}": row[0], "{#CONFIG_DIR}": row[3]} for row in rows
+                         if row[0] != "-"] for rows in (before, postmulti_listed())]
+    finally:
+        other.destroy()
+    assert name != other_name
+    assert {"{#INSTANCE}": name, "{#CONFIG_DIR}": str(mailq.config_dir)} in got, got
+    assert {"{#INSTANCE}": other_name, "{#CONFIG_DIR}": str(other.config_dir)} in got, got
+    assert got in expected, (got, expected)
 
 
 def test_ok_agent_template_items_polled_by_the_server(zbx, agent) -> None:
@@ -547,14 +579,12 @@ def test_ok_agent_template_items_polled_by_the_server(zbx, agent) -> None:
 
 def test_ok_discovered_instance_gets_its_items(zbx, mailq, tmp_path) -> None:
     with mailq.as_postmulti_instance() as name:
-        assert name == "postfix-zbx"
-        listed = subprocess.run(["postmulti", "-l"], capture_output=True, text=True, timeout=30)
-        assert ["postfix-zbx", "mta", "y", str(mailq.config_dir)] in [
-            line.split() for line in listed.stdout.splitlines()], listed.stdout
-        _discovered_instance(zbx, mailq, tmp_path)
+        assert name.startswith("postfix-zbx-")
+        assert [name, "mta", "y", str(mailq.config_dir)] in postmulti_listed()
+        _discovered_instance(zbx, mailq, tmp_path, name)
 
 
-def _discovered_instance(zbx, mailq, tmp_path) -> None:
+def _discovered_instance(zbx, mailq, tmp_path, name: str) -> None:
     host = "mail-multi"
     out = cli("deploy", "--url", zbx.url, "--user", "Admin", "--password", "zabbix",
               "--host", host)
@@ -565,7 +595,7 @@ def _discovered_instance(zbx, mailq, tmp_path) -> None:
     # the first run creates the items (LLD); its instance value may arrive before they exist
     first = send(zbx, mailq, state, host, *args)
     assert first.returncode in (0, 2), first.stdout
-    key = "postfix.queue.size[postfix-zbx,deferred]"
+    key = f"postfix.queue.size[{name},deferred]"
     wait_until(lambda: key in items_of(zbx, host), 30, "the discovered items")
     time.sleep(3)
     again = wait_until(lambda: (r := send(zbx, mailq, state, host, *args)).returncode == 0
@@ -574,7 +604,7 @@ def _discovered_instance(zbx, mailq, tmp_path) -> None:
     items = wait_until(lambda: (i := items_of(zbx, host))[key]["lastclock"] != "0" and i, 30,
                        "a value in the discovered item")
     assert items[key]["lastvalue"] == str(MESSAGES)
-    assert "postfix.queue.oldest_age[postfix-zbx]" in items
+    assert f"postfix.queue.oldest_age[{name}]" in items
     assert {k: r["error"] for k, r in items.items() if r["state"] != "0"} == {}
 
 
