@@ -1,9 +1,13 @@
 """The README's example output is real: every block marked ``<!-- example … -->`` is run
 in-process (a stand-in postqueue printing the named capture, the clock fixed) and must print
-exactly what the README shows. Every console command the README names must exist."""
+exactly what the README shows. The status lines it shows in ``text`` blocks (a storm's cut
+listing, failures) are what the checks print, but for the figures. Every console command the
+README names must exist, and every command line it shows parses as written."""
 
 from __future__ import annotations
 
+import os
+import pwd
 import re
 import shlex
 import time
@@ -12,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from fakes import fake_postqueue
+from fakes import fake_postqueue, slow_postqueue
 from postfix_queue_monitor import report
 from postfix_queue_monitor.plugins import bounce, growth, oldest, queue_size
 
@@ -71,3 +75,86 @@ def test_every_console_script_named_in_the_readme_exists():
     named = set(re.findall(r"\b((?:check_postfix|postfix_queue)_\w+)", README))
     named.discard("postfix_queue_monitor")   # the package, not a command
     assert named and named <= set(scripts), named - set(scripts)
+
+
+# -- the status lines shown in text blocks ----------------------------------------------------
+
+SHOWN = re.compile(r"```text\n(.*?)```", re.S)
+ARRIVAL = 1795962698.0          # the stand-in listings' arrival time
+STATE = "/var/tmp/postfix-queue-monitor-111"
+
+
+def shown_lines() -> list[str]:
+    return [line for m in SHOWN.finditer(README) for line in m[1].splitlines() if line.strip()]
+
+
+def shape(line: str) -> re.Pattern[str]:
+    """The line with every figure a figure (a storm's 412,000 messages, 7.2 s) and ``…``
+    anything (what the README leaves out)."""
+    parts = re.split(r"(…|\d[\d,.]*)", line)
+    return re.compile("".join(".*?" if p == "…" else r"\d[\d,.]*" if p[:1].isdigit()
+                              else re.escape(p) for p in parts))
+
+
+def printed_lines(tmp: Path, run_main, fixtures: Path) -> list[str]:
+    """The first lines of the runs behind the README's shown lines, in-process."""
+    def pq(name: str, **kw) -> str:
+        (tmp / name).mkdir()
+        return fake_postqueue(tmp / name, **kw)
+
+    def slow(name: str, count: int, **kw) -> str:
+        (tmp / name).mkdir()
+        return slow_postqueue(tmp / name, count, domain="gmail.com", **kw)
+
+    state = tmp / "state"
+    state.mkdir(mode=0o700)
+    (state / "growth-default.json").write_text("{garbage")
+    log = tmp / "mail.log"
+    log.write_text("Dez 15 07:46:29 phoenix postfix/smtp[29715]: B12B9110102D: to=<u@example.org>"
+                   ", relay=mx.example.org[192.0.2.2]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, "
+                   "status=sent (250 2.0.0 Ok)\n")
+    storm = slow("storm", 3000)
+    growing = tmp / "growth"
+    runs = [  # (main, argv, clock)
+        (queue_size.main, ["--postqueue", storm, "-c", "2000", "-t", "1"], ARRIVAL),
+        (oldest.main, ["--postqueue", storm, "-c", "1d", "-t", "1"], ARRIVAL + 93_700),
+        (growth.main, ["--postqueue", slow("complete", 100, hang=False), "--state-dir",
+                       str(growing)], ARRIVAL),
+        (growth.main, ["--postqueue", storm, "-c", "500", "-t", "1", "--state-dir",
+                       str(growing)], ARRIVAL + 3600),
+        (queue_size.main, ["--postqueue", slow("short", 1500), "-c", "2000", "-t", "1"], ARRIVAL),
+        (queue_size.main, ["--postqueue", pq("down", rc=69, stderr=(
+            "postqueue: fatal: Queue report unavailable - mail system is down (Connect to the "
+            "Postfix showq service: Connection refused)"))], ARRIVAL),
+        (queue_size.main, ["--config-dir", "/etc/postfix-out", "--postqueue", pq("dir", rc=69,
+            stderr="postqueue: error: unauthorized configuration directory name: "
+                   "/etc/postfix-out\npostqueue: fatal: specify \"alternate_config_directories = "
+                   "/etc/postfix-out\" or \"multi_instance_directories = /etc/postfix-out\" in "
+                   "/etc/postfix/main.cf")], ARRIVAL),
+        (queue_size.main, ["--postqueue", pq("user", rc=77, stderr=(
+            "postqueue: fatal: User nagios(111) is not allowed to view the mail queue"))],
+         ARRIVAL),
+        (queue_size.main, ["--postqueue", pq("hung", sleep=60), "-t", "1"], ARRIVAL),
+        (growth.main, ["--postqueue", pq("ok", j=fixtures / "deferred-50-four-reasons.jsonl"),
+                       "--state-dir", str(state)], ARRIVAL),
+        (queue_size.main, ["-w", "abc"], ARRIVAL),
+        (bounce.main, ["--log-file", str(log), "--state-dir", str(tmp / "bounce")],
+         time.mktime((2014, 12, 16, 12, 0, 0, 0, 0, -1))),
+    ]
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    lines = []
+    for main, argv, now in runs:
+        _, out = run_main(main, argv, now)
+        first = out.splitlines()[0]
+        if "waiting for baseline" not in first:     # the growth storm's complete sample
+            lines.append(first.replace(str(state), STATE)
+                         .replace(f"user {me} may not", "user nagios may not"))
+    return lines
+
+
+def test_readme_shown_lines_are_what_the_checks_print(tmp_path, run_main, fixtures, utc):
+    shown = shown_lines()
+    printed = printed_lines(tmp_path, run_main, fixtures)
+    assert len(shown) >= 11
+    assert [s for s in shown if not any(shape(s).fullmatch(p) for p in printed)] == [], printed
+    assert [p for p in printed if not any(shape(s).fullmatch(p) for s in shown)] == []
