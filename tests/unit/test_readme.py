@@ -10,6 +10,8 @@ import os
 import pwd
 import re
 import shlex
+import subprocess
+import sys
 import time
 from importlib.metadata import distribution
 from pathlib import Path
@@ -17,8 +19,12 @@ from pathlib import Path
 import pytest
 
 from fakes import fake_postqueue, slow_postqueue
+from labproc import free_port
 from postfix_queue_monitor import report
 from postfix_queue_monitor.plugins import bounce, growth, oldest, queue_size
+from postfix_queue_monitor.prometheus import cli as prometheus_cli
+from postfix_queue_monitor.zabbix import cli as zabbix_cli
+from prometheus_lab import wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
@@ -158,3 +164,72 @@ def test_readme_shown_lines_are_what_the_checks_print(tmp_path, run_main, fixtur
     assert len(shown) >= 11
     assert [s for s in shown if not any(shape(s).fullmatch(p) for p in printed)] == [], printed
     assert [p for p in printed if not any(shape(s).fullmatch(p) for s in shown)] == []
+
+
+# -- the command lines named in the text ------------------------------------------------------
+
+PARSERS = {"check_postfix_queue": queue_size.parser, "check_postfix_oldest_message": oldest.parser,
+           "check_postfix_deferred_growth": growth.parser, "check_postfix_bounce_rate":
+           bounce.parser, "postfix_queue_report": report.parser,
+           "postfix_queue_zabbix": zabbix_cli.parser, "postfix_queue_prometheus":
+           prometheus_cli.parser}
+
+
+def command_lines() -> list[str]:
+    """Every inline code span that is one of our commands with two arguments or more (a span
+    may wrap; ``postfix_queue_zabbix send`` alone names the command), but for synopses
+    (``[--top N]``) and alternatives (``json|send``, ``json/send``)."""
+    prose = re.sub(r"```.*?```", "", README, flags=re.S)
+    spans = (" ".join(m[1].split()) for m in re.finditer(r"`([^`]+)`", prose))
+    return [s for s in spans if s.split(" ", 1)[0] in PARSERS and s.count(" ") >= 2
+            and not re.search(r"[\[|]|/send", s)]
+
+
+def test_every_command_line_in_the_text_parses_as_written():
+    lines = command_lines()
+    assert any(s.startswith("postfix_queue_prometheus serve") for s in lines), lines
+    assert any(s.startswith("postfix_queue_zabbix deploy") for s in lines), lines
+    for line in lines:
+        program, *argv = shlex.split(line)
+        try:
+            PARSERS[program]().parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"the README's {line!r} does not parse")
+
+
+def _stand_ins(tmp: Path, fixtures: Path) -> list[str]:
+    """What a test adds to a README line: the stand-in postqueue, an empty log, a state dir."""
+    log = tmp / "mail.log"
+    log.write_text("")
+    return ["--postqueue", fake_postqueue(tmp, j=fixtures / "deferred-50-four-reasons.jsonl"),
+            "--log-file", str(log), "--state-dir", str(tmp / "state")]
+
+
+def test_readme_prometheus_textfile_line_runs(tmp_path, fixtures, capsys):
+    line, = [s for s in command_lines() if s.startswith("postfix_queue_prometheus textfile ")]
+    _, *argv = shlex.split(line)
+    prom = tmp_path / "postfix_queue.prom"
+    assert argv[1] == "/var/lib/prometheus/node-exporter/postfix_queue.prom"
+    argv[1] = str(prom)                                      # the collector's directory here
+    assert prometheus_cli.main([*argv, *_stand_ins(tmp_path, fixtures)]) == 0
+    assert capsys.readouterr().out == ""
+    text = prom.read_text()
+    assert re.search(r"^postfix_up\{.*\} 1\.0$", text, re.M), text
+    assert re.search(r'^postfix_showq_queue_depth\{queue="deferred"\} 50\.0$', text, re.M)
+
+
+def test_readme_prometheus_serve_line_runs(tmp_path, fixtures):
+    line, = [s for s in command_lines() if s.startswith("postfix_queue_prometheus serve ")]
+    _, *argv = shlex.split(line)
+    port = free_port()                                       # 9154 may be taken here
+    argv[argv.index("127.0.0.1:9154")] = f"127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "postfix_queue_monitor.prometheus.cli",
+                             *argv, *_stand_ins(tmp_path, fixtures)],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        text = wait_http(f"http://127.0.0.1:{port}/metrics", timeout=20)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert re.search(r"^postfix_up\{.*\} 1\.0$", text, re.M), text
+    assert proc.returncode == 0 and err == f"serving /metrics on 127.0.0.1:{port}\n", err
