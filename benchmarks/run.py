@@ -189,6 +189,9 @@ def stream_section(args, results: dict) -> list[str]:
         f"{lines_n / check.med('wall'):,.0f} lines/s.", "",
         f"Goal ≤ 1.0× the naive loop (wall): "
         f"{verdict(ratio(ours, naive), 1.0, cpu=ratio(ours, naive, 'cpu'))}.", "",
+        *[f"Without orjson (as the Debian package runs), goal ≤ 1.0× the naive loop (wall): "
+          f"{verdict(ratio(sc, naive), 1.0, cpu=ratio(sc, naive, 'cpu'))}.\n"
+          for sc in series if sc.name == "parse_json_lines + cause, orjson hidden"],
         "cProfile of `parse_json_lines` + cause on the first "
         f"{min(lines_n, 200_000):,} lines (top by own time):", "", "```",
         *prof_lines, "```", "",
@@ -238,6 +241,7 @@ def few_texts_table(args) -> list[str]:
     log(f"stream, few texts: {args.runs} runs")
     alternate(series, args.runs, progress=log)
     naive, ours = series[0], series[2 if HAVE_ORJSON else 1]
+    hidden = [sc for sc in series if sc.name == "parse_json_lines + cause, orjson hidden"]
     return [
         "### The same stream with few distinct reasons", "",
         f"200,000 lines, {counts['domains']} destination domains, no texts that carry an "
@@ -245,6 +249,9 @@ def few_texts_table(args) -> list[str]:
         *table(series, {"json.loads loop": naive.name}),
         "", f"Goal ≤ 1.0× the naive loop: "
         f"{verdict(ratio(ours, naive), 1.0, cpu=ratio(ours, naive, 'cpu'))}.", "",
+        *[f"Without orjson (as the Debian package runs), goal ≤ 1.0× the naive loop: "
+          f"{verdict(ratio(h, naive), 1.0, cpu=ratio(h, naive, 'cpu'))}." for h in hidden],
+        "",
     ]
 
 
@@ -265,6 +272,26 @@ def proposal_envs(args) -> list[tuple[str, dict[str, str]]]:
             continue
         out.append((f"proposal {diff.stem}", dict(os.environ, PYTHONPATH=str(dest / "checks"))))
     return out
+
+
+def baseline_envs(args) -> list[tuple[str, dict[str, str]]]:
+    """With ``--baseline REV``: the package as it was at REV (``git archive``, a scratch copy
+    put first on PYTHONPATH), with orjson and with it hidden, so that the stream's parser
+    before a change is timed in the same run, alternating with the one after it."""
+    if not args.baseline:
+        return []
+    dest = DATA / "scratch" / "baseline"
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    tree = subprocess.run(["git", "-C", str(ROOT), "archive", args.baseline, "checks"],
+                          check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=tree, check=True)
+    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.baseline],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    hidden = no_orjson_env()["PYTHONPATH"]
+    return [(f"before ({rev})", dict(os.environ, PYTHONPATH=str(dest / "checks"))),
+            (f"before ({rev}), orjson hidden",
+             dict(os.environ, PYTHONPATH=f"{hidden}:{dest / 'checks'}"))]
 
 
 def queue_tools(lab, args) -> list[Series]:
@@ -542,6 +569,9 @@ def goals_summary(results: dict, page: str) -> list[str]:
         name = "1M" if n == 1_000_000 else f"{n // 1000}k"
         row(f"{name}-line stream: parse + cause ≤ 1.0× a naive `json.loads` loop",
             st["parse_json_lines + cause"], st["json.loads loop"], 1.0)
+        if "parse_json_lines + cause, orjson hidden" in st:
+            row(f"{name}-line stream, without orjson: parse + cause ≤ 1.0× the naive loop",
+                st["parse_json_lines + cause, orjson hidden"], st["json.loads loop"], 1.0)
         rss = _med(st["check_postfix_queue -w 10 -c 20"], "rss_kb") / MB
         rows.append(f"| {name}-line stream: peak RSS ≤ 80 MB | {rss:.1f} MB | "
                     f"{'met' if rss <= 80 else '**missed**'} |")
@@ -550,6 +580,12 @@ def goals_summary(results: dict, page: str) -> list[str]:
     if m:
         rows.append(f"| 200k-line stream, few distinct reasons: ≤ 1.0× the naive loop | "
                     f"{m[1].split(' — ')[0]} | {m[1].split(' — ')[-1].rstrip('.')} |")
+    m = re.search(r"### The same stream with few distinct reasons.*?Without orjson \(as the "
+                  r"Debian package runs\), goal ≤ 1\.0× the naive loop: ([^\n]*)", page, re.S)
+    if m:
+        rows.append(f"| 200k-line stream, few distinct reasons, without orjson: ≤ 1.0× the "
+                    f"naive loop | {m[1].split(' — ')[0]} | "
+                    f"{m[1].split(' — ')[-1].rstrip('.')} |")
     m = re.search(r"Goal: with sharing ≤ 1\.3× one listing's showq CPU: \*\*([\d.]+×), (\w+)\*\* "
                   r"\(without sharing ([\d.]+×)\)", page)
     if m:
@@ -628,6 +664,9 @@ def main(argv: list[str] | None = None) -> int:
                         "latter)")
     p.add_argument("--no-proposals", dest="proposals", action="store_false",
                    help="skip timing benchmarks/proposals/*.diff (if any) on scratch copies")
+    p.add_argument("--baseline", metavar="REV", default=None,
+                   help="also time the stream's parser as it was at this git revision (with "
+                        "and without orjson), alternating with the current one")
     p.add_argument("--render", action="store_true",
                    help="only re-render RESULTS.md's closing sections (log, notes)")
     p.add_argument("--out", default=str(HERE / "RESULTS.md"))
@@ -662,7 +701,7 @@ def main(argv: list[str] | None = None) -> int:
             page = "\n".join(lines)
         Path(args.out).write_text(page)
         return 0
-    args.proposal_envs = proposal_envs(args)
+    args.proposal_envs = proposal_envs(args) + baseline_envs(args)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     results: dict = {"started": started}
     head = ["# Benchmarks", "",

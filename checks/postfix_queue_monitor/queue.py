@@ -26,10 +26,12 @@ from .proc import MAX_LINE, Child
 # typing is imported for type checkers only: at run time it cost ~3 ms of every check's start-up
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Optional
+    from typing import Any, Optional, Union
 
     #: (age bounds in seconds, size bounds in bytes) for HistogramStats; None: QueueStats.
     Histograms = Optional[tuple[tuple[float, ...], tuple[float, ...]]]
+    #: a reason text kept as an example, or the class of one that is not: (class,)
+    Token = Union[str, tuple[str]]
 
 #: orjson's loads (it parses postqueue's lines ~3x faster), else the stdlib's: chosen on the
 #: first non-empty line, so an empty queue does not pay orjson's ~5 ms import.
@@ -69,6 +71,8 @@ MAX_SAMPLES = 5            # malformed lines kept for -v
 MAX_PENDING = 20_000       # distinct (domain, age bucket, reason) keys before they are folded
 MAX_CLASS_MEMO = 50_000    # reason texts whose class one snapshot remembers (~10 MB at most)
 _LIMITS_S: tuple[int, ...] = tuple(m * 60 for m in AGE_BUCKETS_MIN)
+#: the token (see QueueSnapshot.token) of a reason text not kept as an example: its class
+_CLASS_TOKENS: dict[str, tuple[str]] = {c: (c,) for c in reasons.CLASSES}
 
 
 # Plain classes, not dataclasses: importing dataclasses (and inspect, which it pulls in) cost
@@ -181,12 +185,16 @@ class QueueSnapshot:
         self.warnings: list[str] = []
         self.expected_messages: int | None = None    # from postqueue -p's summary line
         # deferred recipients not yet folded into the counters above, by (raw domain, age
-        # bucket, reason text): one dict update per recipient while parsing, the rest once per
-        # distinct key
-        self.pending: dict[tuple[str, int, str], int] = {}
-        # class of each reason text met so far: every distinct text is classified once per
-        # listing (reasons.classify's LRU of 4096 thrashes on queues with tens of thousands)
+        # bucket, reason token; see token()): one dict update per recipient while parsing, the
+        # rest once per distinct key
+        self.pending: dict[tuple[str, int, Token], int] = {}
+        # the reason texts kept as examples (the first MAX_REASON_TEXTS distinct ones in
+        # listing order) and their classes
         self.class_of: dict[str, str] = {}
+        # token of each reason text met so far (up to MAX_CLASS_MEMO): every distinct text is
+        # classified once per listing (reasons.classify's LRU of 4096 thrashes on queues with
+        # tens of thousands)
+        self.tokens: dict[str, Token] = {}
         # how the listing went: cut by the deadline (every figure is then a lower bound of the
         # true one), its duration, lines over proc.MAX_LINE skipped, and the age of a listing
         # reused from another run (None: listed by this run)
@@ -228,35 +236,58 @@ class QueueSnapshot:
         if queue != "deferred":
             return
         bucket = age_bucket(self.now - arrival)
-        pending = self.pending
+        pending, token = self.pending, self.token
         for address, reason in recipients:
-            key = (address.rpartition("@")[2] if "@" in address else "", bucket, reason)
+            key = (address.rpartition("@")[2] if "@" in address else "", bucket, token(reason))
             pending[key] = pending.get(key, 0) + 1
         if len(pending) > MAX_PENDING:
             self.fold()
+
+    def token(self, reason: str) -> Token:
+        """What the pending counters keep of one deferred recipient's reason text: the text
+        itself while it is one of the first MAX_REASON_TEXTS distinct texts of the listing (kept
+        as examples, counted per text), else only its class, as ``(class,)``. Collapsing the
+        other texts to their class at once keeps the pending keys few when texts carry addresses
+        or message ids (tens of thousands of distinct texts). Call it in listing order, and only
+        for recipients of lines that are counted: the first texts met are the ones kept."""
+        tok = self.tokens.get(reason)
+        if tok is None:
+            tok = self.new_token(reason)
+            if len(self.tokens) < MAX_CLASS_MEMO:
+                self.tokens[reason] = tok
+        return tok
+
+    def new_token(self, reason: str) -> Token:
+        """token() without its cache (for callers that cache tokens themselves)."""
+        if not reason:
+            return _CLASS_TOKENS["other"]
+        if reason in self.class_of:
+            return reason
+        cls = reasons.classify(reason)
+        if len(self.class_of) < MAX_REASON_TEXTS:
+            self.class_of[reason] = cls
+            return reason
+        tok = _CLASS_TOKENS.get(cls)
+        if tok is None:
+            tok = _CLASS_TOKENS[cls] = (cls,)
+        return tok
 
     def fold(self) -> QueueSnapshot:
         """Fold the pending deferred recipients into the per-domain, per-class counters
         (domains and example texts capped, so memory stays flat as the queue grows).
 
-        Two steps: reason texts become classes first, which collapses the keys from one per
-        distinct text (tens of thousands when texts carry addresses) to one per (domain, age
-        bucket, class); the per-domain counters are then updated once per collapsed key."""
-        classify, class_of = reasons.classify, self.class_of
+        Reason texts were collapsed to tokens (see token()) while parsing; the per-domain
+        counters are updated once per (domain, age bucket, class)."""
+        class_of = self.class_of
         texts = self.deferred_reason_texts
         by_class: dict[tuple[str, int, str], int] = {}
         get = by_class.get
-        for (raw, bucket, reason), n in self.pending.items():
-            if reason:
-                cls = class_of.get(reason)
-                if cls is None:
-                    cls = classify(reason)
-                    if len(class_of) < MAX_CLASS_MEMO:
-                        class_of[reason] = cls
-                if reason in texts or len(texts) < MAX_REASON_TEXTS:
-                    texts[reason] += n
-            else:
-                cls = "other"
+        for (raw, bucket, tok), n in self.pending.items():
+            if isinstance(tok, tuple):
+                cls = tok[0]
+            else:           # a text kept as an example
+                cls = class_of[tok]
+                texts[tok] += n
             key = (raw, bucket, cls)
             by_class[key] = get(key, 0) + n
         self.pending.clear()
@@ -284,20 +315,143 @@ class QueueSnapshot:
 
 # -- postqueue -j ---------------------------------------------------------------------------
 
+#: The fast path's patterns (compiled on the first line of a listing, see _fast_patterns):
+#: showq's lines as Postfix 3.1-3.10 print them, member for member, strings of printable ASCII
+#: without escapes. A line they match in full decodes to exactly what these groups say; every
+#: other line (escapes, other characters, other members or order, floats, ...) goes to the JSON
+#: decoder, so both paths give the same snapshot (tests/unit/test_queue_fastpath.py).
+_STR = rb'[ !#-\[\]-\x7f]*+'              # a JSON string's body: no '"', no '\', no control
+_NOAT = rb'[ !#-?A-\[\]-\x7f]*+'          # ... and no '@'
+_RCPT = (rb'\{"address": "(?:(?:' + _NOAT + rb'@)++(' + _NOAT + rb')|' + _NOAT + rb')"'
+         rb'(?:, "delay_reason": "(' + _STR + rb')")?\}')
+_LINE = (rb'\{"queue_name": "(maildrop|incoming|active|deferred|hold)", '
+         rb'"queue_id": "[0-9A-Za-z]*+", "arrival_time": (0|[1-9][0-9]{0,17}), '
+         rb'"message_size": (0|[1-9][0-9]{0,17}), "forced_expire": (true|false), '
+         rb'"sender": "' + _STR + rb'", "recipients": \[(?:' + _RCPT +
+         rb'((?:, \{"address": "' + _STR + rb'"(?:, "delay_reason": "' + _STR +
+         rb'")?\})*+))?\]\}\n?')
+_fast: tuple[Callable[[bytes], Any], Callable[[bytes], list]] | None = None
+_NO_TEXT = object()     # a domain record's "last reason" before its first one
+
+
+def _fast_patterns() -> tuple[Callable[[bytes], Any], Callable[[bytes], list]]:
+    """(fullmatch of a whole line, findall of (domain, reason) in the recipients after the
+    first). Compiled on first use: a check on an empty queue does not pay for it."""
+    global _fast
+    if _fast is None:
+        _fast = re.compile(_LINE).fullmatch, re.compile(_RCPT).findall
+    return _fast
+
+
 def parse_json_lines(lines: Iterable[bytes | str], now: float,
-                     histograms: Histograms = None) -> QueueSnapshot:
+                     histograms: Histograms = None, fast: bool | None = None) -> QueueSnapshot:
     """Parse ``postqueue -j`` output (JSON Lines); unknown members are ignored.
 
-    The hot loop of every check: one JSON decode and a few dict updates per line.
+    The hot loop of every check. With ``fast`` (the default where orjson is missing, as in the
+    Debian package), lines (bytes) in showq's own shape take the fast path: one regular
+    expression match, no JSON decode, no dict per line, reason texts and domains looked up by
+    their bytes, the deferred queue's totals kept in local variables. Any other line is decoded
+    as JSON, with the same result. Where orjson is there, decoding with it is as fast as the
+    pattern (benchmarks/RESULTS.md), so by default every line is decoded.
     """
     snap = QueueSnapshot(now=now, source="json", histograms=histograms)
     queues, pending = snap.queues, snap.pending
     count = pending.get
     limits = _LIMITS_S
+    token = snap.token
     loads = None
     n_lines = 0
     brace = None
+    match: Any = None                  # the fast path's patterns, once a line came
+    rest_of: Any = None
+    stats_of = {q.encode(): s for q, s in queues.items()}
+    deferred_stats = queues["deferred"]
+    plain = histograms is None          # else each message is also counted into buckets
+    # the deferred queue's totals from fast lines not yet added to its QueueStats
+    d_msgs = d_rcpts = d_bytes = d_forced = 0
+    d_oldest = None
+    # the fast path's caches: token by reason bytes (None: no delay_reason), and by the domain's
+    # bytes (None: an address without "@") a record [raw domain, last reason bytes, its token]:
+    # a domain's recipients mostly repeat one text, compared there without hashing it
+    tok_of: dict[bytes | None, Token] = {None: token("")}
+    recs: dict[bytes | None, list] = {}
+
+    def new_tok(reason: bytes | None) -> Token:
+        tok = tok_of.get(reason)
+        if tok is None:
+            tok = snap.new_token(reason.decode("ascii"))      # type: ignore[union-attr]
+            if len(tok_of) < MAX_CLASS_MEMO:
+                tok_of[reason] = tok
+        return tok
+
+    def new_rec(dom: bytes | None) -> list:
+        rec = ["" if dom is None else dom.decode("ascii"), _NO_TEXT, None]
+        if len(recs) < MAX_DOMAINS:
+            recs[dom] = rec
+        return rec
+
+    def flush_deferred() -> None:
+        """Add the deferred totals kept locally to the QueueStats (before any other line
+        touches it, so that ties in the oldest arrival resolve as line by line)."""
+        nonlocal d_msgs, d_rcpts, d_bytes, d_forced, d_oldest
+        st = deferred_stats
+        st.messages += d_msgs
+        st.recipients += d_rcpts
+        st.bytes += d_bytes
+        st.forced_expire += d_forced
+        if d_oldest is not None and (st.oldest_arrival is None or d_oldest < st.oldest_arrival):
+            st.oldest_arrival = d_oldest
+        d_msgs = d_rcpts = d_bytes = d_forced = 0
+        d_oldest = None
+
     for raw in lines:
+        if fast is None:        # decided on the first line: an empty queue skips the import
+            fast = (_loads or _decoder()) is json.loads
+        if fast and raw.__class__ is bytes:
+            if match is None:
+                match, rest_of = _fast or _fast_patterns()
+            m = match(raw)
+            if m is not None:
+                # a line in showq's own shape: it is good (the pattern checked every member)
+                queue_b, arrival_b, size_b, forced, dom, reason, rest = m.groups()
+                n_lines += 1
+                arrival = int(arrival_b)
+                if queue_b != b"deferred":
+                    stats_of[queue_b].add(int(size_b), arrival,
+                                          0 if rest is None else 1 + rest.count(b'{"address"'),
+                                          forced == b"true")
+                    continue
+                n = 0
+                if rest is not None:
+                    bucket = bisect_left(limits, now - arrival)     # age_bucket, inlined
+                    # the first recipient, then (one message in eight) the others; findall
+                    # gives b"" for an absent domain or reason, read as None is: ""
+                    for r_dom, r_reason in [(dom, reason), *rest_of(rest)] if rest else (
+                            (dom, reason),):
+                        rec = recs.get(r_dom) or new_rec(r_dom)
+                        if r_reason == rec[1]:
+                            tok = rec[2]
+                        else:
+                            tok = rec[2] = new_tok(r_reason)
+                            rec[1] = r_reason
+                        key = (rec[0], bucket, tok)
+                        pending[key] = count(key, 0) + 1
+                        n += 1
+                    if len(pending) > MAX_PENDING:
+                        snap.fold()
+                if plain:
+                    d_msgs += 1
+                    d_rcpts += n
+                    d_bytes += int(size_b)
+                    if d_oldest is None or arrival < d_oldest:
+                        d_oldest = arrival
+                    if forced == b"true":
+                        d_forced += 1
+                else:
+                    deferred_stats.add(int(size_b), arrival, n, forced == b"true")
+                continue
+        if d_msgs:
+            flush_deferred()
         # postqueue's lines start with "{": only others need the (copying) strip to be skipped
         # (the brace of the lines' own type: bytes == str would warn under python -b)
         if brace is None:
@@ -331,7 +485,7 @@ def parse_json_lines(lines: Iterable[bytes | str], now: float,
                     if type(address) is not str or type(reason) is not str:
                         raise ValueError("recipient")
                     keys.append((address.rpartition("@")[2] if "@" in address else "",
-                                 bucket, reason))
+                                 reason))
             elif not isinstance(rcpts, (list, tuple)) or any(
                     type(r) is not dict or type(r.get("address", "")) is not str for r in rcpts):
                 raise ValueError("recipients")
@@ -341,10 +495,13 @@ def parse_json_lines(lines: Iterable[bytes | str], now: float,
             continue
         stats.add(size, arrival, len(rcpts), obj.get("forced_expire") is True)
         if queue == "deferred":
-            for key in keys:
+            for raw_domain, reason in keys:
+                key = (raw_domain, bucket, token(reason))
                 pending[key] = count(key, 0) + 1
             if len(pending) > MAX_PENDING:
                 snap.fold()
+    if d_msgs:
+        flush_deferred()
     snap.lines = n_lines
     return snap.fold()
 
