@@ -57,7 +57,11 @@ REAL_TUNING = _corpus("realworld.tsv")
 #: down, never raised by tuning on its texts. (Parts 3 and 4, 2aa3985 and df0ae06, measured at
 #: 84.5 % / 84.8 % and 81.9 % / 83.1 %, were tuned on in December 2026 and are in
 #: realworld.tsv now.)
-HELDBACK_PARTS: dict[str, tuple[str, float, float]] = {}
+HELDBACK_PARTS: dict[str, tuple[str, float, float]] = {
+    # part 5 (committed alone in 7647259), measured once with the classifier of a338dbd (the
+    # SMTP context layers): 107 of 158 texts (67.7 %), 107 of 158 groups (67.7 %)
+    "part5": ("realworld-heldback5.tsv", 0.67, 0.67),
+}
 #: the tuning part's overall floor (per text and per group)
 TUNING_MIN = 0.97
 
@@ -373,7 +377,7 @@ def test_realworld_corpus_is_large_split_by_source_and_sourced():
     # part, the first sets or another held-back part
     seen = ({group_key(t) for t, _, _ in REAL_TUNING}
             | {group_key(t) for t, _ in TUNING + HELDBACK})
-    assert set(HELDBACK_PARTS) <= set(HELDBACK_UNITS)
+    assert {name for name, _, _ in HELDBACK_PARTS.values()} <= set(HELDBACK_UNITS)
     for name in HELDBACK_UNITS:
         rows = _corpus(name)
         assert len(rows) >= 150, name
