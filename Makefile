@@ -47,7 +47,8 @@ VERMIN_FILES = $(shell git ls-files -co --exclude-standard -- $(PYFILES) 2>/dev/
                  || find $(PYFILES) -name '*.py' -not -path '*/data/*')
 
 # 100,000 generated state, position and spool files per loader (tests/unit/test_state_fuzz.py;
-# make test runs a sample of 150); not in CI's time: ~25 min on 2 cores; prints the figures
+# make test runs a sample of 150); not in CI's time: ~65 min on 2 cores (the listing loader
+# ~40 of them); prints the figures
 fuzz: venv
 	FUZZ_EXAMPLES=100000 $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/unit/test_state_fuzz.py
 

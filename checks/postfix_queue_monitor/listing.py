@@ -11,6 +11,13 @@ queue on it; the first lists, the others wake to a fresh listing and reuse it, e
 longer than its own deadline allows. A listing cut by the deadline is stored flagged ``cut`` and
 is never reused as complete: only a run that was waiting for that very scan takes it, as the
 lower bounds it is; any later run lists afresh.
+
+Every shared listing also counts its messages into postfix_exporter's age and size buckets
+(:data:`HISTOGRAMS`, a few hundred bytes per listing, ~0.1 s of parsing per million messages
+against showq's ~20 s), so that whichever poller lists first, the Prometheus exporter can reuse
+it too. Ages are counted as of the listing's own time (``now``): a reused listing states every
+age (histogram, sum, oldest) as of when it was taken, never shifted by its reuse age, which the
+consumers stamp instead (the Zabbix clock, the exporter's listing timestamp).
 """
 
 from __future__ import annotations
@@ -21,16 +28,27 @@ from collections import Counter
 
 from .deadline import Deadline
 from .errors import MonitorError
-from .queue import AGE_BUCKETS_MIN, QUEUES, HistogramStats, QueueSnapshot, QueueStats, read_queue
+from .queue import (
+    AGE_BUCKETS_MIN,
+    QUEUES,
+    HistogramStats,
+    QueueSnapshot,
+    QueueStats,
+    default_postqueue,
+    read_queue,
+)
 
 # typing is imported for type checkers only: at run time it cost ~3 ms of every check's start-up
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .queue import Histograms
-
 KIND = "listing"
+#: postfix_exporter's showq histogram buckets (showq/showq.go), upper bounds in seconds and
+#: bytes, so its dashboards' quantiles mean the same here
+AGE_BUCKETS: tuple[float, ...] = (1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8)
+SIZE_BUCKETS: tuple[float, ...] = (1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9)
+HISTOGRAMS = (AGE_BUCKETS, SIZE_BUCKETS)
 #: time kept back from the lock wait for judging and printing after the listing arrives
 MARGIN_S = 0.5
 
@@ -71,67 +89,40 @@ def _hist_data(snap: QueueSnapshot) -> dict[str, Any] | None:
             "queues": {q: [st.ages, st.sizes, st.age_sum] for q, st in zip(QUEUES, stats)}}
 
 
-def _hist_stats(hist: dict[str, Any], queue: str, now: float) -> HistogramStats:
-    ages, sizes, age_sum = hist["queues"][queue]
-    age_bounds = tuple(float(_num(b, (int, float))) for b in hist["age_bounds"])
-    size_bounds = tuple(float(_num(b, (int, float))) for b in hist["size_bounds"])
-    st = HistogramStats(now, age_bounds, size_bounds)
-    if len(ages) != len(age_bounds) + 1 or len(sizes) != len(size_bounds) + 1:
-        raise ValueError("histogram row")
-    st.ages, st.sizes = [_num(n) for n in ages], [_num(n) for n in sizes]
-    st.age_sum = float(_num(age_sum, (int, float)))
-    return st
+def validate(data: dict[str, Any]) -> dict[str, Any]:
+    """The stored listing checked by type, range and consistency (state_schema.listing); a
+    ValueError moves the file aside and the queue is listed afresh."""
+    from . import state_schema
+    return state_schema.listing(data, QUEUES, len(AGE_BUCKETS_MIN) + 1)
 
 
-def _counter(obj: object) -> Counter[str]:
-    if not isinstance(obj, dict) or not all(
-            isinstance(k, str) and type(v) is int and v >= 0 for k, v in obj.items()):
-        raise ValueError("counter")
-    return Counter(obj)
-
-
-def _num(obj: Any, kind: tuple[type, ...] = (int,)) -> Any:
-    if type(obj) not in kind or obj < 0:
-        raise ValueError("number")
-    return obj
-
-
-def from_data(data: dict[str, Any]) -> QueueSnapshot:
-    """A snapshot back from :func:`to_data`'s form; ValueError/TypeError/KeyError when any part
-    has the wrong type or range (the file is then ignored and the queue listed afresh)."""
-    snap = QueueSnapshot(now=float(_num(data["now"], (int, float))), source=data["source"])
-    if snap.source not in ("json", "text"):
-        raise ValueError("source")
-    snap.cut = data["cut"] is True
-    snap.elapsed = _num(data["elapsed"], (int, float)) if data["elapsed"] is not None else None
-    snap.long_lines = _num(data["long_lines"])
-    snap.lines = _num(data["lines"])
-    snap.malformed = _num(data["malformed"])
-    snap.malformed_samples = [str(s) for s in data["malformed_samples"]][:5]
-    snap.warnings = [str(s) for s in data["warnings"]][:10]
-    expected = data["expected_messages"]
-    snap.expected_messages = None if expected is None else _num(expected)
-    hist = data.get("histograms")
+def from_data(data: dict[str, Any], checked: bool = False) -> QueueSnapshot:
+    """A snapshot back from :func:`to_data`'s form (``checked``: already through
+    :func:`validate`, else it is here: ValueError when any part is wrong)."""
+    d = data if checked else validate(data)
+    snap = QueueSnapshot(now=d["now"], source=d["source"])
+    snap.cut, snap.elapsed, snap.long_lines = d["cut"], d["elapsed"], d["long_lines"]
+    snap.lines, snap.malformed = d["lines"], d["malformed"]
+    snap.malformed_samples, snap.warnings = d["malformed_samples"], d["warnings"]
+    snap.expected_messages = d["expected_messages"]
+    hist = d["histograms"]
     for q in QUEUES:
-        messages, recipients, size, oldest, forced = data["queues"][q]
         st = QueueStats() if hist is None else _hist_stats(hist, q, snap.now)
-        st.messages, st.recipients, st.bytes = _num(messages), _num(recipients), _num(size)
-        st.forced_expire = _num(forced)
-        st.oldest_arrival = None if oldest is None else float(_num(oldest, (int, float)))
+        (st.messages, st.recipients, st.bytes, st.oldest_arrival,
+         st.forced_expire) = d["queues"][q]
         snap.queues[q] = st
-    snap.deferred_domains = _counter(data["deferred_domains"])
-    ages = data["deferred_domain_ages"]
-    if not isinstance(ages, dict):
-        raise ValueError("ages")
-    for domain, row in ages.items():
-        if not isinstance(row, list) or len(row) != len(AGE_BUCKETS_MIN) + 1:
-            raise ValueError("age row")
-        snap.deferred_domain_ages[str(domain)] = [_num(n) for n in row]
-    snap.deferred_classes = _counter(data["deferred_classes"])
-    snap.deferred_class_domains = {str(c): _counter(d)
-                                   for c, d in data["deferred_class_domains"].items()}
-    snap.deferred_reason_texts = _counter(data["deferred_reason_texts"])
+    snap.deferred_domains = Counter(d["deferred_domains"])
+    snap.deferred_domain_ages = d["deferred_domain_ages"]
+    snap.deferred_classes = Counter(d["deferred_classes"])
+    snap.deferred_class_domains = {c: Counter(v) for c, v in d["deferred_class_domains"].items()}
+    snap.deferred_reason_texts = Counter(d["deferred_reason_texts"])
     return snap
+
+
+def _hist_stats(hist: dict[str, Any], queue: str, now: float) -> HistogramStats:
+    st = HistogramStats(now, tuple(hist["age_bounds"]), tuple(hist["size_bounds"]))
+    st.ages, st.sizes, st.age_sum = hist["queues"][queue]
+    return st
 
 
 # -- reading, shared -------------------------------------------------------------------------
@@ -141,26 +132,24 @@ def _ours(data: dict[str, Any], postqueue: str, config_dir: str | None) -> bool:
             and data.get("config_dir") == config_dir)
 
 
-def _has_histograms(snap: QueueSnapshot, histograms: Histograms) -> bool:
-    if histograms is None:
-        return True
+def _has_histograms(snap: QueueSnapshot) -> bool:
     st = snap.queues[QUEUES[0]]
-    return isinstance(st, HistogramStats) and (st.age_bounds, st.size_bounds) == histograms
+    return isinstance(st, HistogramStats) and (st.age_bounds, st.size_bounds) == HISTOGRAMS
 
 
 def get_listing(postqueue: str, config_dir: str | None, deadline: Deadline, now: float, *,
                 state_dir: str | None = None, max_age: float | None = None,
-                clock=time.time, histograms: Histograms = None) -> QueueSnapshot:
+                clock=time.time, histograms: bool = False) -> QueueSnapshot:
     """The queue listing: a fresh enough stored one, else one run of postqueue (shared).
 
     The run's ``deadline`` bounds both the wait for another run's listing (all but
     :data:`MARGIN_S` of what is left) and this run's own listing (its child share). Without
-    ``max_age`` this is read_queue. ``histograms`` (the Prometheus front end's buckets): a
-    stored listing without those is listed afresh, and the new one, stored with them, serves
-    every poller."""
+    ``max_age`` this is read_queue. ``histograms``: the caller needs :data:`HISTOGRAMS` (the
+    Prometheus exporter); a shared listing always has them, except one stored by an older
+    version, which is then listed afresh."""
     if not max_age:
         return read_queue(postqueue, config_dir, deadline.child_timeout(), now,
-                          histograms=histograms, allow_cut=True)
+                          histograms=HISTOGRAMS if histograms else None, allow_cut=True)
     # state (and hashlib's OpenSSL, ~3 ms) only for a shared listing: not on every check's start
     from .state import StateDir, StateError
     wait = max(0.05, deadline.remaining() - MARGIN_S)
@@ -169,12 +158,13 @@ def get_listing(postqueue: str, config_dir: str | None, deadline: Deadline, now:
         with state.locked(file_name(config_dir), wait) as sf:
             at = clock()          # the time the lock was got: what "fresh" is measured against
             try:
-                data = sf.read(KIND)
-                stored = from_data(data) if data and _ours(data, postqueue, config_dir) else None
-            except (StateError, ValueError, TypeError, KeyError, AttributeError):
-                stored = None     # unreadable: list afresh and replace it
+                data = sf.read(KIND, validate, "the shared queue listing (listed afresh)")
+                stored = (from_data(data, checked=True)
+                          if data and _ours(data, postqueue, config_dir) else None)
+            except StateError:
+                stored = None     # moved aside: list afresh and replace it
             if stored is not None and 0 <= at - stored.now <= max_age \
-                    and _has_histograms(stored, histograms):
+                    and (_has_histograms(stored) or not histograms):
                 if not stored.cut or stored.now + (stored.elapsed or 0) >= now - 0.05:
                     # a complete listing, or a cut one that ended while this run waited for it
                     # (taken as what it is: lower bounds); an older cut one is listed afresh
@@ -184,7 +174,7 @@ def get_listing(postqueue: str, config_dir: str | None, deadline: Deadline, now:
                 raise MonitorError("waited for another run's queue listing until no time was "
                                    "left to list (raise -t)")
             snap = read_queue(postqueue, config_dir, deadline.child_timeout(), at,
-                              histograms=histograms, allow_cut=True)
+                              histograms=HISTOGRAMS, allow_cut=True)
             try:
                 sf.write(KIND, to_data(snap, postqueue, config_dir))
             except (OSError, StateError) as exc:     # state.py says a failed write as such
@@ -195,3 +185,23 @@ def get_listing(postqueue: str, config_dir: str | None, deadline: Deadline, now:
             raise MonitorError(f"another run has been listing the queue for over {wait:.1f} s "
                                f"(--listing-max-age waits for it within -t): raise -t") from None
         raise
+
+
+# -- what every consumer does with it --------------------------------------------------------
+
+def for_run(opts: Any, deadline: Deadline, now: float, clock=time.time,
+            histograms: bool = False) -> QueueSnapshot:
+    """The listing of a run's measuring options (``--postqueue``, ``--config-dir``,
+    ``--state-dir``, ``--listing-max-age``): the one call of the checks, the report, the
+    Zabbix document and the Prometheus collection."""
+    return get_listing(opts.postqueue or default_postqueue(), opts.config_dir, deadline, now,
+                       state_dir=opts.state_dir, max_age=opts.listing_max_age, clock=clock,
+                       histograms=histograms)
+
+
+def cut_error(snap: QueueSnapshot, left_out: str) -> str:
+    """What a front end says of a cut listing whose values it leaves out (``left_out``):
+    how far it got, and that the total is a lower bound."""
+    total = snap.stats("total").messages
+    return (f"queue listing cut after {total} messages ({snap.elapsed or 0:.1f} s, postqueue "
+            f"killed at the deadline): {left_out}, at least {total} queued (raise -t)")

@@ -22,12 +22,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from . import __version__, diagnosis, reasons
+from . import __version__, diagnosis, listing, reasons
 from .cli import add_listing_option, fmt_age, instance_options, parse_timeout, whole_number
 from .deadline import Deadline
 from .errors import MonitorError
-from .listing import get_listing
-from .queue import AGE_BUCKETS_MIN, ALL_QUEUES, QueueSnapshot, default_postqueue
+from .queue import AGE_BUCKETS_MIN, ALL_QUEUES, QueueSnapshot
 
 PROG = "postfix_queue_report"
 EXIT_USAGE = 2
@@ -208,9 +207,7 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock = time.time) -> int:
     except SystemExit as exc:        # --help/--version (0) or a usage error (2)
         return int(exc.code or 0)
     try:
-        snap = get_listing(args.postqueue or default_postqueue(), args.config_dir,
-                           Deadline(args.timeout), clock(), state_dir=args.state_dir,
-                           max_age=args.listing_max_age, clock=clock)
+        snap = listing.for_run(args, Deadline(args.timeout), clock(), clock)
         doc = build(snap, args.top)
         text = json.dumps(doc, ensure_ascii=False) + "\n" if args.json else render(doc)
     except MonitorError as exc:

@@ -203,3 +203,116 @@ def spool_entry(entry: object) -> dict[str, Any]:
             "value": text(d.get("value"), "value", 16 * 1024 * 1024, one_line=False),
             "clock": integer(d.get("clock"), "clock", 0, 2 ** 32),
             "ns": integer(d.get("ns"), "ns", 0, 999_999_999)}
+
+
+# -- the shared queue listing (listing.py) ---------------------------------------------------
+
+MAX_BOUNDS = 64                # histogram buckets: postfix_exporter's have 8 and 7
+
+
+def _optional(value: object, check: Any) -> Any:
+    return None if value is None else check(value)
+
+
+def _counter(value: object, what: str) -> dict[str, int]:
+    """A mapping of names (domains, classes, reason texts) to counts."""
+    return {text(k, f"{what} name", one_line=False): integer(n, f"{what} count", 0, MAX_COUNT)
+            for k, n in mapping(value, what).items()}
+
+
+def _bounds(value: object, what: str) -> tuple[float, ...]:
+    """Histogram upper bounds: finite, increasing, at most MAX_BOUNDS."""
+    bounds = tuple(number(b, f"{what} bound", 0.0, 1e18) for b in array(value, what))
+    if not 0 < len(bounds) <= MAX_BOUNDS:
+        raise ValueError(f"{what} has {len(bounds)} bounds, not 1 to {MAX_BOUNDS}")
+    if any(a >= b for a, b in zip(bounds, bounds[1:])):
+        raise ValueError(f"{what} are not increasing")
+    return bounds
+
+
+def _buckets(value: object, what: str, n: int) -> list[int]:
+    row = array(value, what)
+    if len(row) != n:
+        raise ValueError(f"{what} has {len(row)} buckets, not {n}")
+    return [integer(c, f"{what} count", 0, MAX_COUNT) for c in row]
+
+
+def _histograms(value: object, queues: dict[str, list[Any]]) -> dict[str, Any]:
+    """Per queue: age bucket counts, size bucket counts (each with a last, open bucket) and
+    the sum of the ages; each row must count exactly the queue's messages (a row that does
+    not would expose a histogram that contradicts the queue depth)."""
+    d = mapping(value, "histograms")
+    age_bounds = _bounds(d.get("age_bounds"), "age bounds")
+    size_bounds = _bounds(d.get("size_bounds"), "size bounds")
+    rows = mapping(d.get("queues"), "histogram queues")
+    out: dict[str, list[Any]] = {}
+    for q, stats in queues.items():
+        row = array(rows.get(q), f"histogram of {q}")
+        if len(row) != 3:
+            raise ValueError(f"histogram of {q} has {len(row)} fields, not 3")
+        ages = _buckets(row[0], f"age histogram of {q}", len(age_bounds) + 1)
+        sizes = _buckets(row[1], f"size histogram of {q}", len(size_bounds) + 1)
+        # a message that arrived after the listing began has a negative age (as in
+        # postfix_exporter, which observes now - arrival): the sum may be below 0
+        age_sum = number(row[2], f"age sum of {q}", -float(MAX_COUNT) * MAX_TIME,
+                         float(MAX_COUNT) * MAX_TIME)
+        if not sum(ages) == sum(sizes) == stats[0]:
+            raise ValueError(f"histograms of {q} count {sum(ages)} and {sum(sizes)} messages, "
+                             f"the queue {stats[0]}")
+        out[q] = [ages, sizes, age_sum]
+    return {"age_bounds": list(age_bounds), "size_bounds": list(size_bounds), "queues": out}
+
+
+def listing(data: dict[str, Any], queues: tuple[str, ...], age_row: int) -> dict[str, Any]:
+    """The parsed snapshot of a queue listing (listing.to_data): who listed it and when, the
+    per-queue totals ``[messages, recipients, bytes, oldest arrival or null, forced expiry]``,
+    the deferred counters (``age_row`` qshape buckets per domain), and, None for a listing
+    stored without them, postfix_exporter's histograms. Bounded by construction: no
+    per-message data."""
+    d = data
+    if d.get("source") not in ("json", "text"):
+        raise ValueError(f"listing source {str(d.get('source'))[:20]!r} is not json or text")
+    cut = d.get("cut")
+    if not isinstance(cut, bool):
+        raise ValueError("listing cut flag is not a boolean")
+    totals: dict[str, list[Any]] = {}
+    rows = mapping(d.get("queues"), "queues")
+    for q in queues:
+        row = array(rows.get(q), f"queue {q}")
+        if len(row) != 5:
+            raise ValueError(f"queue {q} has {len(row)} fields, not 5")
+        totals[q] = [integer(row[0], f"{q} messages", 0, MAX_COUNT),
+                     integer(row[1], f"{q} recipients", 0, MAX_COUNT),
+                     integer(row[2], f"{q} bytes", 0, MAX_INT),
+                     _optional(row[3], lambda v, q=q: number(v, f"{q} oldest arrival",
+                                                             -MAX_TIME)),
+                     integer(row[4], f"{q} forced expiries", 0, MAX_COUNT)]
+    ages = {text(k, "deferred domain", one_line=False): _buckets(v, f"ages of {k[:40]}", age_row)
+            for k, v in mapping(d.get("deferred_domain_ages"), "deferred domain ages").items()}
+    return {
+        "uid": integer(d.get("uid"), "listing uid", 0, 2 ** 32),
+        "postqueue": text(d.get("postqueue"), "listing postqueue", 4096),
+        "config_dir": _optional(d.get("config_dir"), lambda v: text(v, "listing config dir",
+                                                                     4096)),
+        "now": number(d.get("now"), "listing time"),
+        "source": d["source"], "cut": cut,
+        "elapsed": _optional(d.get("elapsed"), lambda v: number(v, "listing duration")),
+        "long_lines": integer(d.get("long_lines"), "long lines", 0, MAX_COUNT),
+        "lines": integer(d.get("lines"), "listing lines", 0, MAX_COUNT),
+        "malformed": integer(d.get("malformed"), "malformed lines", 0, MAX_COUNT),
+        "malformed_samples": [text(s, "malformed sample", one_line=False)
+                              for s in array(d.get("malformed_samples"), "malformed samples")][:5],
+        "warnings": [text(s, "listing warning", one_line=False)
+                     for s in array(d.get("warnings"), "listing warnings")][:10],
+        "expected_messages": _optional(d.get("expected_messages"),
+                                       lambda v: integer(v, "expected messages", 0, MAX_COUNT)),
+        "queues": totals,
+        "deferred_domains": _counter(d.get("deferred_domains"), "deferred domain"),
+        "deferred_domain_ages": ages,
+        "deferred_classes": _counter(d.get("deferred_classes"), "deferred class"),
+        "deferred_class_domains": {
+            text(c, "deferred class", 200): _counter(v, f"domains of {c[:40]}")
+            for c, v in mapping(d.get("deferred_class_domains"), "class domains").items()},
+        "deferred_reason_texts": _counter(d.get("deferred_reason_texts"), "reason text"),
+        "histograms": _optional(d.get("histograms"), lambda v: _histograms(v, totals)),
+    }

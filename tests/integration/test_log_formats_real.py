@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(
 
 REAL = Path(__file__).resolve().parent.parent / "fixtures" / "realworld-logs"
 ZONE = "Europe/Berlin"
-LOGS = {"kdent-mail.log.gz": 2015, "lightmeter-mail.log.1.gz": 2021}
+LOGS = {"lightmeter-mail.log.1.gz": 2021, "infohtreasure-maillog.gz": 2022}
 #: journalctl -o MODE -> the tests/logstyles.py style that writes the same
 MODES = {"short": "classic-zero", "short-iso": "short-iso",
          "short-iso-precise": "short-iso-precise", "short-precise": "short-precise",

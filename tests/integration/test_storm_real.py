@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -124,34 +125,123 @@ def test_postqueue_dies_with_a_check_killed_by_its_monitoring_daemon(storm: Lab)
     assert showq_idle(storm)
 
 
-def test_four_checks_and_the_sender_started_together_list_once(storm: Lab, tmp_path):
-    runs = tmp_path / "runs"
-    wrapper = tmp_path / "postqueue"            # counts the runs, then is the real postqueue
+@pytest.fixture(scope="module")
+def shared_round(storm: Lab, tmp_path_factory) -> dict:
+    """Seven pollers started together with one --state-dir and --listing-max-age: the three
+    queue checks, the report, the Zabbix sender and document, and the Prometheus exporter's
+    textfile, through a postqueue that counts its runs, then is the real one."""
+    tmp = tmp_path_factory.mktemp("shared")
+    runs = tmp / "runs"
+    wrapper = tmp / "postqueue"
     wrapper.write_text(f"#!/bin/sh\necho $$ >> {runs}\nexec /usr/sbin/postqueue \"$@\"\n")
     wrapper.chmod(0o755)
-    state = tmp_path / "state"
+    prom = tmp / "postfix.prom"
     common = ["--postqueue", str(wrapper), "--config-dir", str(storm.config_dir),
-              "--state-dir", str(state), "--listing-max-age", "60", "-t", "30"]
+              "--state-dir", str(tmp / "state"), "--listing-max-age", "60", "-t", "30"]
     cmds = [["check_postfix_queue", *common, "-v"],
             ["check_postfix_oldest_message", *common, "-v"],
             ["check_postfix_deferred_growth", *common, "-v"],
             ["postfix_queue_report", *common, "--json"],
             ["postfix_queue_zabbix", "send", "-z", "127.0.0.1:9", "--send-timeout", "2",
-             "--log-file", os.devnull, *common]]
+             "--log-file", os.devnull, *common],
+            ["postfix_queue_zabbix", "json", "--log-file", os.devnull, *common],
+            ["postfix_queue_prometheus", "textfile", str(prom), "--no-deliveries", *common]]
     showq_before = showq_cpu(storm)
-    procs = [subprocess.Popen([str(BIN / c[0]), *c[1:]], stdout=subprocess.PIPE, text=True,
-                              cwd="/") for c in cmds]
+    procs = []
+    for c in cmds:
+        if c[0] == "postfix_queue_prometheus":
+            time.sleep(0.5)            # started last, it reuses another poller's listing
+        procs.append(subprocess.Popen([str(BIN / c[0]), *c[1:]], stdout=subprocess.PIPE,
+                                      text=True, cwd="/"))
     outs = [p.communicate(timeout=90)[0] for p in procs]
-    shared_cpu = showq_cpu(storm) - showq_before
-    assert len(runs.read_text().split()) == 1, outs
+    return {"outs": outs, "codes": [p.returncode for p in procs],
+            "runs": len(runs.read_text().split()), "cpu": showq_cpu(storm) - showq_before,
+            "prom": prom.read_text() if prom.exists() else "", "tmp": tmp}
+
+
+def test_four_checks_the_sender_and_the_exporter_started_together_list_once(
+        storm: Lab, shared_round: dict):
+    outs, codes = shared_round["outs"], shared_round["codes"]
+    assert shared_round["runs"] == 1, outs
     assert outs[0].startswith(f"POSTFIX QUEUE OK - {STORM + 3} messages queued"), outs[0]
     assert sum("listing reused" in o for o in outs[:3]) >= 2, outs
     assert json.loads(outs[3])["queues"]["total"]["messages"] == STORM + 3
-    assert procs[4].returncode == 1 and "UNREACHABLE" in outs[4], outs[4]   # measured, spooled
+    assert codes[4] == 1 and "UNREACHABLE" in outs[4], outs[4]   # measured, spooled
+    assert json.loads(outs[5])["queue"]["total"]["messages"] == STORM + 3
+    assert (codes[6], outs[6]) == (0, ""), outs[6]
+    depth = exposed(shared_round["prom"], "postfix_showq_queue_depth")
+    assert sum(depth.values()) == STORM + 3
     # one listing's showq CPU, for comparison (printed with -rA; benchmarks/ has the figures)
     before = showq_cpu(storm)
     single, _ = run("check_postfix_queue", "--config-dir", str(storm.config_dir), "-t", "30")
     one_cpu = showq_cpu(storm) - before
-    print(f"showq CPU: five pollers sharing {shared_cpu:.2f} s, one listing {one_cpu:.2f} s")
+    print(f"showq CPU: seven pollers sharing {shared_round['cpu']:.2f} s, one listing "
+          f"{one_cpu:.2f} s")
     assert single.returncode == 0
-    assert shared_cpu <= 1.5 * one_cpu + 0.2
+    assert shared_round["cpu"] <= 1.5 * one_cpu + 0.2
+
+
+def exposed(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+    return {tuple(sorted(s.labels.items())): s.value
+            for fam in text_string_to_metric_families(text) for s in fam.samples
+            if s.name == name}
+
+
+def expected_ages(arrivals: Counter, at: float) -> dict[tuple[tuple[str, str], ...], float]:
+    """postfix_exporter's cumulative age buckets, _count and _sum, per queue, at time ``at``."""
+    from postfix_queue_monitor.listing import AGE_BUCKETS
+    from postfix_queue_monitor.prometheus.exposition import floatToGoString
+    out: dict = {}
+    for queue in ("maildrop", "incoming", "active", "deferred", "hold"):
+        ages = [(at - a, n) for (q, a), n in arrivals.items() if q == queue]
+        for bound in (*AGE_BUCKETS, float("inf")):
+            out[(("le", floatToGoString(bound)), ("queue", queue))] = float(
+                sum(n for age, n in ages if age <= bound))
+        out[("sum", queue)] = sum(age * n for age, n in ages)
+    return out
+
+
+def test_the_exporters_histograms_from_the_shared_listing_equal_its_own(
+        storm: Lab, shared_round: dict):
+    """The exporter's own listing, taken after the shared one: the same size histograms, and
+    age histograms that are each exactly what the queue's arrival times give at their
+    listing's time (postfix_queue_monitor_listing_timestamp_seconds): equal bucket counts, the
+    sums apart by messages × the time between the listings."""
+    own_prom = shared_round["tmp"] / "own.prom"
+    res, _ = run("postfix_queue_prometheus", "textfile", str(own_prom), "--no-deliveries",
+                 "--config-dir", str(storm.config_dir), "--state-dir",
+                 str(shared_round["tmp"] / "own"), "-t", "30")
+    assert (res.returncode, res.stdout) == (0, "")
+    shared, own = shared_round["prom"], own_prom.read_text()
+    size = "postfix_showq_message_size_bytes"
+    for suffix in ("_bucket", "_sum", "_count"):
+        assert exposed(shared, size + suffix) == exposed(own, size + suffix) != {}
+    from orjson import loads
+    arrivals: Counter = Counter()
+    with subprocess.Popen(["/usr/sbin/postqueue", "-c", str(storm.config_dir), "-j"],
+                          stdout=subprocess.PIPE) as pq:
+        for line in pq.stdout:
+            m = loads(line)
+            arrivals[(m["queue_name"], m["arrival_time"])] += 1
+    assert sum(arrivals.values()) == STORM + 3
+    age = "postfix_showq_message_age_seconds"
+    got = {}
+    for name, text in (("shared", shared), ("own", own)):
+        at = exposed(text, "postfix_queue_monitor_listing_timestamp_seconds")[()]
+        want = expected_ages(arrivals, at)
+        buckets = exposed(text, age + "_bucket")
+        assert buckets == {k: v for k, v in want.items() if k[0] != "sum"}, name
+        for (label,), total in exposed(text, age + "_sum").items():
+            # the timestamp is exposed to the millisecond: the sum within count × 1 ms
+            assert abs(total - want[("sum", label[1])]) <= 1e-3 * STORM + 1e-3, (name, label)
+        got[name] = (at, buckets, exposed(text, age + "_sum"))
+    (t_shared, b_shared, s_shared), (t_own, b_own, s_own) = got["shared"], got["own"]
+    ran = exposed(shared, "postfix_queue_monitor_last_run_timestamp_seconds")[()]
+    assert t_shared < ran < t_own          # the shared run reused a listing taken before it ran
+    def buckets_at(at: float) -> dict:
+        return {k: v for k, v in expected_ages(arrivals, at).items() if k[0] != "sum"}
+    if buckets_at(t_shared) == buckets_at(t_own):   # no message crossed a bound in between
+        assert b_shared == b_own
+    for (label,), n in exposed(own, age + "_count").items():
+        assert abs(s_own[(label,)] - s_shared[(label,)] - n * (t_own - t_shared)) <= 2e-3 * n

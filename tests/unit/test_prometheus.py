@@ -431,26 +431,70 @@ def counting_postqueue(tmp_path: Path, listing: Path, after: str = "") -> tuple[
 
 def test_listing_max_age_shares_one_listing_with_the_checks(tmp_path: Path, fixtures: Path,
                                                             capsys) -> None:
+    """Whoever lists first, one postqueue run serves the check and the exporter both ways (a
+    shared listing always carries the exporter's histograms). Before: a check's listing had
+    none, so the exporter listed again after it (two runs)."""
     pq, runs = counting_postqueue(tmp_path, fixtures / "deferred-50-four-reasons.jsonl")
     shared = ("--postqueue", pq, "--listing-max-age", "60", "--state-dir", str(tmp_path / "st"))
-    # a check stores a listing without histograms: the exporter lists afresh (and stores its
-    # own, with them) ...
+    out = tmp_path / "a.prom"
     with pytest.raises(SystemExit):
         queue_size.main(list(shared))
-    assert runs.read_text().count("run") == 1
-    out = tmp_path / "a.prom"
     assert cli.main(["textfile", str(out), "--no-deliveries", *shared]) == 0
-    assert runs.read_text().count("run") == 2
+    assert runs.read_text().count("run") == 1
     first = samples(out.read_text())
-    # ... which the next exporter run and the next check reuse
+    (tmp_path / "st" / "listing-default.json").unlink()
     assert cli.main(["textfile", str(out), "--no-deliveries", *shared]) == 0
     with pytest.raises(SystemExit):
         queue_size.main(list(shared))
     capsys.readouterr()
     assert runs.read_text().count("run") == 2
-    again = samples(out.read_text())
-    hist = [k for k in first if k[0].startswith("postfix_showq_")]
-    assert len(hist) > 50 and all(again[k] == first[k] for k in hist)
+    hist = [k for k in first if k[0].startswith("postfix_showq_message_size")]
+    assert len(hist) > 40 and all(samples(out.read_text())[k] == first[k] for k in hist)
+
+
+def hist_samples(c: collect.Collection) -> dict:
+    fams = exposition.histogram_families(c.snap.queues)
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in fams for s in f.samples}
+
+
+def test_a_reused_listing_exposes_its_own_listings_histograms_as_of_its_time(
+        tmp_path: Path, fixtures: Path) -> None:
+    """The exporter reusing a check's listing 40 s later exposes exactly the histograms (every
+    bucket and both sums) of its own listing taken when that one was: ages are stated as of the
+    listing's time, which postfix_queue_monitor_listing_timestamp_seconds says."""
+    pq, runs = counting_postqueue(tmp_path, fixtures / LISTING)
+    now = 1_764_000_000.0
+    shared = ["--postqueue", pq, "--listing-max-age", "60", "--state-dir", str(tmp_path / "st"),
+              "--no-deliveries"]
+    with pytest.raises(SystemExit):
+        queue_size.main(shared[:-1], clock=lambda: now)
+    opts = cli.parser().parse_args(["textfile", "x", *shared])
+    reused = collect.measure(opts, clock=lambda: now + 40)
+    assert runs.read_text().count("run") == 1
+    assert reused.snap.reused_age == 40 and reused.snap.now == now and reused.now == now + 40
+    own = collect.measure(cli.parser().parse_args(["textfile", "x", *shared[:2], "--state-dir",
+                                                   str(tmp_path / "own"), "--no-deliveries"]),
+                          clock=lambda: now)
+    assert runs.read_text().count("run") == 2 and own.snap.reused_age is None
+    got, want = hist_samples(reused), hist_samples(own)
+    assert got == want and len(got) == 5 * (9 + 2 + 8 + 2)
+    assert sum(v for (n, _), v in got.items() if n.endswith("_count")) == 2 * sum(
+        reused.snap.stats(q).messages for q in QUEUES) > 0
+    text = samples(generate(reused))
+    assert text[("postfix_queue_monitor_listing_timestamp_seconds", ())] == now
+    assert text[("postfix_queue_monitor_last_run_timestamp_seconds", ())] == now + 40
+
+
+def generate(c: collect.Collection) -> str:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    class Fixed(exposition.PostfixCollector):
+        def run(self):
+            return c, None
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Fixed(argparse.Namespace(postqueue="pq", config_dir=None,
+                                               top_destinations=0)))
+    return generate_latest(registry).decode()
 
 
 def test_cut_listing_exposes_only_its_lower_bound(tmp_path: Path, fixtures: Path,

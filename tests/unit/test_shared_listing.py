@@ -14,11 +14,12 @@ import time
 import pytest
 
 from fakes import slow_postqueue
-from postfix_queue_monitor import listing, report
+from postfix_queue_monitor import listing, report, state_schema
 from postfix_queue_monitor.deadline import Deadline
 from postfix_queue_monitor.plugins import growth, queue_size
-from postfix_queue_monitor.queue import read_queue
+from postfix_queue_monitor.queue import QUEUES, HistogramStats, parse_json_lines, read_queue
 from postfix_queue_monitor.zabbix import cli as zabbix_cli
+from postfix_queue_monitor.zabbix import document
 
 NOW = 1795966800.0
 BIN = os.path.dirname(sys.executable)
@@ -34,6 +35,104 @@ def test_stored_snapshot_round_trips(tmp_path, fixtures):
     snap = read_queue(pq, None, 5.0, NOW)
     back = listing.from_data(json.loads(json.dumps(listing.to_data(snap, pq, None))))
     assert back == snap and back.cut is False
+
+
+def message(i: int, arrival: float, size: int, queue: str = "deferred") -> bytes:
+    return json.dumps({"queue_name": queue, "queue_id": f"{i:X}", "arrival_time": arrival,
+                       "message_size": size, "sender": "s@x.example",
+                       "recipients": [{"address": f"u@d{i % 7}.example",
+                                       "delay_reason": "connect to d.example[192.0.2.1]:25: "
+                                                       "Connection timed out"}]}).encode()
+
+
+def test_stored_snapshot_round_trips_with_the_exporters_histograms(fixtures):
+    """Every bucket count and age sum survives the store, including a message that arrived
+    after the listing began (a negative age: before, its negative sum made every stored
+    listing of such a queue unreadable, so each poller listed again)."""
+    lines = (fixtures / "mixed-malformed-dup-postfix311.jsonl").read_bytes().splitlines()
+    lines = [ln for ln in lines if b'"incoming"' not in ln]
+    lines.append(message(9999, NOW + 3, 700, "incoming"))
+    snap = parse_json_lines(lines, NOW, listing.HISTOGRAMS)
+    assert snap.queues["incoming"].age_sum < 0
+    data = json.loads(json.dumps(listing.to_data(snap, "/usr/sbin/postqueue", None)))
+    back = listing.from_data(data)
+    assert back == snap
+    for q in QUEUES:
+        st, got = snap.queues[q], back.queues[q]
+        assert isinstance(got, HistogramStats)
+        assert (got.ages, got.sizes, got.age_sum) == (st.ages, st.sizes, st.age_sum)
+        assert (got.age_bounds, got.size_bounds) == listing.HISTOGRAMS
+        assert sum(got.ages) == sum(got.sizes) == got.messages
+    assert sum(st.messages for st in back.queues.values()) > 5
+
+
+@pytest.mark.parametrize(("path", "value", "why"), [
+    (("deferred", 0, 0), 10 ** 9, "count"),                 # buckets that do not add up
+    (("deferred", 1), [0, 0], "buckets, not 8"),
+    (("active", 2), float("nan"), "out of range"),
+    (("hold", 0, 1), -1, "out of range"),
+])
+def test_histograms_that_contradict_the_queue_are_refused(fixtures, path, value, why):
+    lines = (fixtures / "deferred-50-four-reasons.jsonl").read_bytes().splitlines()
+    data = listing.to_data(parse_json_lines(lines, NOW, listing.HISTOGRAMS), "pq", None)
+    row = data["histograms"]["queues"][path[0]]
+    if len(path) == 3:
+        row[path[1]][path[2]] = value
+    else:
+        row[path[1]] = value
+    with pytest.raises(ValueError, match=why):
+        state_schema.listing(json.loads(json.dumps(data)), QUEUES, 10)
+
+
+def test_the_stored_listing_stays_small_as_the_queue_grows():
+    """No per-message data: 200,000 messages over the same 7 domains store in as many bytes
+    as 1,000 (give or take the digits of the counts)."""
+    sizes = []
+    for n in (1000, 200_000):
+        snap = parse_json_lines((message(i, NOW - i % 90000, 500 + i % 20000) for i in range(n)),
+                                NOW, listing.HISTOGRAMS)
+        assert snap.stats("total").messages == n
+        sizes.append(len(json.dumps(listing.to_data(snap, "pq", None))))
+    assert sizes[1] < sizes[0] + 400 and sizes[1] < 4000, sizes
+
+
+def test_every_shared_listing_carries_the_histograms(tmp_path, fixtures):
+    """A check's listing (histograms not asked for) is stored with them: the exporter reuses
+    it; a listing stored without them (an older version's) serves a check, not the exporter."""
+    from fakes import fake_postqueue
+    pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl")
+    state = tmp_path / "state"
+    first = listing.get_listing(pq, None, Deadline(5), NOW, state_dir=str(state), max_age=60,
+                                clock=lambda: NOW)
+    assert isinstance(first.queues["deferred"], HistogramStats)
+    again = listing.get_listing(pq, None, Deadline(5), NOW + 5, state_dir=str(state),
+                                max_age=60, clock=lambda: NOW + 5, histograms=True)
+    assert again.reused_age == 5 and again.queues["deferred"].ages == first.queues[
+        "deferred"].ages
+    path = state / listing.file_name(None)
+    doc = json.loads(path.read_text())
+    doc["data"]["histograms"] = None
+    path.write_text(json.dumps(doc))
+    plain = listing.get_listing(pq, None, Deadline(5), NOW + 6, state_dir=str(state),
+                                max_age=60, clock=lambda: NOW + 6)
+    assert plain.reused_age == 6
+    fresh = listing.get_listing(pq, None, Deadline(5), NOW + 7, state_dir=str(state),
+                                max_age=60, clock=lambda: NOW + 7, histograms=True)
+    assert fresh.reused_age is None and fresh.now == NOW + 7
+
+
+def test_zabbix_document_is_stamped_with_its_listings_time(tmp_path, fixtures):
+    """A reused listing's document carries the listing's clock and the ages as of then (the
+    growth sample already was at the listing's time); before, the run's start clock."""
+    from fakes import fake_postqueue
+    pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl")
+    opts = zabbix_cli.parser().parse_args([
+        "json", "--postqueue", pq, "--state-dir", str(tmp_path / "state"),
+        "--listing-max-age", "60", "--log-file", os.devnull])
+    first = document.measure(opts, clock=lambda: NOW)
+    again = document.measure(opts, clock=lambda: NOW + 45)
+    assert first.clock == again.clock == NOW
+    assert again.values["queue.oldest_age"] == first.values["queue.oldest_age"] > 0
 
 
 @pytest.mark.parametrize("bad", [{"now": "x"}, {"queues": {"deferred": [1, 2]}},

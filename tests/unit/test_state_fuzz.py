@@ -8,6 +8,7 @@ a bad spool entry costs only itself. Never another exception.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -23,8 +24,10 @@ from hypothesis import strategies as st
 
 from postfix_queue_monitor import deliveries as D
 from postfix_queue_monitor import growth as G
+from postfix_queue_monitor import listing as L
 from postfix_queue_monitor.deadline import Deadline
 from postfix_queue_monitor.prometheus import counters as C
+from postfix_queue_monitor.queue import QUEUES, HistogramStats, parse_json_lines
 from postfix_queue_monitor.state import StateError
 from postfix_queue_monitor.zabbix import sender
 
@@ -104,6 +107,41 @@ spool_entry = maybe(st.fixed_dictionaries({}, optional={
                              "ns": numbers}.items()}))
 spool_data = st.fixed_dictionaries({}, optional={"values": maybe(st.lists(spool_entry,
                                                                           max_size=6))})
+
+
+#: the shared listing: a real one (with the exporter's histograms) with up to three of its
+#: parts replaced, the histogram rows' counts and sums most often
+LISTING_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / \
+    "mixed-malformed-dup-postfix311.jsonl"
+LISTING_PQ = "/nonexistent/postqueue"   # the test's stand-in in the file (a listing is reused
+                                        # only by runs of the postqueue that took it)
+LISTING_BASE = L.to_data(parse_json_lines(LISTING_FIXTURE.read_bytes().splitlines(), NOW - 10,
+                                          L.HISTOGRAMS), LISTING_PQ, None)
+LISTING_PATHS = [(k,) for k in LISTING_BASE] + [
+    ("queues", "deferred"), ("queues", "deferred", 0), ("queues", "active", 3),
+    ("histograms", "age_bounds"), ("histograms", "size_bounds", 2), ("histograms", "queues"),
+    *[("histograms", "queues", q, i) for q in ("deferred", "hold") for i in range(3)],
+    *[("histograms", "queues", q, i, j) for q in ("deferred", "active") for i in (0, 1)
+      for j in (0, 3, -1)]]
+
+
+def _replace(changes: list[tuple[tuple[Any, ...], Any]]) -> dict[str, Any]:
+    data = copy.deepcopy(LISTING_BASE)
+    for path, value in changes:
+        node: Any = data
+        try:
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = value
+        except (KeyError, IndexError, TypeError):     # an earlier change replaced the parent
+            pass
+    return data
+
+
+listing_data = weighted(
+    st.just([]),                               # as stored: reused
+    st.lists(st.tuples(st.sampled_from(LISTING_PATHS), weighted(numbers, json_any, share=4)),
+             min_size=1, max_size=3), share=1).map(_replace)
 
 
 def files(kind: str, data: st.SearchStrategy) -> st.SearchStrategy:
@@ -227,3 +265,29 @@ def test_spool_loader(base: Path, content: bytes) -> None:
     assert out.unreachable is not None and out.spooled >= 1
     FIGURES["spool bad entries dropped"] += out.bad_spooled
     FIGURES["spool moved aside"] += out.spool_error is not None
+
+
+@SETTINGS
+@given(content=files(L.KIND, listing_data))
+def test_listing_loader(base: Path, content: bytes) -> None:
+    """Whatever the stored listing holds, the exporter's run either reuses it (then its
+    histograms count exactly each queue's messages) or moves it aside and lists afresh."""
+    d = _fresh(base, "listing")
+    pq = base / "postqueue"
+    if not pq.exists():
+        pq.write_text(f"#!/bin/sh\ncat {LISTING_FIXTURE}\n")
+        pq.chmod(0o755)
+    (d / L.file_name(None)).write_bytes(content.replace(json.dumps(LISTING_PQ).encode(),
+                                                        json.dumps(str(pq)).encode()))
+    FIGURES["listing files"] += 1
+    snap = L.get_listing(str(pq), None, Deadline(5), NOW, state_dir=str(d),
+                         max_age=60, clock=lambda: NOW, histograms=True)
+    FIGURES["listing reused" if snap.reused_age is not None else "listing listed afresh"] += 1
+    FIGURES["listing moved aside"] += any(".corrupt-" in f.name for f in d.iterdir())
+    for q in QUEUES:
+        stats = snap.queues[q]
+        assert isinstance(stats, HistogramStats)
+        assert sum(stats.ages) == sum(stats.sizes) == stats.messages >= 0
+    again = L.get_listing(str(pq), None, Deadline(5), NOW + 1, state_dir=str(d), max_age=60,
+                          clock=lambda: NOW + 1, histograms=True)
+    assert again.reused_age is not None            # the next run reuses what this one left

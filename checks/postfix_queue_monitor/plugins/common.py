@@ -8,11 +8,10 @@ from collections.abc import Callable
 
 import nagiosplugin
 
-from .. import bounds, diagnosis
+from .. import bounds, diagnosis, listing
 from ..cli import GuardedResource, error_hint, violation
 from ..deadline import Deadline
-from ..listing import get_listing
-from ..queue import QUEUES, QueueSnapshot, default_postqueue
+from ..queue import QUEUES, QueueSnapshot
 
 Clock = Callable[[], float]
 
@@ -33,10 +32,7 @@ class QueueResource(GuardedResource):
         self.deadline = Deadline(args.timeout)
 
     def read(self) -> QueueSnapshot:
-        self.snapshot = get_listing(self.args.postqueue or default_postqueue(),
-                                    self.args.config_dir, self.deadline,
-                                    self.clock(), state_dir=self.args.state_dir,
-                                    max_age=self.args.listing_max_age, clock=self.clock)
+        self.snapshot = listing.for_run(self.args, self.deadline, self.clock(), self.clock)
         return self.snapshot
 
 

@@ -15,18 +15,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .. import growth, metrics
+from .. import growth, listing, metrics
 from ..deadline import Deadline
 from ..errors import MonitorError
-from ..listing import get_listing
-from ..queue import QueueSnapshot, default_postqueue
+from ..listing import AGE_BUCKETS, SIZE_BUCKETS
+from ..queue import QueueSnapshot
 from ..state import StateDir
 from . import counters
 
-#: postfix_exporter's showq histogram buckets (showq/showq.go), so its dashboards' quantiles
-#: mean the same here.
-AGE_BUCKETS: tuple[float, ...] = (1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8)
-SIZE_BUCKETS: tuple[float, ...] = (1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9)
+__all__ = ["AGE_BUCKETS", "SIZE_BUCKETS", "Collection", "ListingCut", "measure"]
 
 
 class ListingCut(MonitorError):
@@ -39,7 +36,9 @@ class ListingCut(MonitorError):
 
 @dataclass
 class Collection:
-    """What one scrape (or one textfile run) measured."""
+    """What one scrape (or one textfile run) measured: ``now`` when it ran, ``snap.now`` when
+    its listing was taken (earlier when it reused another poller's: every queue value,
+    histogram and age is as of then)."""
 
     now: float
     snap: QueueSnapshot
@@ -54,14 +53,10 @@ def measure(opts: argparse.Namespace, clock=time.time) -> Collection:
     started = time.monotonic()
     deadline = Deadline(opts.timeout)
     now = clock()
-    snap = get_listing(opts.postqueue or default_postqueue(), opts.config_dir, deadline, now,
-                       state_dir=opts.state_dir, max_age=opts.listing_max_age, clock=clock,
-                       histograms=(AGE_BUCKETS, SIZE_BUCKETS))
+    snap = listing.for_run(opts, deadline, now, clock, histograms=True)
     if snap.cut:
-        total = snap.stats("total").messages
-        raise ListingCut(f"queue listing cut after {total} messages ({snap.elapsed or 0:.1f} s, "
-                         f"postqueue killed at the deadline): at least {total} queued, no queue "
-                         f"value exposed (raise --timeout)", total)
+        raise ListingCut(listing.cut_error(snap, "no queue value exposed"),
+                         snap.stats("total").messages)
     result = Collection(now, snap, metrics.queue_values(snap))
     result.errors.extend(snap.warnings)
     state_dir = StateDir(opts.state_dir).path

@@ -39,6 +39,7 @@ DESTINATIONS = "postfix_queue_deferred_destination_recipients"
 ERRORS = "postfix_queue_monitor_errors"
 DURATION = "postfix_queue_monitor_collect_duration_seconds"
 LAST_RUN = "postfix_queue_monitor_last_run_timestamp_seconds"
+LISTED = "postfix_queue_monitor_listing_timestamp_seconds"
 MALFORMED = "postfix_queue_monitor_listing_malformed_lines"
 LOWER_BOUND = "postfix_queue_messages_lower_bound"
 INFO = "postfix_queue_monitor_info"
@@ -134,7 +135,11 @@ def families(c: Optional[collect.Collection], problem: Optional[str], path: str,
     duration.add_metric([], round(c.seconds, 4))
     last = GaugeMetricFamily(LAST_RUN, "When the last collection ran, Unix time")
     last.add_metric([], round(c.now, 3))
-    return [*out, malformed, duration, last]
+    listed = GaugeMetricFamily(LISTED, "When the queue listing the values come from was taken, "
+                               "Unix time: by this collection, or earlier by another poller "
+                               "(--listing-max-age); every queue value and age is as of then")
+    listed.add_metric([], round(c.snap.now, 3))
+    return [*out, malformed, duration, last, listed]
 
 
 def source_path(opts: argparse.Namespace) -> str:

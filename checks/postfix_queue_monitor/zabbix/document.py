@@ -20,12 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import __version__, deliveries, growth, metrics
+from .. import __version__, deliveries, growth, listing, metrics
 from ..deadline import Deadline
 from ..errors import MonitorError
-from ..listing import get_listing
 from ..metrics import Metric
-from ..queue import QueueSnapshot, default_postqueue
+from ..queue import QueueSnapshot
 from ..state import StateDir
 
 #: Values about the collection itself: Zabbix only (no Nagios label), not in docs/reference.md's key
@@ -146,16 +145,15 @@ def measure(opts: argparse.Namespace, clock=time.time,
     started = time.monotonic()
     deadline = deadline or Deadline(opts.timeout)
     now = clock()
-    snap = get_listing(opts.postqueue or default_postqueue(), opts.config_dir, deadline, now,
-                       state_dir=opts.state_dir, max_age=opts.listing_max_age, clock=clock)
+    snap = listing.for_run(opts, deadline, now, clock)
+    # stamped with the listing's time: a listing reused from another poller (up to
+    # --listing-max-age old) is history at that time, not a fresh value at this run's
     if snap.cut:
-        total = snap.stats("total").messages
-        result = Measurement(clock=now, values={"meta.cut_messages": total})
-        result.errors.append(f"queue listing cut after {total} messages "
-                             f"({snap.elapsed or 0:.1f} s, postqueue killed at the deadline): "
-                             f"queue values left out, at least {total} queued (raise -t)")
+        result = Measurement(clock=snap.now, values={"meta.cut_messages":
+                                                      snap.stats("total").messages})
+        result.errors.append(listing.cut_error(snap, "queue values left out"))
     else:
-        result = Measurement(clock=now, values=snapshot_values(snap))
+        result = Measurement(clock=snap.now, values=snapshot_values(snap))
     result.errors.extend(snap.warnings)
     state_dir = StateDir(opts.state_dir).path
     if not snap.cut:                     # a lower bound is never a growth sample
