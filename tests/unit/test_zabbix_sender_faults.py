@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from fakes import fake_postqueue
 from postfix_queue_monitor.deadline import Deadline
 from postfix_queue_monitor.state import StateDir
 from postfix_queue_monitor.zabbix import sender
@@ -176,14 +177,12 @@ def test_deadline_socket_gives_each_operation_what_is_left() -> None:
 
 def test_send_cli_trickle_ends_within_t(tmp_path, fixtures, trapper_factory) -> None:
     trap = trapper_factory(trickle=0.5)
-    pq = tmp_path / "postqueue"
-    pq.write_text(f"#!/bin/sh\nexec cat {fixtures / 'deferred-50-four-reasons.jsonl'}\n")
-    pq.chmod(0o755)
+    pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl")
     log = tmp_path / "mail.log"
     log.write_text("")
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "postfix_queue_monitor.zabbix.cli", "send",
-                           "--postqueue", str(pq), "--log-file", str(log),
+                           "--postqueue", pq, "--log-file", str(log),
                            "--state-dir", str(tmp_path / "s"), "-z", trap.node,
                            "--host", "mail1", "--send-timeout", "3", "-t", "2"],
                           capture_output=True, text=True, timeout=60)
@@ -199,9 +198,7 @@ def test_send_instances_share_one_deadline(tmp_path, fixtures, trapper_factory, 
     run's -t: the second listing is cut at it, the line says so (exit 3), what was measured
     is sent."""
     trap = trapper_factory()
-    pq = tmp_path / "postqueue"
-    pq.write_text(f"#!/bin/sh\nsleep 1\nexec cat {fixtures / 'deferred-50-four-reasons.jsonl'}\n")
-    pq.chmod(0o755)
+    pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl", sleep=1)
     pm = tmp_path / "postmulti"
     pm.write_text("#!/bin/sh\necho '-  -  y  /etc/postfix'\n"
                   "echo 'postfix-out  mta  y  /etc/postfix-out'\n"
@@ -210,7 +207,7 @@ def test_send_instances_share_one_deadline(tmp_path, fixtures, trapper_factory, 
     log = tmp_path / "mail.log"
     log.write_text("")
     started = time.monotonic()
-    code = main(["send", "--postqueue", str(pq), "--postmulti", str(pm), "--instances",
+    code = main(["send", "--postqueue", pq, "--postmulti", str(pm), "--instances",
                  "--log-file", str(log), "--state-dir", str(tmp_path / "s"), "-z", trap.node,
                  "--host", "mail1", "-t", "2"])
     took = time.monotonic() - started
