@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from fakes import fake_postqueue
 from postfix_queue_monitor.deadline import Deadline
 from postfix_queue_monitor.state import StateDir
 from postfix_queue_monitor.zabbix import sender
@@ -176,14 +177,12 @@ def test_deadline_socket_gives_each_operation_what_is_left() -> None:
 
 def test_send_cli_trickle_ends_within_t(tmp_path, fixtures, trapper_factory) -> None:
     trap = trapper_factory(trickle=0.5)
-    pq = tmp_path / "postqueue"
-    pq.write_text(f"#!/bin/sh\nexec cat {fixtures / 'deferred-50-four-reasons.jsonl'}\n")
-    pq.chmod(0o755)
+    pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl")
     log = tmp_path / "mail.log"
     log.write_text("")
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "postfix_queue_monitor.zabbix.cli", "send",
-                           "--postqueue", str(pq), "--log-file", str(log),
+                           "--postqueue", pq, "--log-file", str(log),
                            "--state-dir", str(tmp_path / "s"), "-z", trap.node,
                            "--host", "mail1", "--send-timeout", "3", "-t", "2"],
                           capture_output=True, text=True, timeout=60)
