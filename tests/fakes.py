@@ -56,15 +56,17 @@ def age_growth_samples(state_dir: str | Path, seconds: float) -> None:
 def slow_postqueue(tmp: Path, count: int, *, hang: bool = True, seconds: float = 0.0,
                    queue: str = "deferred", arrival: float = 1795962698.0,
                    runs: Path | None = None, pidfile: Path | None = None,
-                   long_line: int = 0, name: str = "postqueue") -> str:
+                   long_line: int = 0, name: str = "postqueue",
+                   domain: str = "dest.example") -> str:
     """A postqueue that lists slowly: ``count`` messages of ``queue`` spread over ``seconds``,
     then hangs (``hang``, as showq on a storm-sized queue does) or exits 0. ``long_line``: print
     a line of that many bytes first. Each run appends its PID to ``runs``; the listing process
-    itself sleeps (no child of its own), so its PID is the whole listing."""
+    itself sleeps (no child of its own), so its PID is the whole listing. Every recipient is
+    at ``domain``, deferred by a connection timeout."""
     line = json.dumps({"queue_name": queue, "queue_id": "QID", "arrival_time": arrival,
                        "message_size": 1000, "forced_expire": False, "sender": "s@src.example",
-                       "recipients": [{"address": "u@dest.example", "delay_reason":
-                                       "connect to dest.example[192.0.2.1]:25: Connection "
+                       "recipients": [{"address": f"u@{domain}", "delay_reason":
+                                       f"connect to {domain}[192.0.2.1]:25: Connection "
                                        "timed out"}]}).replace("QID", "%X") + "\n"
     script = f"""#!/usr/bin/python3
 import os, sys, time

@@ -185,15 +185,15 @@ class QueueSnapshot:
         self.warnings: list[str] = []
         self.expected_messages: int | None = None    # from postqueue -p's summary line
         # deferred recipients not yet folded into the counters above, by (raw domain, age
-        # bucket, reason token; see token()): one dict update per recipient while parsing, the
-        # rest once per distinct key
-        self.pending: dict[tuple[str, int, Token], int] = {}
-        # the reason texts kept as examples (the first MAX_REASON_TEXTS distinct ones in
-        # listing order) and their classes
-        self.class_of: dict[str, str] = {}
-        # token of each reason text met so far (up to MAX_CLASS_MEMO): every distinct text is
+        # bucket, reason text, or with ``tokenized`` its token, see token()): one dict update
+        # per recipient while parsing, the rest once per distinct key
+        self.pending: dict[tuple[str, int, Any], int] = {}     # Any: str or Token
+        self.tokenized = False
+        # class of each reason text met so far (up to MAX_CLASS_MEMO): every distinct text is
         # classified once per listing (reasons.classify's LRU of 4096 thrashes on queues with
-        # tens of thousands)
+        # tens of thousands); with ``tokenized``, only the texts kept as examples
+        self.class_of: dict[str, str] = {}
+        # with ``tokenized``: the token of each reason text met so far (up to MAX_CLASS_MEMO)
         self.tokens: dict[str, Token] = {}
         # how the listing went: cut by the deadline (every figure is then a lower bound of the
         # true one), its duration, lines over proc.MAX_LINE skipped, and the age of a listing
@@ -236,9 +236,9 @@ class QueueSnapshot:
         if queue != "deferred":
             return
         bucket = age_bucket(self.now - arrival)
-        pending, token = self.pending, self.token
+        pending = self.pending
         for address, reason in recipients:
-            key = (address.rpartition("@")[2] if "@" in address else "", bucket, token(reason))
+            key = (address.rpartition("@")[2] if "@" in address else "", bucket, reason)
             pending[key] = pending.get(key, 0) + 1
         if len(pending) > MAX_PENDING:
             self.fold()
@@ -248,8 +248,9 @@ class QueueSnapshot:
         itself while it is one of the first MAX_REASON_TEXTS distinct texts of the listing (kept
         as examples, counted per text), else only its class, as ``(class,)``. Collapsing the
         other texts to their class at once keeps the pending keys few when texts carry addresses
-        or message ids (tens of thousands of distinct texts). Call it in listing order, and only
-        for recipients of lines that are counted: the first texts met are the ones kept."""
+        or message ids (tens of thousands of distinct texts). For a ``tokenized`` snapshot
+        (the fast path's); call it in listing order, and only for recipients of lines that are
+        counted: the first texts met are the ones kept."""
         tok = self.tokens.get(reason)
         if tok is None:
             tok = self.new_token(reason)
@@ -276,18 +277,34 @@ class QueueSnapshot:
         """Fold the pending deferred recipients into the per-domain, per-class counters
         (domains and example texts capped, so memory stays flat as the queue grows).
 
-        Reason texts were collapsed to tokens (see token()) while parsing; the per-domain
-        counters are updated once per (domain, age bucket, class)."""
-        class_of = self.class_of
+        Two steps: reason texts become classes first (unless the fast path did it already,
+        see token()), which collapses the keys from one per distinct text (tens of thousands
+        when texts carry addresses) to one per (domain, age bucket, class); the per-domain
+        counters are then updated once per collapsed key."""
+        classify, class_of = reasons.classify, self.class_of
         texts = self.deferred_reason_texts
         by_class: dict[tuple[str, int, str], int] = {}
         get = by_class.get
-        for (raw, bucket, tok), n in self.pending.items():
-            if isinstance(tok, tuple):
-                cls = tok[0]
-            else:           # a text kept as an example
-                cls = class_of[tok]
-                texts[tok] += n
+        if self.tokenized:
+            for (raw, bucket, tok), n in self.pending.items():
+                if isinstance(tok, tuple):
+                    cls = tok[0]
+                else:           # a text kept as an example
+                    cls = class_of[tok]
+                    texts[tok] += n
+                key = (raw, bucket, cls)
+                by_class[key] = get(key, 0) + n
+        for (raw, bucket, reason), n in () if self.tokenized else self.pending.items():
+            if reason:
+                cls = class_of.get(reason)
+                if cls is None:
+                    cls = classify(reason)
+                    if len(class_of) < MAX_CLASS_MEMO:
+                        class_of[reason] = cls
+                if reason in texts or len(texts) < MAX_REASON_TEXTS:
+                    texts[reason] += n
+            else:
+                cls = "other"
             key = (raw, bucket, cls)
             by_class[key] = get(key, 0) + n
         self.pending.clear()
@@ -358,7 +375,7 @@ def parse_json_lines(lines: Iterable[bytes | str], now: float,
     queues, pending = snap.queues, snap.pending
     count = pending.get
     limits = _LIMITS_S
-    token = snap.token
+    token, known_token = snap.token, snap.tokens.get
     loads = None
     n_lines = 0
     brace = None
@@ -404,9 +421,10 @@ def parse_json_lines(lines: Iterable[bytes | str], now: float,
         d_msgs = d_rcpts = d_bytes = d_forced = 0
         d_oldest = None
 
+    snap.tokenized = bool(fast)
     for raw in lines:
         if fast is None:        # decided on the first line: an empty queue skips the import
-            fast = (_loads or _decoder()) is json.loads
+            fast = snap.tokenized = (_loads or _decoder()) is json.loads
         if fast and raw.__class__ is bytes:
             if match is None:
                 match, rest_of = _fast or _fast_patterns()
@@ -478,14 +496,14 @@ def parse_json_lines(lines: Iterable[bytes | str], now: float,
             if queue == "deferred":
                 # validated and keyed in one pass; counted only once the whole line is good
                 bucket = bisect_left(limits, now - arrival)     # age_bucket, inlined
-                keys = []
+                keys: list[tuple[str, int, Any]] = []
                 for r in rcpts:
                     address = r.get("address") or ""
                     reason = r.get("delay_reason") or ""
                     if type(address) is not str or type(reason) is not str:
                         raise ValueError("recipient")
                     keys.append((address.rpartition("@")[2] if "@" in address else "",
-                                 reason))
+                                 bucket, reason))
             elif not isinstance(rcpts, (list, tuple)) or any(
                     type(r) is not dict or type(r.get("address", "")) is not str for r in rcpts):
                 raise ValueError("recipients")
@@ -495,8 +513,9 @@ def parse_json_lines(lines: Iterable[bytes | str], now: float,
             continue
         stats.add(size, arrival, len(rcpts), obj.get("forced_expire") is True)
         if queue == "deferred":
-            for raw_domain, reason in keys:
-                key = (raw_domain, bucket, token(reason))
+            if fast:
+                keys = [(d, b, known_token(r) or token(r)) for d, b, r in keys]
+            for key in keys:
                 pending[key] = count(key, 0) + 1
             if len(pending) > MAX_PENDING:
                 snap.fold()
