@@ -1,4 +1,4 @@
-"""Storm benchmarks: five pollers on 100,000 real messages, a 300,000-message real queue and a
+"""Storm benchmarks: six pollers on 100,000 real messages, a 300,000-message real queue and a
 1,000,000-message paced listing under -t.
 
     python benchmarks/bench_storm.py [--runs 3] [--out benchmarks/data/storm.md]
@@ -8,10 +8,11 @@ instance (tools/postfix_lab.py). The queue is built with ``Lab.clone_deferred`` 
 real deferred queue file, ~30,000/s) instead of smtp-source (~700/s), and listed by the real
 postqueue and showq (two 4 KiB files per message, removed at the end).
 
-1. **Five pollers, 100,000 messages**: the three queue checks, ``postfix_queue_report --json``
-   and ``postfix_queue_zabbix send`` (to a closed port: it measures, then spools) started
-   together, without and with ``--listing-max-age 60``; wall time until the last answers, and
-   the CPU showq spent, against one ``postqueue -j`` (goal: sharing ≤ 1.3× one listing).
+1. **Six pollers, 100,000 messages**: the three queue checks, ``postfix_queue_report --json``,
+   ``postfix_queue_zabbix send`` (to a closed port: it measures, then spools) and
+   ``postfix_queue_prometheus textfile`` started together, without and with
+   ``--listing-max-age 60``; wall time until the last answers, and the CPU showq spent,
+   against one ``postqueue -j`` (goal: sharing ≤ 1.3× one listing).
 2. **Storm, 300,000 real messages**: ``check_postfix_queue -w 500 -c 2000 -t 2`` against
    ``check_mailq -M postfix -w 500 -c 2000 -t 2`` on the same queue: time to answer, state;
    then a paced stand-in listing 1,000,000 messages at showq's pace under ``-t 8``.
@@ -49,7 +50,10 @@ def pollers(bindir: Path, cdir: str, state: str | None) -> list[list[str]]:
             [str(bindir / "check_postfix_deferred_growth"), *common],
             [str(bindir / "postfix_queue_report"), "--json", *common],
             [str(bindir / "postfix_queue_zabbix"), "send", "-z", "127.0.0.1:9",
-             "--send-timeout", "2", "--log-file", os.devnull, *common]]
+             "--send-timeout", "2", "--log-file", os.devnull, *common],
+            [str(bindir / "postfix_queue_prometheus"), "textfile",
+             os.path.join(tempfile.mkdtemp(prefix="storm-bench-prom-"), "postfix.prom"),
+             "--no-deliveries", *common]]
 
 
 def together(cmds: list[list[str]], master: int | None) -> tuple[float, float]:
@@ -119,7 +123,7 @@ def storm_section(bindir: Path, runs: int, log=print) -> list[str]:
             state = tempfile.mkdtemp(prefix="storm-bench-shared-")
             sharing = together(pollers(bindir, cdir, state), master)
             log(f"  round {rnd}: one listing {listing[0]:.2f}s/{listing[1]:.2f}s CPU, "
-                f"five unshared {plain[0]:.2f}s/{plain[1]:.2f}s, shared {sharing[0]:.2f}s/"
+                f"six unshared {plain[0]:.2f}s/{plain[1]:.2f}s, shared {sharing[0]:.2f}s/"
                 f"{sharing[1]:.2f}s")
             if rnd:
                 one.append(listing)
@@ -129,20 +133,21 @@ def storm_section(bindir: Path, runs: int, log=print) -> list[str]:
         ratio_shared = statistics.median(x[1] for x in shared) / one_cpu
         ratio_plain = statistics.median(x[1] for x in unshared) / one_cpu
         out = [
-            "## Storms: five pollers on 100,000 messages, a 300,000-message queue under -t, "
+            "## Storms: six pollers on 100,000 messages, a 300,000-message queue under -t, "
             "a 1,000,000-message listing", "",
             "`python benchmarks/bench_storm.py` (also `make bench`, section `storm`): a real "
             "queue built with `Lab.clone_deferred`, listed by the real postqueue and showq. "
             f"Medians of {runs} rounds (min–max), after one warm-up round.", "",
-            "Five pollers started together on 100,000 deferred messages (the three queue "
-            "checks, `postfix_queue_report --json`, `postfix_queue_zabbix send`):", "",
+            "Six pollers started together on 100,000 deferred messages (the three queue "
+            "checks, `postfix_queue_report --json`, `postfix_queue_zabbix send`, "
+            "`postfix_queue_prometheus textfile`):", "",
             "| | wall until the last answers (s) | showq CPU (s) | × one listing's showq CPU |",
             "|---|---|---|---|",
             f"| one `postqueue -j` | {med([x[0] for x in one])} | {med([x[1] for x in one])} "
             "| 1.00 |",
-            f"| five, each its own listing | {med([x[0] for x in unshared])} | "
+            f"| six, each its own listing | {med([x[0] for x in unshared])} | "
             f"{med([x[1] for x in unshared])} | {ratio_plain:.2f} |",
-            f"| five, `--listing-max-age 60` | {med([x[0] for x in shared])} | "
+            f"| six, `--listing-max-age 60` | {med([x[0] for x in shared])} | "
             f"{med([x[1] for x in shared])} | {ratio_shared:.2f} |", "",
             f"Goal: with sharing ≤ 1.3× one listing's showq CPU: **{ratio_shared:.2f}×, "
             f"{'met' if ratio_shared <= 1.3 else 'missed'}** (without sharing "

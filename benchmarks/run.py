@@ -589,7 +589,7 @@ def goals_summary(results: dict, page: str) -> list[str]:
     m = re.search(r"Goal: with sharing ≤ 1\.3× one listing's showq CPU: \*\*([\d.]+×), (\w+)\*\* "
                   r"\(without sharing ([\d.]+×)\)", page)
     if m:
-        rows.append(f"| 100,000 messages, five pollers with `--listing-max-age`: showq CPU ≤ 1.3× "
+        rows.append(f"| 100,000 messages, six pollers with `--listing-max-age`: showq CPU ≤ 1.3× "
                     f"one listing | {m[1]} (without sharing {m[3]}) | "
                     f"{'met' if m[2] == 'met' else '**missed**'} |")
     em = results.get("empty")
@@ -658,7 +658,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=None, help="runs per tool (default 5; quick 3)")
     p.add_argument("--quick", action="store_true", help="1k/10k, 3 runs, 200k-line stream")
     p.add_argument("--only", default="stream,empty,queues,storm,maillog",
-                   help="sections: stream, empty, queues, storm (bench_storm.py: five pollers "
+                   help="sections: stream, empty, queues, storm (bench_storm.py: six pollers "
                         "sharing a listing, a 1M-message queue under -t), maillog (the bounce "
                         "issue's bench_maillog.py, then our side by side), logside (only the "
                         "latter)")

@@ -39,22 +39,23 @@ def fixtures() -> Path:
     return FIXTURES
 
 
-@pytest.fixture
-def utc(monkeypatch: pytest.MonkeyPatch):
-    """Local time is UTC (year-less and local timestamps in captures are read as such)."""
-    monkeypatch.setenv("TZ", "UTC")
+def _local_zone(monkeypatch: pytest.MonkeyPatch, zone: str):
+    """The process's local zone is ``zone`` for the test, the one before it afterwards."""
+    monkeypatch.setenv("TZ", zone)
     time.tzset()
     yield
     monkeypatch.undo()
     time.tzset()
+
+
+@pytest.fixture
+def utc(monkeypatch: pytest.MonkeyPatch):
+    """Local time is UTC (year-less and local timestamps in captures are read as such)."""
+    yield from _local_zone(monkeypatch, "UTC")
 
 
 @pytest.fixture
 def berlin(monkeypatch: pytest.MonkeyPatch):
     """The process's local zone is Europe/Berlin: tests/logstyles.py renders the real logs of
     fixtures/realworld-logs there, and stamps without an offset are read as local time."""
-    monkeypatch.setenv("TZ", "Europe/Berlin")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+    yield from _local_zone(monkeypatch, "Europe/Berlin")

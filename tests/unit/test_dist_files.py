@@ -95,3 +95,20 @@ def test_ok_one_version_everywhere():
     assert re.match(rf"postfix-queue-monitor \({re.escape(__version__)}-\d+\) ", changelog)
     assert f"\n## {__version__} " in (ROOT / "CHANGELOG.md").read_text()
     assert 'dynamic = ["version"]' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_the_sdist_carries_the_mit_real_log_and_not_the_agpl_ones(tmp_path):
+    """The project is MIT: the AGPL-3.0-only real logs (and the rsyslog captures made from one)
+    stay in git, out of the sdist (MANIFEST.in); the MIT one and the sources list go in."""
+    import subprocess
+    import sys
+    import tarfile
+    res = subprocess.run([sys.executable, "-m", "build", "-q", "--sdist", "-o", str(tmp_path),
+                          str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    (sdist,) = tmp_path.glob("*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        logs = sorted(n.split("realworld-logs/", 1)[1] for n in tar.getnames()
+                      if "/tests/fixtures/realworld-logs/" in n)
+    assert logs == ["SOURCES.md", "infohtreasure-maillog.gz"], logs
+    assert (ROOT / "tests/fixtures/realworld-logs/lightmeter-mail.log.1.gz").exists()

@@ -511,3 +511,25 @@ def test_cut_listing_exposes_only_its_lower_bound(tmp_path: Path, fixtures: Path
     assert s[("postfix_queue_messages_lower_bound", ())] == listed
     assert s[("postfix_up", (("path", pq),))] == 0
     assert not any(k[0].startswith(("postfix_showq_", "postfix_queue_size")) for k in s)
+
+
+def test_a_checks_cut_listing_is_not_the_exporters_whole(tmp_path: Path, capsys) -> None:
+    """A check cut at -t 1 stores its lower bounds flagged cut; the exporter started after it
+    lists afresh (never takes them as a complete queue) and, cut too, exposes only its own
+    lower bound with postfix_up 0."""
+    from fakes import slow_postqueue
+    count = tmp_path / "runs"
+    pq = slow_postqueue(tmp_path, 3000, runs=count)
+    shared = ["--postqueue", pq, "--state-dir", str(tmp_path / "st"), "--listing-max-age", "60"]
+    with pytest.raises(SystemExit) as exc:
+        queue_size.main([*shared, "-c", "2000", "-t", "1"])
+    assert exc.value.code == 2
+    capsys.readouterr()
+    time.sleep(0.3)       # started after the cut listing ended (not one waiting for it)
+    code, out, text = run_textfile(tmp_path, capsys, *shared, "--no-deliveries", "-t", "1")
+    assert len(count.read_text().split()) == 2
+    assert code == 3 and out.startswith("measuring failed: queue listing cut after 3000 ")
+    s = samples(text)
+    assert s[("postfix_queue_messages_lower_bound", ())] == 3000
+    assert s[("postfix_up", (("path", pq),))] == 0
+    assert not any(k[0].startswith(("postfix_showq_", "postfix_queue_size")) for k in s)

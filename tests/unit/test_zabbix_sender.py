@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from fakes import fake_postqueue
 from postfix_queue_monitor.errors import MonitorError
 from postfix_queue_monitor.state import StateDir
 from postfix_queue_monitor.zabbix import sender
@@ -100,10 +101,8 @@ def test_summary_of_rejections_names_host_and_key() -> None:
 
 
 def test_send_cli_unreachable_exit_1(tmp_path: Path, fixtures: Path, capsys) -> None:
-    pq = tmp_path / "postqueue"
-    pq.write_text(f"#!/bin/sh\nexec cat {fixtures / 'deferred-50-four-reasons.jsonl'}\n")
-    pq.chmod(0o755)
-    args = ["send", "--postqueue", str(pq), "--state-dir", str(tmp_path / "s"),
+    pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl")
+    args = ["send", "--postqueue", pq, "--state-dir", str(tmp_path / "s"),
             "-z", f"127.0.0.1:{CLOSED_PORT}", "--host", "mail1", "--send-timeout", "1"]
     assert main(args) == 1
     assert main(args) == 1

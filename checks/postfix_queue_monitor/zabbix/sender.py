@@ -251,18 +251,21 @@ class _DeadlineSocket:
     zabbix_utils' Sender sets one per-operation timeout on its socket: a server that trickles
     a byte every few seconds keeps each recv() under it and holds the run for minutes. Passed
     in as (part of) the ``socket_wrapper``, this shrinks the timeout before each operation to
-    what is left of the run's ``-t`` and fails once none is left.
+    what is left of the run's ``-t`` (never above ``timeout``, ``--send-timeout``: a server
+    that never answers must not use up the run the next server needs) and fails once none is
+    left.
     """
 
-    def __init__(self, sock: socket.socket, deadline: Deadline):
+    def __init__(self, sock: socket.socket, deadline: Deadline, timeout: float):
         self._sock = sock
         self._deadline = deadline
+        self._timeout = timeout
 
     def _arm(self, slack: float = 0.0) -> None:
         left = self._deadline.remaining()
         if left <= slack:
             raise socket.timeout("the run's deadline (-t) passed while sending")
-        self._sock.settimeout(left)
+        self._sock.settimeout(min(self._timeout, left))
 
     def sendall(self, data: bytes) -> None:
         self._arm()
@@ -397,7 +400,7 @@ def _send(nodes: list[str], batch: list[Value], outcome: Outcome, spool: StateFi
     def wrap(conn: socket.socket, tls: dict) -> Any:
         if wrapper is not None:
             conn = wrapper(conn, tls)
-        return _DeadlineSocket(conn, deadline)
+        return _DeadlineSocket(conn, deadline, timeout)
 
     chunks = [g[i:i + CHUNK] for g in _groups(batch) for i in range(0, len(g), CHUNK)]
     sender = Sender(clusters=[list(nodes)], timeout=timeout, socket_wrapper=wrap,
