@@ -193,7 +193,8 @@ def test_silent_server_costs_send_timeout_not_the_whole_run(tmp_path, trapper_fa
     deadline = Deadline(10)
     first = sender.send_to([hole.node], _values(1), state, timeout=0.5, deadline=deadline)
     second = sender.send_to([good.node], _values(1), state, timeout=0.5, deadline=deadline)
-    assert first.unreachable is not None and first.spooled == 1
+    assert first.unreachable == "no answer within --send-timeout (0.5 s)", first.unreachable
+    assert first.spooled == 1
     assert second.sent == 1 and [[v["value"] for v in r] for r in good.received] == [["v0"]]
     assert deadline.remaining() > 5, deadline
 

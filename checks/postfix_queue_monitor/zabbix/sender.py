@@ -267,21 +267,25 @@ class _DeadlineSocket:
             raise socket.timeout("the run's deadline (-t) passed while sending")
         self._sock.settimeout(min(self._timeout, left))
 
+    def _timed_out(self) -> socket.timeout:
+        """Why an operation timed out, for the one line: the run's deadline, or the server
+        (bare "timed out" named neither)."""
+        self._arm(0.05)          # raises, saying "deadline", when that is why
+        return socket.timeout(f"no answer within --send-timeout ({self._timeout:g} s)")
+
     def sendall(self, data: bytes) -> None:
         self._arm()
         try:
             self._sock.sendall(data)
         except socket.timeout:
-            self._arm(0.05)      # says "deadline" when that is why
-            raise
+            raise self._timed_out() from None
 
     def recv(self, size: int) -> bytes:
         self._arm()
         try:
             return self._sock.recv(size)
         except socket.timeout:
-            self._arm(0.05)
-            raise
+            raise self._timed_out() from None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
