@@ -53,7 +53,8 @@ READABLE_START = (
     rb"|\d{10}[. ]"                                         # short-unix
     rb"|<\d{1,3}>\d{1,2} \d{4}-\d\d-\d\d[T ]\d\d:"           # RFC 5424
     rb"|[A-Z][a-z]{2} \d{4}-\d\d-\d\d \d\d:"                # short-full
-    rb"|[\w.-]+ +\| \d{4}-\d\d-\d\d[T ]\d\d:")              # docker compose logs
+    rb"|[\w.-]+ +\| (?:\d{4}-\d\d-\d\d[T ]\d\d:"               # docker compose logs, of
+    rb"|" + _M + rb" {1,2}\d{1,2} \d\d:)")                 # ISO or classic lines
 
 _MISSING = -1.0
 
