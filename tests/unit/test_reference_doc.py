@@ -12,7 +12,7 @@ import pytest
 
 from postfix_queue_monitor import check_registry, metrics, reasons
 from postfix_queue_monitor.zabbix import cli as zabbix_cli
-from postfix_queue_monitor.zabbix import document, template
+from postfix_queue_monitor.zabbix import document, sender, template
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = (ROOT / "docs" / "reference.md").read_text()
@@ -85,6 +85,10 @@ def test_every_reason_class_in_priority_order() -> None:
 def test_state_files_and_exit_codes() -> None:
     for prefix in ("growth-", "bounce-", "zabbix-spool-"):
         assert f"`{prefix}" in REFERENCE
+    # the spool files by the names the sender gives them (no .json: a user clears them by name)
+    key = sender.spool_name(["mx:10051"]).removeprefix("zabbix-spool-")
+    for real in (sender.spool_name(["mx:10051"]), sender.side_spool_name(["mx:10051"])):
+        assert f"`{real.replace(key, '<key>')}`" in REFERENCE, real
     for code, state in ((0, "OK"), (1, "WARNING"), (2, "CRITICAL"), (3, "UNKNOWN")):
         assert f"| {code} | {state} |" in REFERENCE
 

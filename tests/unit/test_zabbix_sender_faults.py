@@ -29,11 +29,14 @@ class Trapper:
     """A trapper on 127.0.0.1 that answers ``sender data`` like a Zabbix server.
 
     ``answer_first``: how many requests get an answer before every later connection is
-    closed unanswered; ``trickle``: seconds between the bytes of each answer."""
+    closed unanswered; ``trickle``: seconds between the bytes of each answer; ``silent``:
+    read the request, then hold the connection open and never answer (a black hole)."""
 
-    def __init__(self, answer_first: int | None = None, trickle: float | None = None):
+    def __init__(self, answer_first: int | None = None, trickle: float | None = None,
+                 silent: bool = False):
         self.answer_first = answer_first
         self.trickle = trickle
+        self.silent = silent
         self.received: list[list[dict]] = []
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -74,6 +77,9 @@ class Trapper:
         while len(body) < size:
             body += conn.recv(size - len(body))
         data = json.loads(body)["data"]
+        if self.silent:
+            self.stop.wait()                         # until the test ends
+            return
         if self.answer_first is not None and len(self.received) >= self.answer_first:
             return                                   # dropped: no answer
         self.received.append(data)
@@ -163,16 +169,34 @@ def test_sending_asks_the_runs_deadline_not_the_wall(tmp_path, trapper_factory) 
 
 
 def test_deadline_socket_gives_each_operation_what_is_left() -> None:
+    """What is left of the run, never more than the per-operation --send-timeout."""
     clock = FakeClock()
     a, b = socket.socketpair()
     with a, b:
-        sock = sender._DeadlineSocket(a, Deadline(5, clock=clock))
+        sock = sender._DeadlineSocket(a, Deadline(5, clock=clock), 2.5)
+        sock.sendall(b"x")
+        assert a.gettimeout() == 2.5 and b.recv(1) == b"x"
         clock.now += 3
         sock.sendall(b"x")
         assert a.gettimeout() == 2.0 and b.recv(1) == b"x"
         clock.now += 2
         with pytest.raises(socket.timeout, match="deadline"):
             sock.recv(1)
+
+
+def test_silent_server_costs_send_timeout_not_the_whole_run(tmp_path, trapper_factory) -> None:
+    """Before: each receive waited for all that was left of -t, not --send-timeout, so a server
+    that took the request and never answered used up the run and the next server (``a,b``:
+    each gets every value) got nothing. Now it costs one --send-timeout (0.5 s of the 10)."""
+    hole, good = trapper_factory(silent=True), trapper_factory()
+    state = StateDir(str(tmp_path / "s"))
+    deadline = Deadline(10)
+    first = sender.send_to([hole.node], _values(1), state, timeout=0.5, deadline=deadline)
+    second = sender.send_to([good.node], _values(1), state, timeout=0.5, deadline=deadline)
+    assert first.unreachable == "no answer within --send-timeout (0.5 s)", first.unreachable
+    assert first.spooled == 1
+    assert second.sent == 1 and [[v["value"] for v in r] for r in good.received] == [["v0"]]
+    assert deadline.remaining() > 5, deadline
 
 
 def test_send_cli_trickle_ends_within_t(tmp_path, fixtures, trapper_factory) -> None:

@@ -251,34 +251,41 @@ class _DeadlineSocket:
     zabbix_utils' Sender sets one per-operation timeout on its socket: a server that trickles
     a byte every few seconds keeps each recv() under it and holds the run for minutes. Passed
     in as (part of) the ``socket_wrapper``, this shrinks the timeout before each operation to
-    what is left of the run's ``-t`` and fails once none is left.
+    what is left of the run's ``-t`` (never above ``timeout``, ``--send-timeout``: a server
+    that never answers must not use up the run the next server needs) and fails once none is
+    left.
     """
 
-    def __init__(self, sock: socket.socket, deadline: Deadline):
+    def __init__(self, sock: socket.socket, deadline: Deadline, timeout: float):
         self._sock = sock
         self._deadline = deadline
+        self._timeout = timeout
 
     def _arm(self, slack: float = 0.0) -> None:
         left = self._deadline.remaining()
         if left <= slack:
             raise socket.timeout("the run's deadline (-t) passed while sending")
-        self._sock.settimeout(left)
+        self._sock.settimeout(min(self._timeout, left))
+
+    def _timed_out(self) -> socket.timeout:
+        """Why an operation timed out, for the one line: the run's deadline, or the server
+        (bare "timed out" named neither)."""
+        self._arm(0.05)          # raises, saying "deadline", when that is why
+        return socket.timeout(f"no answer within --send-timeout ({self._timeout:g} s)")
 
     def sendall(self, data: bytes) -> None:
         self._arm()
         try:
             self._sock.sendall(data)
         except socket.timeout:
-            self._arm(0.05)      # says "deadline" when that is why
-            raise
+            raise self._timed_out() from None
 
     def recv(self, size: int) -> bytes:
         self._arm()
         try:
             return self._sock.recv(size)
         except socket.timeout:
-            self._arm(0.05)
-            raise
+            raise self._timed_out() from None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
@@ -397,7 +404,7 @@ def _send(nodes: list[str], batch: list[Value], outcome: Outcome, spool: StateFi
     def wrap(conn: socket.socket, tls: dict) -> Any:
         if wrapper is not None:
             conn = wrapper(conn, tls)
-        return _DeadlineSocket(conn, deadline)
+        return _DeadlineSocket(conn, deadline, timeout)
 
     chunks = [g[i:i + CHUNK] for g in _groups(batch) for i in range(0, len(g), CHUNK)]
     sender = Sender(clusters=[list(nodes)], timeout=timeout, socket_wrapper=wrap,
