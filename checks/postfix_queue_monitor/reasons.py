@@ -379,11 +379,16 @@ def context(text: str) -> tuple[str, str, str | None, str | None, tuple[int, int
             command = m.group(1)
         elif "refused to talk to me:" in text:
             command = "greeting"
-    m = _SMTP_CODE.match(reply.lstrip()) if reply else None
-    basic = m.group(0)[:3] if m else None
-    d = _first_dsn(reply or local)
+    basic, d = _codes(local, reply)
     dsn = (int(d.group(1)), int(d.group(2)), int(d.group(3))) if d else None
     return local, reply, command, basic, dsn
+
+
+def _codes(local: str, reply: str) -> tuple[str | None, re.Match[str] | None]:
+    """(the basic reply code at the start of the reply, the first enhanced status code of the
+    reply, or of Postfix's own words when there is no reply) of a text :func:`split` apart."""
+    m = _SMTP_CODE.match(reply.lstrip())
+    return (m.group(0)[:3] if m else None), _first_dsn(reply or local)
 
 
 #: RFC 3463 / RFC 5248 details of subject 7 (security or policy status) that name a cause
@@ -466,11 +471,8 @@ def _by_rules(local: str, reply: str, whole: str, agent: bool, weak: bool) -> st
 
 def codes(text: str) -> tuple[str | None, str | None]:
     """(the remote's SMTP reply code, the first enhanced status code) of a text, if any."""
-    _, reply = split(text)
-    m = _SMTP_CODE.match(reply.lstrip())
-    dsn = _first_dsn(reply or text)
-    return (m.group(0).strip(" -")[:3] if m else None,
-            dsn.group(0) if dsn else None)
+    basic, dsn = _codes(*split(text))
+    return basic, dsn.group(0) if dsn else None
 
 
 #: Postfix's own permanent failures (their texts carry no code): bounced, never retried.

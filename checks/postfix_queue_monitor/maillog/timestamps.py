@@ -46,14 +46,15 @@ STAMP = re.compile(
 #: not read is reported. Styles STAMP reads that are missing here are only slower.
 _M = rb"(?:" + b"|".join(_MONTHS) + rb")"
 READABLE_START = (
-    _M + rb" [ \d]\d \d\d:"                                # classic (day " 1" or "01")
+    _M + rb" {1,2}\d{1,2} \d\d:"                            # classic (day " 1", "01", "1")
     rb"|\d{4}-\d\d-\d\d[T ]\d\d:"                          # RFC 3339, short-iso, docker
-    rb"|" + _M + rb" [ \d]\d \d{4} \d\d:"                   # year after the day
-    rb"|\d{4} " + _M + rb" [ \d]\d \d\d:"                   # year first
+    rb"|" + _M + rb" {1,2}\d{1,2} \d{4} \d\d:"               # year after the day
+    rb"|\d{4} " + _M + rb" {1,2}\d{1,2} \d\d:"               # year first
     rb"|\d{10}[. ]"                                         # short-unix
     rb"|<\d{1,3}>\d{1,2} \d{4}-\d\d-\d\d[T ]\d\d:"           # RFC 5424
     rb"|[A-Z][a-z]{2} \d{4}-\d\d-\d\d \d\d:"                # short-full
-    rb"|[\w.-]+ +\| \d{4}-\d\d-\d\d[T ]\d\d:")              # docker compose logs
+    rb"|[\w.-]+ +\| (?:\d{4}-\d\d-\d\d[T ]\d\d:"               # docker compose logs, of
+    rb"|" + _M + rb" {1,2}\d{1,2} \d\d:)")                 # ISO or classic lines
 
 _MISSING = -1.0
 
