@@ -333,8 +333,8 @@ class QueueSnapshot:
 # -- postqueue -j ---------------------------------------------------------------------------
 
 #: The fast path's patterns (compiled on the first line of a listing, see _fast_patterns):
-#: showq's lines as Postfix 3.1-3.10 print them, member for member, strings of printable ASCII
-#: without escapes. A line they match in full decodes to exactly what these groups say; every
+#: showq's lines as Postfix prints them (3.7's captures in tests/fixtures), member for member,
+#: strings of printable ASCII without escapes. A line they match in full decodes to exactly what these groups say; every
 #: other line (escapes, other characters, other members or order, floats, ...) goes to the JSON
 #: decoder, so both paths give the same snapshot (tests/unit/test_queue_fastpath.py).
 _STR = rb'[ !#-\[\]-\x7f]*+'              # a JSON string's body: no '"', no '\', no control
