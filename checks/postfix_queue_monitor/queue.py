@@ -334,9 +334,10 @@ class QueueSnapshot:
 
 #: The fast path's patterns (compiled on the first line of a listing, see _fast_patterns):
 #: showq's lines as Postfix prints them (3.7's captures in tests/fixtures), member for member,
-#: strings of printable ASCII without escapes. A line they match in full decodes to exactly what these groups say; every
-#: other line (escapes, other characters, other members or order, floats, ...) goes to the JSON
-#: decoder, so both paths give the same snapshot (tests/unit/test_queue_fastpath.py).
+#: strings of printable ASCII without escapes. A line they match in full decodes to exactly
+#: what these groups say; every other line (escapes, other characters, other members or order,
+#: floats, ...) goes to the JSON decoder, so both paths give the same snapshot
+#: (tests/unit/test_queue_fastpath.py).
 _STR = rb'[ !#-\[\]-\x7f]*+'              # a JSON string's body: no '"', no '\', no control
 _NOAT = rb'[ !#-?A-\[\]-\x7f]*+'          # ... and no '@'
 _RCPT = (rb'\{"address": "(?:(?:' + _NOAT + rb'@)++(' + _NOAT + rb')|' + _NOAT + rb')"'
