@@ -249,6 +249,75 @@ def test_generated_lines_give_the_same_snapshot_on_both_paths(lines, small):
     assert_same(lines, SMALL_CAPS if small else None)
 
 
+# -- (b2) hand-made edge cases: lines the pattern must read as JSON does, or leave to it -------
+
+_BASE = (b'{"queue_name": "deferred", "queue_id": "3F1B6160515", "arrival_time": 1795960000, '
+         b'"message_size": 1234, "forced_expire": false, "sender": "a@b.example", "recipients": '
+         b'[{"address": "u@x.example", "delay_reason": "connect to x[192.0.2.1]:25: refused"}]}\n')
+
+
+def _edit(old: bytes, new: bytes, line: bytes = _BASE) -> bytes:
+    assert old in line
+    return line.replace(old, new, 1)
+
+
+def _rcpts(*rcpts: bytes, queue_name: bytes = b"deferred") -> bytes:
+    line = _edit(b'"deferred"', b'"' + queue_name + b'"')
+    return line[:line.index(b'"recipients": [') + 15] + b", ".join(rcpts) + b"]}\n"
+
+
+_ARRIVAL = b'"arrival_time": 1795960000'
+EDGE_CASES = {
+    "several @": [_rcpts(b'{"address": "a@b@c.example", "delay_reason": "r"}',
+                         b'{"address": "@@x.example"}')],
+    "quoted local part": [_rcpts(b'{"address": "\\"a@b\\"@c.example", "delay_reason": "r"}')],
+    "empty address, @ alone, @ at the end": [
+        _rcpts(b'{"address": "", "delay_reason": "r"}', b'{"address": "@"}',
+               b'{"address": "a@", "delay_reason": ""}', b'{"address": "postmaster"}')],
+    "domains in upper case": [_rcpts(b'{"address": "u@Example.COM.", "delay_reason": "r"}'),
+                              _rcpts(b'{"address": "u@example.com", "delay_reason": "r"}')],
+    "18 and 19 digits": [_edit(_ARRIVAL, b'"arrival_time": 999999999999999999'),
+                         _edit(_ARRIVAL, b'"arrival_time": 9999999999999999999'),
+                         _edit(b'"message_size": 1234', b'"message_size": ' + b"9" * 5000)],
+    "leading zeros": [_edit(_ARRIVAL, b'"arrival_time": 01795960000'),
+                      _edit(b'"message_size": 1234', b'"message_size": 00'), _BASE],
+    "negative, float, exponent arrival": [
+        _edit(_ARRIVAL, b'"arrival_time": -5'), _edit(_ARRIVAL, b'"arrival_time": -0'),
+        _edit(_ARRIVAL, b'"arrival_time": 1795960000.5'), _edit(_ARRIVAL, b'"arrival_time": 1e9')],
+    # the oldest arrival is the first one met: an int from the pattern, then an equal float
+    "equal arrivals, int then float": [_BASE, _edit(_ARRIVAL, _ARRIVAL + b".0"), _BASE],
+    "equal arrivals, float then int": [_edit(_ARRIVAL, _ARRIVAL + b".0"), _BASE],
+    "duplicate keys": [_edit(b'"sender"', b'"arrival_time": 5, "sender"'),
+                       _edit(b'"delay_reason"', b'"address": "z@y.example", "delay_reason"')],
+    "no recipients": [_rcpts(), _rcpts(queue_name=b"active"),
+                      _edit(b'"recipients": [', b'"rcpts": [')],
+    "trailing spaces, CR LF, two newlines": [_BASE[:-1] + b"   \n", _BASE[:-1] + b"\r\n",
+                                             _BASE + b"\n", b"\n", b" " + _BASE],
+    # in every kind of string the pattern reads: sender, first and later address and reason
+    "non-ASCII and control bytes": [
+        _edit(old, old[:-2] + bad + old[-2:], _rcpts(
+            b'{"address": "u@x.example", "delay_reason": "r"}',
+            b'{"address": "v@y.example", "delay_reason": "q"}'))
+        for bad in (b"\xe9", "\u00e9".encode(), b"\x7f", b"\x00", b"\t", b"\x1f")
+        for old in (b'"a@b.example"', b'"u@x.example"', b'"r"', b'"v@y.example"', b'"q"')],
+    "other members": [_rcpts(b'{"address": "u@x.example"}',
+                             b'{"address": "v@y.example", "orig_address": "w@z.example"}'),
+                      _rcpts(b'{"address": "u@x.example", "delay_reason": "r", "dsn": "4.0.0"}'),
+                      _edit(b'"sender": "a@b.example"', b'"sender": "a", "x": "@b.example"')],
+    "escapes": [_edit(b"x.example", b"x\\/.example"), _edit(b"refused", b"refused\\u0041")],
+    "a reason that quotes a recipient": [_rcpts(b'{"address": "a"}', b'{"address": "b", '
+                                                b'"delay_reason": "x {\\"address\\": y"}',
+                                                queue_name=b"hold")],
+    "a recipient without address": [_rcpts(b'{"address": "a"}', b'{"delay_reason": "q"}')],
+}
+
+
+@pytest.mark.parametrize("name", EDGE_CASES)
+@pytest.mark.parametrize("caps", [None, SMALL_CAPS], ids=["caps", "small-caps"])
+def test_edge_cases_give_the_same_snapshot_on_both_paths(name, caps):
+    assert_same(EDGE_CASES[name], caps)
+
+
 # -- (c) the benchmark's generated stream -----------------------------------------------------
 
 def test_a_sample_of_the_generated_stream(monkeypatch):
