@@ -349,7 +349,6 @@ _LINE = (rb'\{"queue_name": "(maildrop|incoming|active|deferred|hold)", '
          rb'((?:, \{"address": "' + _STR + rb'"(?:, "delay_reason": "' + _STR +
          rb'")?\})*+))?\]\}\n?')
 _fast: tuple[Callable[[bytes], Any], Callable[[bytes], list]] | None = None
-_NO_TEXT = object()     # a domain record's "last reason" before its first one
 
 
 def _fast_patterns() -> tuple[Callable[[bytes], Any], Callable[[bytes], list]]:
@@ -367,60 +366,31 @@ def parse_json_lines(lines: Iterable[bytes | str], now: float,
 
     The hot loop of every check. With ``fast`` (the default where orjson is missing, as in the
     Debian package), lines (bytes) in showq's own shape take the fast path: one regular
-    expression match, no JSON decode, no dict per line, reason texts and domains looked up by
-    their bytes, the deferred queue's totals kept in local variables. Any other line is decoded
-    as JSON, with the same result. Where orjson is there, decoding with it is as fast as the
-    pattern (benchmarks/RESULTS.md), so by default every line is decoded.
+    expression match, no JSON decode, no dict per line, reason texts looked up by their bytes.
+    Any other line is decoded as JSON, with the same result. Where orjson is there, decoding
+    with it is as fast as the pattern (benchmarks/RESULTS.md), so by default every line is
+    decoded.
     """
     snap = QueueSnapshot(now=now, source="json", histograms=histograms)
     queues, pending = snap.queues, snap.pending
     count = pending.get
     limits = _LIMITS_S
-    token, known_token = snap.token, snap.tokens.get
+    token = snap.token
     loads = None
     n_lines = 0
     brace = None
     match: Any = None                  # the fast path's patterns, once a line came
     rest_of: Any = None
     stats_of = {q.encode(): s for q, s in queues.items()}
-    deferred_stats = queues["deferred"]
-    plain = histograms is None          # else each message is also counted into buckets
-    # the deferred queue's totals from fast lines not yet added to its QueueStats
-    d_msgs = d_rcpts = d_bytes = d_forced = 0
-    d_oldest = None
-    # the fast path's caches: token by reason bytes (None: no delay_reason), and by the domain's
-    # bytes (None: an address without "@") a record [raw domain, last reason bytes, its token]:
-    # a domain's recipients mostly repeat one text, compared there without hashing it
+    # the fast path's tokens by reason bytes (None: no delay_reason), so that a text met again
+    # is neither decoded nor classified
     tok_of: dict[bytes | None, Token] = {None: token("")}
-    recs: dict[bytes | None, list] = {}
 
-    def new_tok(reason: bytes | None) -> Token:
-        tok = tok_of.get(reason)
-        if tok is None:
-            tok = snap.new_token(reason.decode("ascii"))      # type: ignore[union-attr]
-            if len(tok_of) < MAX_CLASS_MEMO:
-                tok_of[reason] = tok
+    def new_tok(reason: bytes) -> Token:
+        tok = snap.new_token(reason.decode("ascii"))
+        if len(tok_of) < MAX_CLASS_MEMO:
+            tok_of[reason] = tok
         return tok
-
-    def new_rec(dom: bytes | None) -> list:
-        rec = ["" if dom is None else dom.decode("ascii"), _NO_TEXT, None]
-        if len(recs) < MAX_DOMAINS:
-            recs[dom] = rec
-        return rec
-
-    def flush_deferred() -> None:
-        """Add the deferred totals kept locally to the QueueStats (before any other line
-        touches it, so that ties in the oldest arrival resolve as line by line)."""
-        nonlocal d_msgs, d_rcpts, d_bytes, d_forced, d_oldest
-        st = deferred_stats
-        st.messages += d_msgs
-        st.recipients += d_rcpts
-        st.bytes += d_bytes
-        st.forced_expire += d_forced
-        if d_oldest is not None and (st.oldest_arrival is None or d_oldest < st.oldest_arrival):
-            st.oldest_arrival = d_oldest
-        d_msgs = d_rcpts = d_bytes = d_forced = 0
-        d_oldest = None
 
     snap.tokenized = bool(fast)
     for raw in lines:
@@ -435,42 +405,20 @@ def parse_json_lines(lines: Iterable[bytes | str], now: float,
                 queue_b, arrival_b, size_b, forced, dom, reason, rest = m.groups()
                 n_lines += 1
                 arrival = int(arrival_b)
-                if queue_b != b"deferred":
-                    stats_of[queue_b].add(int(size_b), arrival,
-                                          0 if rest is None else 1 + rest.count(b'{"address"'),
-                                          forced == b"true")
-                    continue
-                n = 0
-                if rest is not None:
+                n = 0 if rest is None else 1 + rest.count(b'{"address"')
+                if n and queue_b == b"deferred":
                     bucket = bisect_left(limits, now - arrival)     # age_bucket, inlined
                     # the first recipient, then (one message in eight) the others; findall
                     # gives b"" for an absent domain or reason, read as None is: ""
                     for r_dom, r_reason in [(dom, reason), *rest_of(rest)] if rest else (
                             (dom, reason),):
-                        rec = recs.get(r_dom) or new_rec(r_dom)
-                        if r_reason == rec[1]:
-                            tok = rec[2]
-                        else:
-                            tok = rec[2] = new_tok(r_reason)
-                            rec[1] = r_reason
-                        key = (rec[0], bucket, tok)
+                        key = (r_dom.decode("ascii") if r_dom else "", bucket,
+                               tok_of.get(r_reason) or new_tok(r_reason))
                         pending[key] = count(key, 0) + 1
-                        n += 1
                     if len(pending) > MAX_PENDING:
                         snap.fold()
-                if plain:
-                    d_msgs += 1
-                    d_rcpts += n
-                    d_bytes += int(size_b)
-                    if d_oldest is None or arrival < d_oldest:
-                        d_oldest = arrival
-                    if forced == b"true":
-                        d_forced += 1
-                else:
-                    deferred_stats.add(int(size_b), arrival, n, forced == b"true")
+                stats_of[queue_b].add(int(size_b), arrival, n, forced == b"true")
                 continue
-        if d_msgs:
-            flush_deferred()
         # postqueue's lines start with "{": only others need the (copying) strip to be skipped
         # (the brace of the lines' own type: bytes == str would warn under python -b)
         if brace is None:
@@ -515,13 +463,11 @@ def parse_json_lines(lines: Iterable[bytes | str], now: float,
         stats.add(size, arrival, len(rcpts), obj.get("forced_expire") is True)
         if queue == "deferred":
             if fast:
-                keys = [(d, b, known_token(r) or token(r)) for d, b, r in keys]
+                keys = [(d, b, token(r)) for d, b, r in keys]
             for key in keys:
                 pending[key] = count(key, 0) + 1
             if len(pending) > MAX_PENDING:
                 snap.fold()
-    if d_msgs:
-        flush_deferred()
     snap.lines = n_lines
     return snap.fold()
 
