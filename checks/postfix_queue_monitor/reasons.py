@@ -3,7 +3,8 @@
 A text is read as an SMTP conversation, not as a bag of words. :func:`context` splits it into
 Postfix's own words (``local``: ``connect to …: Connection refused``, ``lost connection with …
 while …``), the remote's reply (after ``said:`` or ``refused to talk to me:``), the command that
-reply answered (``(in reply to RCPT TO command)``; a greeting for ``refused to talk to me``), the
+reply answered (``(in reply to RCPT TO command)``; a greeting for ``refused to talk to me``; RCPT
+TO when the reply names RCPT itself), the
 basic reply code (``550``) and the enhanced status code (RFC 3463: class.subject.detail). The
 class is then decided in layers, the first that speaks wins:
 
@@ -435,7 +436,8 @@ _NAMES_RCPT = re.compile(r"\brcpt\b")
 def context(text: str) -> tuple[str, str, str | None, str | None, tuple[int, int, int] | None]:
     """(Postfix's own words, the reply, the command it answered, the basic reply code, the
     enhanced status code as three ints) of one lower-cased, normalised text. The command is
-    ``"greeting"`` for ``refused to talk to me``; an enhanced code is looked for in the reply
+    ``"greeting"`` for ``refused to talk to me``, ``"rcpt to"`` when a reply without Postfix's
+    note names RCPT itself; an enhanced code is looked for in the reply
     (in Postfix's own words when there is no reply)."""
     local, reply = split(text)
     command = None
