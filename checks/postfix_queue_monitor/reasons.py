@@ -3,7 +3,8 @@
 A text is read as an SMTP conversation, not as a bag of words. :func:`context` splits it into
 Postfix's own words (``local``: ``connect to …: Connection refused``, ``lost connection with …
 while …``), the remote's reply (after ``said:`` or ``refused to talk to me:``), the command that
-reply answered (``(in reply to RCPT TO command)``; a greeting for ``refused to talk to me``), the
+reply answered (``(in reply to RCPT TO command)``; a greeting for ``refused to talk to me``; RCPT
+TO when the reply names RCPT itself), the
 basic reply code (``550``) and the enhanced status code (RFC 3463: class.subject.detail). The
 class is then decided in layers, the first that speaks wins:
 
@@ -70,15 +71,19 @@ class Rule:
     an empty queue never classifies, and compiling the table cost ~5 ms of every start-up.
     (A plain class, not a dataclass: importing dataclasses cost ~8 ms more.)"""
 
-    __slots__ = ("cls", "regex", "scope", "weak", "unless_regex", "_pattern", "_unless")
+    __slots__ = ("cls", "regex", "scope", "weak", "unless_regex", "quick", "_pattern",
+                 "_unless")
 
     def __init__(self, cls: str, regex: str, scope: str = "any", weak: bool = False,
-                 unless_regex: str | None = None):
+                 unless_regex: str | None = None, quick: tuple[str, ...] = ()):
         self.cls = cls
         self.regex = regex
         self.scope = scope          # "any", "local" (Postfix's own words), "reply" (the remote's)
         self.weak = weak            # a code alone or a generic phrase: loses to any strong match
         self.unless_regex = unless_regex  # a veto: the rule does not fire when this matches
+        # substrings of which every match holds one: a row whose text holds none is skipped
+        # without running its regex (a substring test costs a fraction of a failed search)
+        self.quick = quick
         self._pattern: re.Pattern[str] | None = None
         self._unless: re.Pattern[str] | None = None
 
@@ -116,14 +121,22 @@ def _lower_regex(regex: str) -> str:
 
 
 def _r(cls: str, pattern: str, scope: str = "any", weak: bool = False,
-       unless: str | None = None) -> Rule:
+       unless: str | None = None, quick: tuple[str, ...] = ()) -> Rule:
     assert cls in _ORDER, cls
-    return Rule(cls, pattern, scope, weak, unless)
+    return Rule(cls, pattern, scope, weak, unless, quick)
 
 
 #: SPF/DKIM/DMARC words: "unauthenticated" mail in that sense is the remote's policy, not SASL
 _SPF_DKIM = (r"\b(?:SPF|DKIM|DMARC|Sender Policy Framework)\b|"
              r"unauthenticated (?:e-?mail|mail|message)|(?:is|are) unauthenticated")
+
+#: words that make a recipient-looking text about our sender or a policy
+_NOT_THE_RECIPIENT = (r"Sender address rejected|sender account|too many invalid recipients|"
+                      r"sender address does not|reject(?:ed)? due to policy")
+
+#: words that make a policy-looking text a size limit or the remote's own DNS trouble
+_NOT_POLICY = (r"(?:OFR|LPN)\d*_505\b|policy size|temporary (?:\w+ )?DNS lookup fail|"
+               r"size limit\b")
 
 #: a mailbox that holds too many messages is full, not a sender sending too many
 _TOO_MANY_STORED = (r"has too many (?:messages|mails)|"
@@ -154,7 +167,7 @@ RULES: tuple[Rule, ...] = (
                r"(?:sender|client) must authenticate|SMTP AUTH (?:is )?(?:required|disabled)|"
                r"smtpclientauthentication is disabled|unauthenticated senders? not allowed|"
                r"login attempts|identity changes|log ?in (?:with|through|via) your web browser|"
-               r"unauthenticated commands|oauth\b|"
+               r"unauthenticated commands|oauth\b|auth failed|"
                r"authentification (?:requise|invalide)|code d'authentification",
        unless=_SPF_DKIM + r"|excessive authentication"),
     # -- dns: our lookup of the destination failed (Postfix's own words only) -----------------
@@ -164,6 +177,7 @@ RULES: tuple[Rule, ...] = (
               r"DNS (?:lookup|resolution) (?:fail|error)|Name or service not known", scope="local"),
     # -- rate_limited: the remote throttles us ------------------------------------------------
     _r("rate_limited", r"rate[- ]?limit|\bthrottl|unusual rate|at a rate that|too quickly|"
+                       r"too fast\b|"
                        r"too many (?:[\w-]+ ){0,2}?(?:connections|sessions|"
                        r"messages|mails?|e-?mails|recipients|rcpt|requests)|too much mail|"
                        r"unexpected volume|excessive volume|"
@@ -201,15 +215,29 @@ RULES: tuple[Rule, ...] = (
                        r"boite (?:du destinataire )?pleine|quota violation|dis[ck] ?space quota|"
                        r"have enough (?:disk |storage )?space|has too many (?:messages|mails)",
        unless=r"timeout quota"),
+    # storage words as a family: "Not enough storage space in user's mailbox", "Mailbox space
+    # not enough", "exhausted allowed storage space", "recipient storage full", "quota usage
+    # exceeded", "quota limit is exceeded", "the destination mailbox <x> is full"; the
+    # remote's own "system storage" is other
+    _r("mailbox_full", r"(?:not enough|insufficient|exhausted|out of)(?: \w+){0,2} "
+                       r"(?:storage|space|quota)\b|"
+                       r"(?:storage|space|quota)(?: \w+){0,2} (?:is )?(?:full|exhausted|"
+                       r"exceeded|not enough|insufficient)\b|"
+                       r"exceeded (?:the |his |her |their |its )?\w+ (?:mailbox |storage )?quota|"
+                       r"(?:mail ?box|inbox)(?: \S+){0,2}? is full\b",
+       unless=r"timeout quota|system storage|out of memory",
+       quick=("storage", "space", "quota", " full")),
     # -- recipient_unknown: the mailbox does not exist or cannot be verified -----------------
     _r("recipient_unknown",
        r"user unknown|unknown user|"
        r"no such (?:user|mailbox|recipient|account|address|person|domain)|"
        r"(?:user|mailbox|recipient|rcpt|account|address|e-?mail account)"
-       r"(?: that you tried to reach| \S+)? (?:does not|doesn'?t|does ?n.t|did not) exist|"
-       r"(?:recipient|user|mailbox|address|account) (?:\S+ )?not found|RecipientNotFound|"
-       r"mailbox (?:<?addr>? |is |has been |\w+ly )?(?:not found|unavailable|disabled|inactive|"
-       r"frozen|suspended|deactivated)|deactivated (?:mailbox|account|address|user)|"
+       r"(?: that you tried to reach| \S+)? (?:does not|doesn'?t|does ?n.t|did not|not|no) "
+       r"exist|"
+       r"(?:recipient|user|mailbox|address|account) (?:\S+ |\( ?addr ?\) )?not found|"
+       r"RecipientNotFound|"
+       r"mailbox (?:<?addr>? |\( ?addr ?\) |is |has been |\w+ly )?(?:not found|unavailable|"
+       r"not available|disabled|inactive|frozen|suspended|deactivated)|"
        r"boite du destinataire archiv|non-?existent (?:user|mailbox|recipient|address|account)|"
        r"is not an? (?:known|valid|active|local) (?:user|recipient|mailbox|(?:e-?mail )?address)|"
        r"no mail ?box (?:\w+ ){0,3}?(?:found|here|available|by that name)|bad[_ ]recipient|"
@@ -218,7 +246,8 @@ RULES: tuple[Rule, ...] = (
        r"5\.4\.1 (?:\S+ )?(?:all )?Recipient address(?:es)? rejected ?: Access denied|"
        r"undeliverable address|"
        r"unroutea?ble (?:address|mail domain|domain)|address unknown|"
-       r"(?:user|recipient|mailbox|addressee) unknown|recipient (?:is )?unavailable|"
+       r"(?:user|recipient|mailbox|addressee) unknown|"
+       r"recipient (?:account )?(?:is )?(?:unavailable|not available)|"
        r"(?:recipient|address)(?: address)? (?:cannot|could not|can ?not) be verified|"
        r"mailbox has been (?:blocked|disabled|suspended|deactivated)|due to inactivity|"
        r"bad (?:recipient )?address syntax|domain not found|"
@@ -231,8 +260,30 @@ RULES: tuple[Rule, ...] = (
        r"destinatario (?:desconocido|inexistente)|usuario (?:desconocido|inexistente)|"
        r"empf(?:ae|ä)nger unbekannt|destinataire inconnu|utilisateur inconnu|"
        r"utente sconosciuto|destinat[aá]rio (?:desconhecido|inexistente)",
-       unless=r"Sender address rejected|sender account|too many invalid recipients|"
-              r"sender address does not|reject(?:ed)? due to policy"),
+       unless=_NOT_THE_RECIPIENT),
+    # the account's state as a family: "[Inactive account]", "inactive user", "account
+    # expired", "User status is locked", "User account not activated", "is now disabled",
+    # "This address no longer accepts mail"
+    _r("recipient_unknown",
+       r"(?:deactivated|inactive|inactivated|expired|locked|disabled|suspended) "
+       r"(?:mailbox|account|address|user)|"
+       r"(?:user|account|mailbox)(?: status| account)? (?:is |has been )?(?:now )?"
+       r"(?:inactive|inactivated|expired|locked|not activated)\b|"
+       r"is now (?:disabled|deactivated|inactive)|"
+       r"no longer (?:accepts? (?:e-?)?mail|exists?|in use|active)|"
+       r"(?:mail|e-?mail) receiving (?:is )?disabled",
+       unless=_NOT_THE_RECIPIENT,
+       quick=("activ", "expired", "locked", "disabled", "suspended", "no longer")),
+    # the address between the noun and the verdict ("User (x) unknown."), the recipient not
+    # listed or not a member, no valid recipient, a failed recipient verification
+    _r("recipient_unknown",
+       r"(?:user|recipient|mailbox|addressee) (?:\(addr\) |<addr> )unknown|"
+       r"(?:user|recipient|address|mailbox)(?: \S+){0,2} (?:is )?not (?:a member of|listed in|"
+       r"registered|in (?:my|the|our) \S+ list)|"
+       r"(?:recipients?|users?|mailbox(?:es)?|address(?:es)?) (?:are|is) (?:all )?(?:invalid|"
+       r"not valid)|no valid recipients?|recipient verif\w* (?:\w+ ){0,3}?fail",
+       unless=_NOT_THE_RECIPIENT,
+       quick=("unknown", "member", "listed", "registered", " list", "valid", "verif")),
     _r("recipient_unknown", r"Recipient address rejected\.?\s*(?:\(in reply|$)", scope="reply"),
     _r("recipient_unknown", r"\b(?:recipient|rcpt|address)(?: address)? rejected\b", scope="reply",
        weak=True),
@@ -271,8 +322,21 @@ RULES: tuple[Rule, ...] = (
                  r"abusive|excessive (?:rejected|invalid|authentication)|"
                  r"domain of sender address|unauthori[sz]ed|valid sender|sender domain|white ?list|"
                  r"allow ?list",
-       unless=r"(?:OFR|LPN)\d*_505\b|policy size|temporary (?:\w+ )?DNS lookup fail|"
-              r"size limit\b"),
+       unless=_NOT_POLICY),
+    # refusals of us or of our message without a block word: relaying, our sender ("Sender
+    # email is not in my domain", "sender is rejected", "MAIL FROM mismatches client IP"), the
+    # content ("Message refused", "Content reject", "Invalid data in message", "MIME/REJECT",
+    # "User refused to receive this mail")
+    _r("policy", r"unable to relay|not a gateway|no permit\b|not permitted\b|"
+                 r"sender(?: \S+){0,2} (?:is )?(?:rejected|refused|not in\b|not allowed)|"
+                 r"mismatch|invalid ip\b|(?:no valid|missing|invalid) (?:\S+ ){0,2}dns record|"
+                 r"(?:message|mail|e-?mail|content|data)(?: \S+)? (?:is |was |has been )?"
+                 r"(?:refused|reject(?:ed)?)\b|mime[ /](?:error|reject)|"
+                 r"invalid (?:data|header|structure|mime)|refused to receive|"
+                 r"does not accept (?:e-?mail|mail|messages)",
+       unless=_NOT_POLICY,
+       quick=("relay", "gateway", "permit", "sender", "mismatch", "invalid ip", "record",
+              "refuse", "reject", "mime", "invalid", "accept")),
     # -- transport: our own delivery agents / local configuration ------------------------------
     _r("transport", r"mail transport unavailable|unknown mail transport|transport \S+ "
                     r"(?:not found|unavailable)|mail system configuration error|"
@@ -285,6 +349,7 @@ RULES: tuple[Rule, ...] = (
                 r"local error in processing|not accepting network messages|"
                 r"server configuration (?:problem|error)|temporary local problem|"
                 r"message (?:size exceeds|is too (?:big|large)|too (?:big|large))|"
+                r"message size (?:\w+ )?exceeded|"
                 r"exceeds (?:the )?(?:fixed )?maximum message size|system (?:is )?overloaded|"
                 r"resources? (?:temporarily )?(?:unavailable|exhausted)|syntax error|"
                 r"server (?:is )?temporarily unavailable|(?:OFR|LPN)\d*_505\b|"
@@ -364,12 +429,15 @@ def classify(text: str) -> str:
 
 #: the command a reply answered, as Postfix notes it: "(in reply to RCPT TO command)"
 _COMMAND = re.compile(r"\(in reply to ([a-z ]+?) command\)")
+#: a reply that names the RCPT command in its own words
+_NAMES_RCPT = re.compile(r"\brcpt\b")
 
 
 def context(text: str) -> tuple[str, str, str | None, str | None, tuple[int, int, int] | None]:
     """(Postfix's own words, the reply, the command it answered, the basic reply code, the
     enhanced status code as three ints) of one lower-cased, normalised text. The command is
-    ``"greeting"`` for ``refused to talk to me``; an enhanced code is looked for in the reply
+    ``"greeting"`` for ``refused to talk to me``, ``"rcpt to"`` when a reply without Postfix's
+    note names RCPT itself; an enhanced code is looked for in the reply
     (in Postfix's own words when there is no reply)."""
     local, reply = split(text)
     command = None
@@ -379,6 +447,10 @@ def context(text: str) -> tuple[str, str, str | None, str | None, tuple[int, int
             command = m.group(1)
         elif "refused to talk to me:" in text:
             command = "greeting"
+        elif "rcpt" in reply and _NAMES_RCPT.search(reply):
+            # a reply quoted without Postfix's note that names the command itself: "550
+            # Command RCPT User <x> not OK", "552 RCPT TO:<x> …", "User unknown in RCPT TO"
+            command = "rcpt to"
     basic, d = _codes(local, reply)
     dsn = (int(d.group(1)), int(d.group(2)), int(d.group(3))) if d else None
     return local, reply, command, basic, dsn
@@ -463,6 +535,8 @@ def _by_rules(local: str, reply: str, whole: str, agent: bool, weak: bool) -> st
         if agent and rule.cls not in _AGENT_KEEPS:
             continue
         where = whole if rule.scope == "any" else local if rule.scope == "local" else reply
+        if rule.quick and not any(q in where for q in rule.quick):
+            continue
         if where and rule.pattern.search(where) and not (rule.unless and
                                                          rule.unless.search(whole)):
             return rule.cls

@@ -172,6 +172,28 @@ def test_reuse_within_max_age_private_and_said_in_v(tmp_path, capsys):
     assert runs(count) == 2
 
 
+@pytest.mark.parametrize(("field", "value"), [
+    ("uid", os.geteuid() + 1),                   # stored by another user (root, in this dir)
+    ("postqueue", "/usr/sbin/postqueue-other"),  # by another postqueue
+    ("config_dir", "/etc/postfix-other"),        # for another instance (copied under this name)
+])
+def test_a_listing_of_another_user_postqueue_or_instance_is_never_reused(tmp_path, field,
+                                                                         value):
+    count = tmp_path / "runs"
+    pq = slow_postqueue(tmp_path, 100, hang=False, runs=count)
+    state = tmp_path / "state"
+    first = listing.get_listing(pq, None, Deadline(5), NOW, state_dir=str(state), max_age=60,
+                                clock=lambda: NOW)
+    assert first.reused_age is None and runs(count) == 1
+    path = state / listing.file_name(None)
+    doc = json.loads(path.read_text())
+    doc["data"][field] = value
+    path.write_text(json.dumps(doc))
+    again = listing.get_listing(pq, None, Deadline(5), NOW + 5, state_dir=str(state),
+                                max_age=60, clock=lambda: NOW + 5)
+    assert again.reused_age is None and again.now == NOW + 5 and runs(count) == 2
+
+
 def test_a_reused_listing_is_a_growth_sample_at_its_own_time(tmp_path, fixtures, capsys):
     """10 deferred at NOW, 50 listed at NOW+100: +1440/h. A run at NOW+159 that reuses the
     NOW+100 listing gives the same rate and adds no sample. Before: it stored (NOW+159, 50)
