@@ -550,3 +550,35 @@ def test_bracketed_words_are_read_bracketed_ids_are_not():
 def test_lower_regex_keeps_escapes():
     assert reasons._lower_regex(r"\S+ TLS\b[A-Z]") == r"\S+ tls\b[a-z]"
 
+
+def _holds_a_gate_word(items: list, gate: tuple[str, ...]) -> bool:
+    """Whether every match of a parsed pattern holds one of the gate's substrings: some literal
+    run of the sequence holds one, or some group, alternation (every branch) or repeat (at least
+    once) in it does."""
+    from re import _constants as c  # the parser's own tree: the gate is checked against it
+    run: list[str] = []
+    for op, av in [*items, (None, None)]:
+        if op is c.LITERAL:
+            run.append(chr(av))
+            continue
+        if any(q in "".join(run) for q in gate):
+            return True
+        # the parser moves a prefix shared by all branches out ("refused|reject": "re" + …)
+        prefix = [(c.LITERAL, ord(ch)) for ch in run]
+        run = []
+        if op is c.SUBPATTERN and _holds_a_gate_word(av[-1], gate):
+            return True
+        if op is c.BRANCH and all(_holds_a_gate_word(prefix + list(b), gate) for b in av[1]):
+            return True
+        if (op in (c.MAX_REPEAT, c.MIN_REPEAT) and av[0] >= 1
+                and _holds_a_gate_word(av[2], gate)):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("rule", [r for r in reasons.RULES if r.quick], ids=lambda r: r.cls)
+def test_a_rows_gate_words_are_in_every_match_of_its_pattern(rule):
+    # the gate is written by hand next to the pattern; a new alternative without one of its
+    # words would never run (a silent miss), so the pattern's own tree is checked here
+    from re import _parser
+    assert _holds_a_gate_word(_parser.parse(rule.pattern.pattern), rule.quick)
