@@ -349,6 +349,10 @@ HELDBACK_UNITS: dict[str, set[str]] = {
     # evaluation (SOURCES.md, "Held back (6)")
     "realworld-heldback6.tsv": {"file6", "issue6"},
 }
+#: a held-back part holds at least 150 texts (parts 2, 3 and 5 did); a smaller one has a floor
+#: of its own, as part 4 had (70 of its 72): part 6's sources gave 115
+HELDBACK_MIN_ROWS = 150
+HELDBACK_MIN_ROWS_OF = {"realworld-heldback6.tsv": 100}
 TUNING_UNITS = {"set-of-emails", "p5-sisimai", "ASO", "pflgviewer",
                 # the first held-back part, tuning data since it was evaluated (84.1 %)
                 "smtp-field-manual", "LogReporter", "postfix_log_analysis", "paste",
@@ -383,7 +387,7 @@ def test_realworld_corpus_is_large_split_by_source_and_sourced():
     assert {name for name, _, _ in HELDBACK_PARTS.values()} <= set(HELDBACK_UNITS)
     for name in HELDBACK_UNITS:
         rows = _corpus(name)
-        assert len(rows) >= 100, name
+        assert len(rows) >= HELDBACK_MIN_ROWS_OF.get(name, HELDBACK_MIN_ROWS), name
         assert len({c for _, c, _ in rows}) >= 8, name
         units = {_unit(s) for _, _, s in rows}
         assert units == HELDBACK_UNITS[name] and not units & TUNING_UNITS, name
