@@ -503,6 +503,9 @@ def test_context_decides(text, cls):
     ("552 Nope (in reply to end of DATA command)", "mailbox_full"),
     ("550 Nope (in reply to end of DATA command)", "other"),
     ("450 Nope (in reply to RCPT TO command)", "other"),
+    # a reply quoted without Postfix's note that names RCPT itself answers RCPT TO
+    ("550 Command RCPT User <u@b.example> not OK", "recipient_unknown"),
+    ("550 Command User <u@b.example> not OK", "other"),
     # the enhanced code's subject and detail (RFC 3463), read with the command
     ("550 5.1.0 Nope (in reply to RCPT TO command)", "recipient_unknown"),
     ("550 5.1.0 Nope (in reply to MAIL FROM command)", "policy"),
@@ -537,6 +540,8 @@ def test_context_reads_the_command_and_both_codes():
     assert reasons.context(text)[2:] == ("rcpt to", "550", (5, 1, 1))
     assert reasons.context("host x refused to talk to me: 554 go away")[2:] == (
         "greeting", "554", None)
+    assert reasons.context("host x said: 550 command rcpt user <addr> not ok")[2:] == (
+        "rcpt to", "550", None)
     assert reasons.context("connect to x[192.0.2.1]:25: connection refused")[1:] == (
         "", None, None, None)
 
