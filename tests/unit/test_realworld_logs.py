@@ -78,6 +78,15 @@ def feed(data: bytes, now: float, since: int, block: int = 1 << 20) -> Tally:
     return tally
 
 
+def feed_lines(data: bytes, now: float, since: int) -> Tally:
+    """The reference path: one line at a time through ``feed_line``."""
+    tally = Tally(since=since)
+    feeder = LineFeeder(tally, Clock(now), None)
+    for line in data.splitlines(keepends=True):
+        feeder.feed_line(line)
+    return tally
+
+
 def counts_of(tally: Tally, since: int) -> dict[str, int]:
     st = D.stats_of(tally, since, 0, "test")
     return {"sent": st.sent, "bounced": st.bounced, "deferred": st.deferred,
@@ -112,10 +121,7 @@ def test_the_reference_path_agrees_with_the_fast_path(style):
     lines, times = styled(name, style)
     stamps = [t for t in times if t is not None]
     now, since = max(stamps) + 3600, minute(min(stamps)) - 60
-    tally = Tally(since=since)
-    feeder = LineFeeder(tally, Clock(now), None)
-    for line in as_bytes(lines).splitlines(keepends=True):
-        feeder.feed_line(line)
+    tally = feed_lines(as_bytes(lines), now, since)
     assert counts_of(tally, since) == logcount.count_lines(lines)
     assert tally.odd[0] == 0
 
@@ -307,13 +313,8 @@ def test_the_fast_path_finds_every_line_the_reference_path_finds(fast):
     lines = source_lines(BASE)
     odd = [("Jän" + s[3:]) if i % 3 == 0 else s for i, s in enumerate(lines)]
     now, since = AFTER, minute(AFTER - WINDOW)
-    if fast:
-        tally = feed(as_bytes(odd), now, since, block=4096)
-    else:
-        tally = Tally(since=since)
-        feeder = LineFeeder(tally, Clock(now), None)
-        for line in as_bytes(odd).splitlines(keepends=True):
-            feeder.feed_line(line)
+    tally = (feed(as_bytes(odd), now, since, block=4096) if fast
+             else feed_lines(as_bytes(odd), now, since))
     third = [s for s in lines[::3] if _POSTFIX.match(s)]
     assert tally.odd[:2] == [len(third), sum(1 for s in third if any(c in s for c in _COUNTED))]
     assert tally.odd[1] > 50
@@ -382,13 +383,7 @@ def test_postfix_tags_quoted_by_another_program_are_not_postfix_lines(tmp_path, 
     now = AFTER
     for fast in (True, False):
         since = minute(now - WINDOW)
-        if fast:
-            tally = feed(as_bytes(dovecot), now, since)
-        else:
-            tally = Tally(since=since)
-            feeder = LineFeeder(tally, Clock(now), None)
-            for line in as_bytes(dovecot).splitlines(keepends=True):
-                feeder.feed_line(line)
+        tally = (feed if fast else feed_lines)(as_bytes(dovecot), now, since)
         assert (tally.events, tally.odd[0], tally.unmatched) == (0, 0, 0), fast
     st = D.measure_deliveries(str(_write(tmp_path / "d.log", dovecot)), False, None, WINDOW,
                               str(tmp_path / "s"), now, 10)
