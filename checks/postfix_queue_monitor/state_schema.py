@@ -120,8 +120,10 @@ def position(data: object) -> dict[str, Any]:
             "fp_len": integer(d.get("fp_len"), "position fingerprint length", 0, MAX_FP_LEN)}
 
 
-def _classes(value: object, what: str) -> dict[str, int]:
-    return {text(k, what, 200): integer(n, f"{what} count", 0, MAX_COUNT)
+def _counter(value: object, what: str, limit: int = MAX_TEXT, one_line: bool = False
+             ) -> dict[str, int]:
+    """A mapping of names (bounce classes, domains, reason texts) to counts."""
+    return {text(k, f"{what} name", limit, one_line): integer(n, f"{what} count", 0, MAX_COUNT)
             for k, n in mapping(value, what).items()}
 
 
@@ -156,8 +158,8 @@ def bounce(data: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"bucket {minute} has {len(row)} fields, not 6")
         buckets[str(minute)] = [*(integer(n, f"bucket {minute} count", 0, MAX_COUNT)
                                   for n in row[:4]),
-                                _classes(row[4], f"bucket {minute} bounce class"),
-                                _classes(row[5], f"bucket {minute} deferral class")]
+                                _counter(row[4], f"bucket {minute} bounce class", 200, True),
+                                _counter(row[5], f"bucket {minute} deferral class", 200, True)]
     out["buckets"] = buckets
     texts = {}
     for key, t in mapping(data.get("texts", {}), "texts").items():
@@ -212,12 +214,6 @@ MAX_BOUNDS = 64                # histogram buckets: postfix_exporter's have 8 an
 
 def _optional(value: object, check: Any) -> Any:
     return None if value is None else check(value)
-
-
-def _counter(value: object, what: str) -> dict[str, int]:
-    """A mapping of names (domains, classes, reason texts) to counts."""
-    return {text(k, f"{what} name", one_line=False): integer(n, f"{what} count", 0, MAX_COUNT)
-            for k, n in mapping(value, what).items()}
 
 
 def _bounds(value: object, what: str) -> tuple[float, ...]:
