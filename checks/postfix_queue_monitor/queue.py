@@ -557,6 +557,7 @@ def parse_text(lines: Iterable[bytes | str], now: float,
             if line.startswith("-") and "Queue ID" in line:
                 continue
             if line.strip() == "Mail queue is empty":
+                snap.expected_messages = 0      # the summary of an empty queue
                 continue
             m = _ENTRY.match(line)
             if not m:
@@ -692,6 +693,10 @@ def read_queue(postqueue: str, config_dir: str | None, timeout: float,
     if snap.long_lines and snap.malformed == snap.lines:
         raise MonitorError(f"{' '.join(argv)} printed {snap.long_lines} line(s) longer than "
                            f"64 KiB (skipped) and no queue listing besides")
+    if snap.source == "text" and not snap.lines and snap.expected_messages is None:
+        # -p always ends with "Mail queue is empty" or its summary line: nothing is no listing
+        raise MonitorError(f"{' '.join(argv)} printed no listing, not even 'Mail queue is "
+                           f"empty' (run it by hand and look at what it says)")
     if snap.lines and snap.malformed == snap.lines:
         sample = snap.malformed_samples[0][:80] if snap.malformed_samples else ""
         raise MonitorError(f"{' '.join(argv)} printed {snap.lines} lines and none parses as a "
