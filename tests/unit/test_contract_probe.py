@@ -106,3 +106,20 @@ def test_bounce_check_takes_the_options_every_check_takes(tmp_path: Path) -> Non
     bad = _run("check_postfix_bounce_rate", *base, "--listing-max-age", "soon", cwd=tmp_path)
     assert bad.returncode == 3 and "--listing-max-age" in bad.stdout, bad
 
+
+# -- a bad option's line is the check's status line --------------------------------------------
+
+@pytest.mark.parametrize("program,status,argv", [
+    ("check_postfix_queue", "POSTFIX QUEUE", ["-w", "abc"]),
+    ("check_postfix_oldest_message", "POSTFIX OLDEST", ["-c", "1x"]),
+    ("check_postfix_deferred_growth", "POSTFIX GROWTH", ["--window", "soon"]),
+    ("check_postfix_bounce_rate", "POSTFIX BOUNCE RATE", ["--min-deliveries", "-1"]),
+])
+def test_a_bad_option_is_the_checks_own_status_line(tmp_path: Path, program: str, status: str,
+                                                   argv: list[str]) -> None:
+    """The first line is '<NAME> <STATE> - …' like every other line a check prints (before:
+    'UNKNOWN - check_postfix_queue: …' without the name)."""
+    res = _run(program, *argv, cwd=tmp_path)
+    assert res.returncode == 3 and res.stderr == "", res
+    assert res.stdout.startswith(f"{status} UNKNOWN - {program}: "), res.stdout
+    assert len(res.stdout.splitlines()) == 1
