@@ -70,6 +70,8 @@ MAX_REASON_TEXTS = 2000    # distinct reason texts kept as examples; classes are
 MAX_SAMPLES = 5            # malformed lines kept for -v
 MAX_PENDING = 20_000       # distinct (domain, age bucket, reason) keys before they are folded
 MAX_CLASS_MEMO = 50_000    # reason texts whose class one snapshot remembers (~10 MB at most)
+# A reason text is kept (memo keys, examples, pending keys) by its reasons.cut: at most
+# reasons.CUT_AT characters, so the caps above bound bytes too, whatever the texts' length.
 _LIMITS_S: tuple[int, ...] = tuple(m * 60 for m in AGE_BUCKETS_MIN)
 #: the token (see QueueSnapshot.token) of a reason text not kept as an example: its class
 _CLASS_TOKENS: dict[str, tuple[str]] = {c: (c,) for c in reasons.CLASSES}
@@ -236,8 +238,10 @@ class QueueSnapshot:
         if queue != "deferred":
             return
         bucket = age_bucket(self.now - arrival)
-        pending = self.pending
+        pending, cut_at = self.pending, reasons.CUT_AT
         for address, reason in recipients:
+            if len(reason) > cut_at:
+                reason = reasons.cut(reason)
             key = (address.rpartition("@")[2] if "@" in address else "", bucket, reason)
             pending[key] = pending.get(key, 0) + 1
         if len(pending) > MAX_PENDING:
@@ -250,18 +254,27 @@ class QueueSnapshot:
         other texts to their class at once keeps the pending keys few when texts carry addresses
         or message ids (tens of thousands of distinct texts). For a ``tokenized`` snapshot
         (the fast path's); call it in listing order, and only for recipients of lines that are
-        counted: the first texts met are the ones kept."""
+        counted: the first texts met are the ones kept. A long text is memoised by its
+        reasons.cut, so the memo's keys stay short."""
         tok = self.tokens.get(reason)
         if tok is None:
+            if len(reason) > reasons.CUT_AT:
+                reason = reasons.cut(reason)
+                tok = self.tokens.get(reason)
+                if tok is not None:
+                    return tok
             tok = self.new_token(reason)
             if len(self.tokens) < MAX_CLASS_MEMO:
                 self.tokens[reason] = tok
         return tok
 
     def new_token(self, reason: str) -> Token:
-        """token() without its cache (for callers that cache tokens themselves)."""
+        """token() without its cache (for callers that cache tokens themselves; they must not
+        keep a text longer than reasons.CUT_AT as a key: the token holds its cut)."""
         if not reason:
             return _CLASS_TOKENS["other"]
+        if len(reason) > reasons.CUT_AT:
+            reason = reasons.cut(reason)
         if reason in self.class_of:
             return reason
         cls = reasons.classify(reason)
@@ -294,6 +307,7 @@ class QueueSnapshot:
                     texts[tok] += n
                 key = (raw, bucket, cls)
                 by_class[key] = get(key, 0) + n
+        # (texts are cut, reasons.cut, before they become pending keys)
         for (raw, bucket, reason), n in () if self.tokenized else self.pending.items():
             if reason:
                 cls = class_of.get(reason)
@@ -385,10 +399,11 @@ def parse_json_lines(lines: Iterable[bytes | str], now: float,
     # the fast path's tokens by reason bytes (None: no delay_reason), so that a text met again
     # is neither decoded nor classified
     tok_of: dict[bytes | None, Token] = {None: token("")}
+    cut_at = reasons.CUT_AT
 
     def new_tok(reason: bytes) -> Token:
         tok = snap.new_token(reason.decode("ascii"))
-        if len(tok_of) < MAX_CLASS_MEMO:
+        if len(tok_of) < MAX_CLASS_MEMO and len(reason) <= cut_at:     # short keys only
             tok_of[reason] = tok
         return tok
 
@@ -451,6 +466,8 @@ def parse_json_lines(lines: Iterable[bytes | str], now: float,
                     reason = r.get("delay_reason") or ""
                     if type(address) is not str or type(reason) is not str:
                         raise ValueError("recipient")
+                    if len(reason) > cut_at:        # pending keys stay short
+                        reason = reasons.cut(reason)
                     keys.append((address.rpartition("@")[2] if "@" in address else "",
                                  bucket, reason))
             elif not isinstance(rcpts, (list, tuple)) or any(
