@@ -80,3 +80,46 @@ def test_send_with_a_bad_zabbix_server_says_what_to_fix(tmp_path: Path, server: 
     assert res.returncode == 3 and res.stderr == "", res
     assert "internal error" not in res.stdout and "Error" not in res.stdout, res.stdout
     assert "server" in res.stdout.splitlines()[0], res.stdout
+
+
+# -- the options every check takes, the bounce check included ----------------------------------
+
+def test_bounce_check_takes_the_options_every_check_takes(tmp_path: Path) -> None:
+    """--postqueue, --config-dir and --listing-max-age are options every check takes (the
+    bounce check is one of "the four checks" of the shared listing); before, the bounce check
+    was UNKNOWN "unrecognized arguments" for each. It reads the log, so they change nothing."""
+    import time
+    stamp = time.strftime("%b %e %H:%M:%S", time.localtime(time.time() - 120))
+    log = tmp_path / "mail.log"
+    log.write_text("".join(
+        f"{stamp} mx postfix/smtp[9]: 4F00{i:04X}: to=<u{i}@d.example>, relay=d.example"
+        f"[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn={dsn}, status={st} (x)\n"
+        for i, (dsn, st) in enumerate([("2.0.0", "sent")] * 3 + [("5.1.1", "bounced")])))
+    base = ["--log-file", str(log), "--min-deliveries", "1", "-w", "10"]
+    plain = _run("check_postfix_bounce_rate", *base, "--state-dir", str(tmp_path / "a"),
+                 cwd=tmp_path)
+    res = _run("check_postfix_bounce_rate", *base, "--state-dir", str(tmp_path / "b"),
+               "--postqueue", str(tmp_path / "no-postqueue"), "--config-dir", "/etc/postfix-out",
+               "--listing-max-age", "60", cwd=tmp_path)
+    assert res.stderr == "" and res.returncode == plain.returncode == 1, res
+    assert res.stdout == plain.stdout and "bounce rate 25%" in res.stdout, res.stdout
+    bad = _run("check_postfix_bounce_rate", *base, "--listing-max-age", "soon", cwd=tmp_path)
+    assert bad.returncode == 3 and "--listing-max-age" in bad.stdout, bad
+
+
+# -- a bad option's line is the check's status line --------------------------------------------
+
+@pytest.mark.parametrize("program,status,argv", [
+    ("check_postfix_queue", "POSTFIX QUEUE", ["-w", "abc"]),
+    ("check_postfix_oldest_message", "POSTFIX OLDEST", ["-c", "1x"]),
+    ("check_postfix_deferred_growth", "POSTFIX GROWTH", ["--window", "soon"]),
+    ("check_postfix_bounce_rate", "POSTFIX BOUNCE RATE", ["--min-deliveries", "-1"]),
+])
+def test_a_bad_option_is_the_checks_own_status_line(tmp_path: Path, program: str, status: str,
+                                                   argv: list[str]) -> None:
+    """The first line is '<NAME> <STATE> - …' like every other line a check prints (before:
+    'UNKNOWN - check_postfix_queue: …' without the name)."""
+    res = _run(program, *argv, cwd=tmp_path)
+    assert res.returncode == 3 and res.stderr == "", res
+    assert res.stdout.startswith(f"{status} UNKNOWN - {program}: "), res.stdout
+    assert len(res.stdout.splitlines()) == 1
