@@ -4,6 +4,7 @@ divergence from docs/reference.md found that way, failing before its fix."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -163,3 +164,30 @@ def test_a_log_read_in_part_at_the_deadline_says_so_on_the_first_line(
     code, out = run_main(bounce.main, argv, now)           # the rest, and the whole window
     first = out.splitlines()[0]
     assert code == 1 and "100 of 400 recipients" in first and "in part" not in first, out
+
+
+# -- the reason classes' own examples, as delay reasons of a listing ---------------------------
+
+def test_a_bare_4_7_1_try_again_later_is_greylisted_in_the_report(tmp_path: Path) -> None:
+    """The classes' rule names 'a bare "4.7.1 Try again later"' as greylisted; written as a
+    delay_reason by itself (no "host … said: 450"), it was policy: a text that starts with an
+    enhanced status code is the remote's reply, as one that starts with a reply code is."""
+    now = int(time.time())
+    texts = {"4.7.1 Try again later": "greylisted",
+             "451 4.7.500 Server busy. Please try again later from [192.0.2.9]. (S77719)":
+                 "rate_limited",
+             "host mx.d.example[192.0.2.1] said: 450 4.7.1 Try again later (in reply to RCPT "
+             "TO command)": "greylisted"}
+    listing = tmp_path / "listing.jsonl"
+    listing.write_text("".join(json.dumps(
+        {"queue_name": "deferred", "queue_id": f"B{i}", "arrival_time": now - 900,
+         "message_size": 700, "forced_expire": False, "sender": "s@src.example",
+         "recipients": [{"address": f"u{i}@d{i}.example", "delay_reason": text}]}) + "\n"
+        for i, text in enumerate(texts)))
+    pq = tmp_path / "postqueue"
+    pq.write_text(f'#!/bin/sh\ncat "{listing}"\n')
+    pq.chmod(0o755)
+    res = _run("postfix_queue_report", "--postqueue", str(pq), "--json", cwd=tmp_path)
+    assert res.returncode == 0 and res.stderr == "", res
+    reasons = {k: v for k, v in json.loads(res.stdout)["deferred_reasons"].items() if v}
+    assert reasons == {"greylisted": 2, "rate_limited": 1}, reasons
