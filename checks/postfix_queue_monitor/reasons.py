@@ -515,12 +515,13 @@ def normalize(text: str) -> str:
 
 def split(text: str) -> tuple[str, str]:
     """(Postfix's own words, the remote's reply) of one delay text; the reply may be empty.
-    A text that starts with a reply code is a reply quoted without Postfix's ``host X said:``
-    ("553 invalid"): Postfix's own words never start with one."""
+    A text that starts with a reply code or an enhanced status code is a reply quoted without
+    Postfix's ``host X said:`` ("553 invalid", "4.7.1 Try again later"): Postfix's own words
+    never start with one."""
     text = _strip(text)
     m = _REPLY.search(text)
     if not m:
-        return ("", text) if _SMTP_CODE.match(text) else (text, "")
+        return ("", text) if _SMTP_CODE.match(text) or _DSN.match(text) else (text, "")
     return text[:m.start()], text[m.end():]
 
 
