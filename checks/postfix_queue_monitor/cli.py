@@ -126,7 +126,9 @@ class Parser(argparse.ArgumentParser):
         return super().parse_args(glued, namespace)
 
     def error(self, message: str) -> NoReturn:
-        print(f"UNKNOWN - {self.prog}: {message} (see {self.prog} --help)")
+        # a check's status line starts with its name, as every other line of it does
+        name = next((f"{c.status} " for c in check_registry.CHECKS if c.program == self.prog), "")
+        print(f"{name}UNKNOWN - {self.prog}: {message} (see {self.prog} --help)")
         sys.exit(3)
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:

@@ -136,6 +136,8 @@ def introspect(parser: argparse.ArgumentParser, spec: check_registry.Check) -> C
     for a in parser._actions:
         if not a.option_strings or isinstance(a, (argparse._HelpAction, argparse._VersionAction)):
             continue
+        if a.help == argparse.SUPPRESS:     # accepted but meaningless for this check
+            continue
         if isinstance(a, argparse._AppendAction):
             kind = "append"
         elif isinstance(a, argparse._CountAction):

@@ -73,6 +73,8 @@ MAX_REASON_TEXTS = 2000    # distinct reason texts kept as examples; classes are
 MAX_SAMPLES = 5            # malformed lines kept for -v
 MAX_PENDING = 20_000       # distinct (domain, age bucket, reason) keys before they are folded
 MAX_CLASS_MEMO = 50_000    # reason texts whose class one snapshot remembers (~10 MB at most)
+# A reason text is kept (memo keys, examples, pending keys) by its reasons.cut: at most
+# reasons.CUT_AT characters, so the caps above bound bytes too, whatever the texts' length.
 _LIMITS_S: tuple[int, ...] = tuple(m * 60 for m in AGE_BUCKETS_MIN)
 #: the token (see QueueSnapshot.token) of a reason text not kept as an example: its class
 _CLASS_TOKENS: dict[str, tuple[str]] = {c: (c,) for c in reasons.CLASSES}
@@ -239,8 +241,10 @@ class QueueSnapshot:
         if queue != "deferred":
             return
         bucket = age_bucket(self.now - arrival)
-        pending = self.pending
+        pending, cut_at = self.pending, reasons.CUT_AT
         for address, reason in recipients:
+            if len(reason) > cut_at:
+                reason = reasons.cut(reason)
             key = (address.rpartition("@")[2] if "@" in address else "", bucket, reason)
             pending[key] = pending.get(key, 0) + 1
         if len(pending) > MAX_PENDING:
@@ -253,18 +257,27 @@ class QueueSnapshot:
         other texts to their class at once keeps the pending keys few when texts carry addresses
         or message ids (tens of thousands of distinct texts). For a ``tokenized`` snapshot
         (the fast path's); call it in listing order, and only for recipients of lines that are
-        counted: the first texts met are the ones kept."""
+        counted: the first texts met are the ones kept. A long text is memoised by its
+        reasons.cut, so the memo's keys stay short."""
         tok = self.tokens.get(reason)
         if tok is None:
+            if len(reason) > reasons.CUT_AT:
+                reason = reasons.cut(reason)
+                tok = self.tokens.get(reason)
+                if tok is not None:
+                    return tok
             tok = self.new_token(reason)
             if len(self.tokens) < MAX_CLASS_MEMO:
                 self.tokens[reason] = tok
         return tok
 
     def new_token(self, reason: str) -> Token:
-        """token() without its cache (for callers that cache tokens themselves)."""
+        """token() without its cache (for callers that cache tokens themselves; they must not
+        keep a text longer than reasons.CUT_AT as a key: the token holds its cut)."""
         if not reason:
             return _CLASS_TOKENS["other"]
+        if len(reason) > reasons.CUT_AT:
+            reason = reasons.cut(reason)
         if reason in self.class_of:
             return reason
         cls = reasons.classify(reason)
@@ -297,6 +310,7 @@ class QueueSnapshot:
                     texts[tok] += n
                 key = (raw, bucket, cls)
                 by_class[key] = get(key, 0) + n
+        # (texts are cut, reasons.cut, before they become pending keys)
         for (raw, bucket, reason), n in () if self.tokenized else self.pending.items():
             if reason:
                 cls = class_of.get(reason)
@@ -426,7 +440,7 @@ def _new_tok(snap: QueueSnapshot, tok_of: dict[bytes | None, Token], reason: byt
     """The token of a reason text the fast path meets for the first time (or again, once
     tok_of is full)."""
     tok = snap.new_token(reason.decode("ascii"))
-    if len(tok_of) < MAX_CLASS_MEMO:
+    if len(tok_of) < MAX_CLASS_MEMO and len(reason) <= reasons.CUT_AT:     # short keys only
         tok_of[reason] = tok
     return tok
 
@@ -549,6 +563,7 @@ def _parse_lines(snap: QueueSnapshot, lines: Iterable[bytes | str], fast: bool,
     match: Any = None                  # the fast path's patterns, once a line came
     rest_of: Any = None
     stats_of = {q.encode(): s for q, s in queues.items()}
+    cut_at = reasons.CUT_AT
     for raw in lines:
         if fast and raw.__class__ is bytes:
             if match is None:
@@ -605,6 +620,8 @@ def _parse_lines(snap: QueueSnapshot, lines: Iterable[bytes | str], fast: bool,
                     reason = r.get("delay_reason") or ""
                     if type(address) is not str or type(reason) is not str:
                         raise ValueError("recipient")
+                    if len(reason) > cut_at:        # pending keys stay short
+                        reason = reasons.cut(reason)
                     keys.append((address.rpartition("@")[2] if "@" in address else "",
                                  bucket, reason))
             elif not isinstance(rcpts, (list, tuple)) or any(
@@ -693,6 +710,7 @@ def parse_text(lines: Iterable[bytes | str], now: float,
             if line.startswith("-") and "Queue ID" in line:
                 continue
             if line.strip() == "Mail queue is empty":
+                snap.expected_messages = 0      # the summary of an empty queue
                 continue
             m = _ENTRY.match(line)
             if not m:
@@ -828,6 +846,10 @@ def read_queue(postqueue: str, config_dir: str | None, timeout: float,
     if snap.long_lines and snap.malformed == snap.lines:
         raise MonitorError(f"{' '.join(argv)} printed {snap.long_lines} line(s) longer than "
                            f"64 KiB (skipped) and no queue listing besides")
+    if snap.source == "text" and not snap.lines and snap.expected_messages is None:
+        # -p always ends with "Mail queue is empty" or its summary line: nothing is no listing
+        raise MonitorError(f"{' '.join(argv)} printed no listing, not even 'Mail queue is "
+                           f"empty' (run it by hand and look at what it says)")
     if snap.lines and snap.malformed == snap.lines:
         sample = snap.malformed_samples[0][:80] if snap.malformed_samples else ""
         raise MonitorError(f"{' '.join(argv)} printed {snap.lines} lines and none parses as a "

@@ -130,7 +130,8 @@ def test_verbose_shows_classes_texts_and_unmatched(run_main, args):
 ])
 def test_unknown_bad_options(run_main, argv, expect):
     code, out = run(run_main, *argv)
-    assert code == 3 and out.startswith("UNKNOWN - check_postfix_bounce_rate: ") and expect in out
+    assert code == 3 and expect in out
+    assert out.startswith("POSTFIX BOUNCE RATE UNKNOWN - check_postfix_bounce_rate: ")
 
 
 def test_unknown_missing_log(run_main, tmp_path):

@@ -209,7 +209,7 @@ def test_hung_postqueue_is_killed_within_the_timeout(tmp_path, fixtures, run_mai
                                   ["-w", "1d"]])
 def test_bad_options_are_unknown_not_argparse_2(argv, run_main):
     code, out = run_main(queue_size.main, argv, NOW)
-    assert code == 3 and out.startswith("UNKNOWN - ")
+    assert code == 3 and out.startswith("POSTFIX QUEUE UNKNOWN - check_postfix_queue: ")
     assert len(out.splitlines()) == 1
 
 

@@ -226,11 +226,11 @@ def test_a_code_alone_decides_when_no_phrase_does():
 
 
 def test_classify_is_cached():
-    reasons.classify.cache_clear()
+    reasons._classify_text.cache_clear()
     text = "connect to mx.example.com[192.0.2.1]:25: Connection refused"
     for _ in range(3):
         reasons.classify(text)
-    info = reasons.classify.cache_info()
+    info = reasons._classify_text.cache_info()
     assert (info.hits, info.misses) == (2, 1)
 
 
@@ -329,7 +329,7 @@ def test_normalize():
 
 
 def test_texts_that_differ_in_addresses_share_one_classification():
-    reasons.classify.cache_clear()
+    reasons._classify_text.cache_clear()
     reasons._classify.cache_clear()
     texts = [f"host mx{i % 7}.example.com[192.0.2.{i % 250}] said: 550 5.1.1 "
              f"<user{i}@example.com>: Recipient address rejected: User unknown in virtual "

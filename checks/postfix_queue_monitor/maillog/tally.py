@@ -12,6 +12,7 @@ from .patterns import Event
 
 MAX_SAMPLES = 5          # unmatched Postfix lines kept for -v
 SAMPLE_LEN = 100         # bytes of an unreadable line kept as its example
+TEXT_CHARS = 300         # characters of a reason text kept as its class's example (-v)
 
 
 @dataclass
@@ -57,7 +58,7 @@ class Tally:
             key = f"{'b' if idx == 1 else 'd'}:{cls}"
             old = self.texts.get(key)
             if old is None or old[1] <= mi:
-                self.texts[key] = [text[:300], mi]
+                self.texts[key] = [example(text), mi]
 
     def unmatched_line(self, line: bytes) -> None:
         self.unmatched += 1
@@ -108,3 +109,9 @@ class Tally:
             raise MonitorError(f"bounce-rate state holds malformed counts ({exc}): delete the "
                                f"state file or pass another --state-dir") from None
         return t
+
+
+def example(text: str) -> str:
+    """A reason text as kept for -v: at most TEXT_CHARS characters, ending in "…" when it was
+    shortened (reasons.classify bounds its own cost: it reads a long text's head and tail)."""
+    return text if len(text) <= TEXT_CHARS else text[:TEXT_CHARS - 1] + "…"

@@ -159,7 +159,7 @@ def cmd_discover(opts: argparse.Namespace) -> int:
 
 
 def _destinations(opts: argparse.Namespace) -> tuple[list[list[str]], dict[str, str]]:
-    if opts.zabbix_server:
+    if opts.zabbix_server is not None:          # "" too: parse_servers says it names none
         return sender.parse_servers(opts.zabbix_server), {}
     conf = sender.read_agent_config(opts.config)
     servers = conf.get("serveractive") or ""

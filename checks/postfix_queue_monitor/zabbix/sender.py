@@ -84,8 +84,11 @@ def parse_servers(text: str) -> list[list[str]]:
                 raise MonitorError(f"server {node!r}: IPv6 addresses are not supported by "
                                    f"zabbix_utils' sender: use a host name")
             host, _, port = node.partition(":")
-            if port and not port.isdigit():
-                raise MonitorError(f"server {node!r}: the port must be a number")
+            if not host:
+                raise MonitorError(f"server {node!r}: no host name before the port")
+            if port and not (port.isdigit() and 1 <= int(port) <= 65535):
+                raise MonitorError(f"server {node!r}: the port must be a number from 1 to "
+                                   f"65535")
             nodes.append(f"{host}:{port or DEFAULT_PORT}")
         if nodes:
             clusters.append(nodes)

@@ -1,0 +1,125 @@
+"""The shipped commands run the way an administrator runs them, on inputs written here and not
+taken from tests/fixtures (stand-in postqueue scripts, hand-made listings): each test is a
+divergence from docs/reference.md found that way, failing before its fix."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from postfix_queue_monitor.errors import MonitorError
+from postfix_queue_monitor.zabbix import sender
+
+BIN = Path(sys.executable).parent
+
+
+def _run(prog: str, *argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / prog), *argv], capture_output=True, text=True, timeout=60,
+                          cwd=cwd)
+
+
+def _old_postqueue(tmp_path: Path, text_listing: str) -> Path:
+    """A Postfix < 3.1 stand-in: ``-j`` is refused as real postqueue refuses it (exit 64),
+    ``-p`` prints ``text_listing``."""
+    listing = tmp_path / "listing.txt"
+    listing.write_text(text_listing)
+    script = tmp_path / "postqueue"
+    script.write_text("#!/bin/sh\n"
+                      'for a; do case "$a" in\n'
+                      "  -j) echo \"postqueue: invalid option -- 'j'\" >&2;\n"
+                      '      echo "postqueue: fatal: usage: postqueue -f | postqueue -p | '
+                      'postqueue -s site" >&2; exit 64;;\n'
+                      f'  -p) cat "{listing}"; exit 0;;\n'
+                      "esac; done\nexit 64\n")
+    script.chmod(0o755)
+    return script
+
+
+# -- postqueue -p that prints no listing at all ----------------------------------------------
+
+@pytest.mark.parametrize("prog", ["check_postfix_queue", "check_postfix_oldest_message"])
+def test_text_listing_that_prints_nothing_is_unknown_not_an_empty_queue(
+        tmp_path: Path, prog: str) -> None:
+    """postqueue -p always ends with "Mail queue is empty" or "-- N Kbytes in M Requests.";
+    nothing at all is not an empty queue (before: OK "queue empty", a silent OK)."""
+    pq = _old_postqueue(tmp_path, "")
+    res = _run(prog, "--postqueue", str(pq), "--state-dir", str(tmp_path / "st"), cwd=tmp_path)
+    assert res.returncode == 3 and res.stderr == "", res
+    first = res.stdout.splitlines()[0]
+    assert " UNKNOWN - " in first and "-p" in first and "Mail queue is empty" in first, first
+
+
+def test_text_listing_that_says_empty_is_an_empty_queue(tmp_path: Path) -> None:
+    pq = _old_postqueue(tmp_path, "Mail queue is empty\n")
+    res = _run("check_postfix_queue", "--postqueue", str(pq), "-c", "0",
+               "--state-dir", str(tmp_path / "st"), cwd=tmp_path)
+    assert res.returncode == 0 and res.stdout.startswith("POSTFIX QUEUE OK - queue empty"), res
+
+
+# -- postfix_queue_zabbix send --zabbix-server: a bad value is a usage line -------------------
+
+@pytest.mark.parametrize("text", ["zbx:99999", "zbx:0", "zbx:65536", ":10051", "a:1,b:70000"])
+def test_parse_servers_refuses_ports_out_of_range_and_empty_hosts(text: str) -> None:
+    with pytest.raises(MonitorError, match="server"):
+        sender.parse_servers(text)
+
+
+@pytest.mark.parametrize("server", ["127.0.0.1:99999", ""])
+def test_send_with_a_bad_zabbix_server_says_what_to_fix(tmp_path: Path, server: str) -> None:
+    """Before: 'internal error: OverflowError: connect(): port must be 0-65535.' for a port out
+    of range, 'internal error: TypeError: …' for an empty --zabbix-server."""
+    pq = tmp_path / "postqueue"
+    pq.write_text("#!/bin/sh\nexit 0\n")
+    pq.chmod(0o755)
+    res = _run("postfix_queue_zabbix", "send", "--zabbix-server", server, "--host", "h1",
+               "--postqueue", str(pq), "--log-file", "/dev/null",
+               "--state-dir", str(tmp_path / "st"), cwd=tmp_path)
+    assert res.returncode == 3 and res.stderr == "", res
+    assert "internal error" not in res.stdout and "Error" not in res.stdout, res.stdout
+    assert "server" in res.stdout.splitlines()[0], res.stdout
+
+
+# -- the options every check takes, the bounce check included ----------------------------------
+
+def test_bounce_check_takes_the_options_every_check_takes(tmp_path: Path) -> None:
+    """--postqueue, --config-dir and --listing-max-age are options every check takes (the
+    bounce check is one of "the four checks" of the shared listing); before, the bounce check
+    was UNKNOWN "unrecognized arguments" for each. It reads the log, so they change nothing."""
+    import time
+    stamp = time.strftime("%b %e %H:%M:%S", time.localtime(time.time() - 120))
+    log = tmp_path / "mail.log"
+    log.write_text("".join(
+        f"{stamp} mx postfix/smtp[9]: 4F00{i:04X}: to=<u{i}@d.example>, relay=d.example"
+        f"[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn={dsn}, status={st} (x)\n"
+        for i, (dsn, st) in enumerate([("2.0.0", "sent")] * 3 + [("5.1.1", "bounced")])))
+    base = ["--log-file", str(log), "--min-deliveries", "1", "-w", "10"]
+    plain = _run("check_postfix_bounce_rate", *base, "--state-dir", str(tmp_path / "a"),
+                 cwd=tmp_path)
+    res = _run("check_postfix_bounce_rate", *base, "--state-dir", str(tmp_path / "b"),
+               "--postqueue", str(tmp_path / "no-postqueue"), "--config-dir", "/etc/postfix-out",
+               "--listing-max-age", "60", cwd=tmp_path)
+    assert res.stderr == "" and res.returncode == plain.returncode == 1, res
+    assert res.stdout == plain.stdout and "bounce rate 25%" in res.stdout, res.stdout
+    bad = _run("check_postfix_bounce_rate", *base, "--listing-max-age", "soon", cwd=tmp_path)
+    assert bad.returncode == 3 and "--listing-max-age" in bad.stdout, bad
+
+
+# -- a bad option's line is the check's status line --------------------------------------------
+
+@pytest.mark.parametrize("program,status,argv", [
+    ("check_postfix_queue", "POSTFIX QUEUE", ["-w", "abc"]),
+    ("check_postfix_oldest_message", "POSTFIX OLDEST", ["-c", "1x"]),
+    ("check_postfix_deferred_growth", "POSTFIX GROWTH", ["--window", "soon"]),
+    ("check_postfix_bounce_rate", "POSTFIX BOUNCE RATE", ["--min-deliveries", "-1"]),
+])
+def test_a_bad_option_is_the_checks_own_status_line(tmp_path: Path, program: str, status: str,
+                                                   argv: list[str]) -> None:
+    """The first line is '<NAME> <STATE> - …' like every other line a check prints (before:
+    'UNKNOWN - check_postfix_queue: …' without the name)."""
+    res = _run(program, *argv, cwd=tmp_path)
+    assert res.returncode == 3 and res.stderr == "", res
+    assert res.stdout.startswith(f"{status} UNKNOWN - {program}: "), res.stdout
+    assert len(res.stdout.splitlines()) == 1
