@@ -71,7 +71,8 @@ AGE_BUCKETS_MIN: tuple[int, ...] = (5, 10, 20, 40, 80, 160, 320, 640, 1280)
 MAX_DOMAINS = 20000        # distinct deferred destination domains kept; the rest go to "(other)"
 MAX_REASON_TEXTS = 2000    # distinct reason texts kept as examples; classes are always counted
 MAX_SAMPLES = 5            # malformed lines kept for -v
-MAX_PENDING = 20_000       # distinct (domain, age bucket, reason) keys before they are folded
+MAX_PENDING = 100_000      # distinct (domain, age bucket, reason) keys before they are folded
+MAX_PENDING_CHARS = 12_000_000  # ... or characters of their domains and texts (JSON path)
 MAX_CLASS_MEMO = 50_000    # reason texts whose class one snapshot remembers (~10 MB at most)
 # A reason text is kept (memo keys, examples, pending keys) by its reasons.cut: at most
 # reasons.CUT_AT characters, so the caps above bound bytes too, whatever the texts' length.
@@ -192,7 +193,7 @@ class QueueSnapshot:
         # deferred recipients not yet folded into the counters above, by (raw domain, age
         # bucket, reason text, or with ``tokenized`` its token, see token()): one dict update
         # per recipient while parsing, the rest once per distinct key
-        self.pending: dict[tuple[str, int, Any], int] = {}     # Any: str or Token
+        self.pending: dict[tuple[str | bytes, int, Any], int] = {}   # Any: str or Token
         self.tokenized = False
         # class of each reason text met so far (up to MAX_CLASS_MEMO): every distinct text is
         # classified once per listing (reasons.classify's LRU of 4096 thrashes on queues with
@@ -299,7 +300,7 @@ class QueueSnapshot:
         counters are then updated once per collapsed key."""
         classify, class_of = reasons.classify, self.class_of
         texts = self.deferred_reason_texts
-        by_class: dict[tuple[str, int, str], int] = {}
+        by_class: dict[tuple[str | bytes, int, str], int] = {}
         get = by_class.get
         if self.tokenized:
             for (raw, bucket, tok), n in self.pending.items():
@@ -327,11 +328,11 @@ class QueueSnapshot:
         self.pending.clear()
         domains, ages_by_domain = self.deferred_domains, self.deferred_domain_ages
         classes, class_domains = self.deferred_classes, self.deferred_class_domains
-        domain_of: dict[str, str] = {}
+        domain_of: dict[str | bytes, str] = {}
         for (raw, bucket, cls), n in by_class.items():
             domain = domain_of.get(raw)
             if domain is None:      # raw: str, or ASCII bytes from the fast path's blocks
-                domain = domain_of[raw] = _domain(raw if raw.__class__ is str
+                domain = domain_of[raw] = _domain(raw if isinstance(raw, str)
                                                   else raw.decode("ascii"))
             if domain not in domains and len(domains) >= MAX_DOMAINS:
                 domain = "(other)"
@@ -375,9 +376,11 @@ _LINE = _HEAD + rb'(?:' + _RCPT + rb'(' + _OTHERS + rb'))?\]\}\n?'
 _ROW = (_HEAD + rb'(?:' + _RCPT_OPEN + rb'(\}' + _OTHERS + rb'))?\]\}\n|([^\n]*+\n)')
 _fast: tuple[Callable[[bytes], Any], Callable[[bytes], list]] | None = None
 _block: Callable[[bytes], list] | None = None
-#: lines per block (~800 KB of showq's lines): big enough that the per-block work is lost in
-#: the per-line work, small enough to stay out of the peak memory
+#: lines per block, at most (~800 KB of showq's lines), and bytes per block, about: big enough
+#: that the per-block work is lost in the per-line work, small enough to stay out of the peak
+#: memory (a block of long lines has fewer lines)
 BLOCK_LINES = 2048
+BLOCK_BYTES = 1 << 20
 
 
 def _fast_patterns() -> tuple[Callable[[bytes], Any], Callable[[bytes], list]]:
@@ -456,18 +459,21 @@ def _parse_blocks(snap: QueueSnapshot, lines: Iterable[bytes | str],
     stats_of = {q.encode(): s for q, s in snap.queues.items()}
     it = iter(lines)
     n_lines = 0
+    size = min(64, BLOCK_LINES)         # lines in the first block, then ~BLOCK_BYTES a block
     while True:
-        batch = list(islice(it, BLOCK_LINES))
+        batch: list[Any] = list(islice(it, size))
         if not batch:
             return n_lines
-        try:
+        whole = set(map(type, batch)) == {bytes}        # not a text line, nor a bytearray
+        if whole:
+            block = b"".join(batch)
+            size = min(BLOCK_LINES, max(16, BLOCK_BYTES * len(batch) // (len(block) or 1)))
             # each row of _ROW ends at the first newline after the previous one, so there are
             # as many rows as newlines: as many as lines, each ending in one, means one row per
             # line, and no newline inside a line
-            rows = findall(b"".join(batch))
+            rows = findall(block)
+            del block
             whole = len(rows) == len(batch) and all(map(bytes.endswith, batch, repeat(b"\n")))
-        except TypeError:           # a text line (or a bytearray): line by line
-            whole = False
         if not whole:
             n_lines += _parse_lines(snap, batch, True, tok_of)
             continue
@@ -493,7 +499,8 @@ def _rows(snap: QueueSnapshot, rows: list[tuple[bytes, ...]], tok_of: dict[bytes
     line; the other queues' lines, one in seven, by QueueStats.add), the deferred recipients'
     (domain, age bucket, token) keys into ``pending`` by collections' C counter, in listing
     order (first met first, as line by line: the same snapshot)."""
-    queues, arrivals, sizes, forced, doms, texts, rcpts, _ = zip(*rows)
+    columns: Any = zip(*rows)
+    queues, arrivals, sizes, forced, doms, texts, rcpts, _ = columns
     n = queues.count(b"deferred")
     if n < len(queues):
         mask = list(map(b"deferred".__eq__, queues))
@@ -564,6 +571,7 @@ def _parse_lines(snap: QueueSnapshot, lines: Iterable[bytes | str], fast: bool,
     rest_of: Any = None
     stats_of = {q.encode(): s for q, s in queues.items()}
     cut_at = reasons.CUT_AT
+    pending_chars = 0                  # of the keys this loop added to pending
     for raw in lines:
         if fast and raw.__class__ is bytes:
             if match is None:
@@ -636,9 +644,13 @@ def _parse_lines(snap: QueueSnapshot, lines: Iterable[bytes | str], fast: bool,
             if fast:
                 keys = [(d, b, token(r)) for d, b, r in keys]
             for key in keys:
-                pending[key] = count(key, 0) + 1
-            if len(pending) > MAX_PENDING:
+                n = count(key, 0)
+                if not n:           # a new key: its domain and text (or token) are kept
+                    pending_chars += len(key[0]) + len(key[2])
+                pending[key] = n + 1
+            if len(pending) > MAX_PENDING or pending_chars > MAX_PENDING_CHARS:
                 snap.fold()
+                pending_chars = 0
     return n_lines
 
 
