@@ -11,11 +11,15 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+from labproc import processes  # noqa: E402
+
 #: GNU time reports the tool's own peak RSS. Our own wait4 cannot: a child forked from this
 #: Python process keeps the parent's RSS high-water mark across exec (36 MB for everything).
 TIME = "/usr/bin/time"
@@ -54,27 +58,11 @@ class Series:
 
 
 def postfix_cpu(master_pid: int | None) -> float:
-    """CPU seconds of a Postfix master and all its children, alive or reaped."""
+    """CPU seconds of a Postfix master and all its children, alive or reaped (a reaped child's
+    CPU is in its parent's reaped_cpu)."""
     if not master_pid:
         return 0.0
-    total = 0
-    try:
-        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
-    except OSError:
-        return 0.0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                stat = f.read().decode("ascii", "replace")
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        # fields[1] is ppid; 11..14 are utime, stime, cutime, cstime (1-based 14..17)
-        if pid == master_pid:
-            total += sum(int(x) for x in fields[11:15])
-        elif int(fields[1]) == master_pid:
-            total += sum(int(x) for x in fields[11:15])
-    return total / CLK_TCK
+    return sum(p.cpu + p.reaped_cpu for p in processes() if master_pid in (p.pid, p.ppid))
 
 
 def run_once(argv: Sequence[str], env: dict[str, str] | None = None,

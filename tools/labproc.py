@@ -96,6 +96,9 @@ class Process(NamedTuple):
     name: str
     argv: list[str]
     cpu: float          #: user + system seconds
+    #: user + system seconds of the children it has waited for (a Postfix master's reaped
+    #: smtp, showq, … processes)
+    reaped_cpu: float = 0.0
 
 
 def processes() -> Iterator[Process]:
@@ -111,5 +114,7 @@ def processes() -> Iterator[Process]:
             continue
         name = stat[stat.index("(") + 1:stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2:].split()
+        # fields[1] is the ppid; 11..14 are utime, stime, cutime, cstime (proc(5): 14..17)
         yield Process(int(entry), int(fields[1]), name, argv.split("\0"),
-                      (int(fields[11]) + int(fields[12])) / tck)
+                      (int(fields[11]) + int(fields[12])) / tck,
+                      (int(fields[13]) + int(fields[14])) / tck)

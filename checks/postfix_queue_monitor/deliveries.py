@@ -51,6 +51,7 @@ class DeliveryStats:
     unmatched_samples: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     first_run: bool = False
+    stopped_at_deadline: bool = False  # the log was read in part: the rest is read next run
     unreadable: int = 0                # Postfix lines whose timestamp no style reads (window)
     unreadable_status: int = 0         # of which delivery status or expiry lines
     unreadable_sample: str = ""
@@ -215,6 +216,7 @@ def measure_deliveries(log_file: Optional[str], journal: bool, syslog_name: Opti
             new_state = {"source": source, "position": pos.dump()}
         stats = stats_of(tally, since, window, source)
         stats.first_run = data is None
+        stats.stopped_at_deadline = not use_journal and freader.stopped_at is not None
         new_state.update(tally.dump())
         new_state["updated"] = now
         sf.write(STATE_KIND, new_state)

@@ -132,7 +132,9 @@ _SPF_DKIM = (r"\b(?:SPF|DKIM|DMARC|Sender Policy Framework)\b|"
 
 #: words that make a recipient-looking text about our sender or a policy
 _NOT_THE_RECIPIENT = (r"Sender address rejected|sender account|too many invalid recipients|"
-                      r"sender address does not|reject(?:ed)? due to policy")
+                      r"sender address does not|reject(?:ed)? due to policy|"
+                      r"sender (?:address )?(?:verif|callout)|DNS (?:check|verification) "
+                      r"(?:\w+ )?fail")
 
 #: words that make a policy-looking text a size limit or the remote's own DNS trouble
 _NOT_POLICY = (r"(?:OFR|LPN)\d*_505\b|policy size|temporary (?:\w+ )?DNS lookup fail|"
@@ -182,8 +184,9 @@ RULES: tuple[Rule, ...] = (
                        r"messages|mails?|e-?mails|recipients|rcpt|requests)|too much mail|"
                        r"unexpected volume|excessive volume|"
                        r"\bbusy\b|quota for sending|sending quota|"
-                       r"(?:connection|sending|message|messaging|recipient|relay|session|daily|"
-                       r"hourly|peak)(?: [\w-]+){0,2} (?:rate )?limits? (?:exceeded|reached)|"
+                       r"(?:connections?|sending|messages?|messaging|recipients?|relay|sessions?|daily|"
+                       r"hourly|peak|concurrent)(?: [\w-]+){0,2} (?:rate )?limits? "
+                       r"(?:exceeded|reached)|"
                        r"exceeded (?:the |your )?(?:connection|sending|message|messaging|"
                        r"recipient|rate) (?:rate )?limits?|frequency limited|"
                        r"max(?:imum)? (?:number of )?messages? per (?:session|connection)|"
@@ -196,7 +199,7 @@ RULES: tuple[Rule, ...] = (
                        r"number of concurrent connections|too much e-?mail in a short|"
                        r"account service is temporarily unavailable",
        unless=r"permanently deferred|been (?:temporarily )?blocked|blocked for the day|"
-              r"too many invalid recipients|" + _TOO_MANY_STORED),
+              r"too many invalid recipients|(?:mailbox|user) (?:is )?busy|" + _TOO_MANY_STORED),
     # -- greylisted -----------------------------------------------------------------------------
     _r("greylisted", r"gr[ea]y[- ]?list|greylisting|gr[ea]y-?listed|"
                      r"internal resource temporarily unavailable|"
@@ -245,7 +248,7 @@ RULES: tuple[Rule, ...] = (
        r"(?:doesn't|does not) have an? \S+ account|unknown (?:recipient|address|mailbox|local)|"
        r"5\.4\.1 (?:\S+ )?(?:all )?Recipient address(?:es)? rejected ?: Access denied|"
        r"undeliverable address|"
-       r"unroutea?ble (?:address|mail domain|domain)|address unknown|"
+       r"unrout(?:e?a)?ble (?:address|mail domain|domain)|address unknown|"
        r"(?:user|recipient|mailbox|addressee) unknown|"
        r"recipient (?:account )?(?:is )?(?:unavailable|not available)|"
        r"(?:recipient|address)(?: address)? (?:cannot|could not|can ?not) be verified|"
@@ -284,6 +287,16 @@ RULES: tuple[Rule, ...] = (
        r"not valid)|no valid recipients?|recipient verif\w* (?:\w+ ){0,3}?fail",
        unless=_NOT_THE_RECIPIENT,
        quick=("unknown", "member", "listed", "registered", " list", "valid", "verif")),
+    # the bare address between the noun and its verdict ("mailbox x@y unknown", "user 'x' not
+    # found"), and a verification that says the account or domain may not exist (a reply wrapped
+    # over lines carries its code in the middle: "may not 550 exist")
+    _r("recipient_unknown",
+       r"(?:user|recipient|mailbox|addressee|account) (?:\"addr\"|'addr'|addr)\.?:? (?:is )?"
+       r"(?:unknown|not found|does ?n[o']?t exist|invalid|not valid|disabled|inactive)\b|"
+       r"(?:account|domain|address|mailbox|user)(?: or (?:the )?\w+)? may not (?:[45]\d\d[- ])?"
+       r"exist",
+       unless=_NOT_THE_RECIPIENT,
+       quick=("addr", "may not")),
     _r("recipient_unknown", r"Recipient address rejected\.?\s*(?:\(in reply|$)", scope="reply"),
     _r("recipient_unknown", r"\b(?:recipient|rcpt|address)(?: address)? rejected\b", scope="reply",
        weak=True),
@@ -337,6 +350,24 @@ RULES: tuple[Rule, ...] = (
        unless=_NOT_POLICY,
        quick=("relay", "gateway", "permit", "sender", "mismatch", "invalid ip", "record",
               "refuse", "reject", "mime", "invalid", "accept")),
+    # relaying refused in other words, which must beat the RCPT TO layer ("no longer relays",
+    # "is not configured to relay", "isn't in my list of allowed rcpthosts"); a sender
+    # verification or callout, even one that quotes "No Such User Here"; the remote's DNS check
+    # of us ("Domain may not exist or DNS check failed"); an address or identity of ours that
+    # does not match ("The from address does not match a verified Sender Identity")
+    _r("policy", r"(?:no longer|not|n't|never|won't|will not|cannot|do not|does not)"
+                 r"(?: \w+){0,2} (?:to )?relays?\b|"
+                 r"relay(?:ing)? (?:is |are )?(?:not allowed|disabled|refused|closed)\b|rcpthosts|"
+                 r"relaying (?:\S+ ){0,4}(?:is )?not (?:allowed|permitted)|"
+                 r"sender (?:address )?(?:verif|callout)|DNS (?:check|verification) (?:\w+ )?fail|"
+                 r"(?:address|domain|sender|identity|IP|from)(?: \S+){0,3} (?:does not|doesn't|"
+                 r"do not) match",
+       quick=("relay", "rcpthosts", "sender", "dns", "match")),
+    # a bare verdict on our message or on us, nothing else named: "550 rejected", "554 Rejected
+    # (in reply to end of DATA command)"
+    _r("policy", r"^[245]\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3} )?(?:rejected|refused|denied)\.?"
+                 r"(?: \(in reply to (?:end of data|data|mail from) command\))?$",
+       scope="reply", quick=("reject", "refuse", "denied")),
     # -- transport: our own delivery agents / local configuration ------------------------------
     _r("transport", r"mail transport unavailable|unknown mail transport|transport \S+ "
                     r"(?:not found|unavailable)|mail system configuration error|"
@@ -356,7 +387,7 @@ RULES: tuple[Rule, ...] = (
                 r"temporary (?:server|system) error|mail server temporarily rejected|"
                 r"temporarily unavailable|temporary failure|"
                 r"temporary (?:\w+ )?DNS lookup fail|our database returned|"
-                r"unable to correctly read|size limit\b",
+                r"unable to correctly read|size limit\b|protocol (?:violation|error)",
        scope="reply"),
 )
 
@@ -412,11 +443,14 @@ def normalize(text: str) -> str:
 
 
 def split(text: str) -> tuple[str, str]:
-    """(Postfix's own words, the remote's reply) of one delay text; the reply may be empty."""
+    """(Postfix's own words, the remote's reply) of one delay text; the reply may be empty.
+    A text that starts with a reply code or an enhanced status code is a reply quoted without
+    Postfix's ``host X said:`` ("553 invalid", "4.7.1 Try again later"): Postfix's own words
+    never start with one."""
     text = _strip(text)
     m = _REPLY.search(text)
     if not m:
-        return text, ""
+        return ("", text) if _SMTP_CODE.match(text) or _DSN.match(text) else (text, "")
     return text[:m.start()], text[m.end():]
 
 
@@ -526,14 +560,21 @@ def _by_code(dsn: tuple[int, int, int], command: str | None) -> str | None:
 
 def _by_command(basic: str, command: str | None) -> str | None:
     """What a 5xx reply says by the command it answered alone (RFC 5321): refused at RCPT TO,
-    the recipient; at MAIL FROM, HELO/EHLO or the greeting, us; 552 is storage allocation."""
+    the recipient; at MAIL FROM, HELO/EHLO or the greeting, us; 552 is storage allocation; at
+    the end of DATA, our message ("554 Transaction failed: Address contains illegal
+    characters"), unless it is a 50x protocol error; a 553 that answers nothing named,
+    "mailbox name not allowed"."""
     if basic[0] != "5":
         return None
     if command == "rcpt to":
         return "recipient_unknown"
     if command in ("mail from", "helo", "ehlo", "greeting"):
         return "policy"
-    return "mailbox_full" if basic == "552" else None
+    if basic == "552":
+        return "mailbox_full"
+    if command in ("end of data", "data") and not basic.startswith("50"):
+        return "policy"     # (50x is a protocol error: "504 Command parameter not implemented")
+    return "recipient_unknown" if basic == "553" and command is None else None
 
 
 @lru_cache(maxsize=4096)

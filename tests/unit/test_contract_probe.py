@@ -4,8 +4,10 @@ divergence from docs/reference.md found that way, failing before its fix."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -88,7 +90,6 @@ def test_bounce_check_takes_the_options_every_check_takes(tmp_path: Path) -> Non
     """--postqueue, --config-dir and --listing-max-age are options every check takes (the
     bounce check is one of "the four checks" of the shared listing); before, the bounce check
     was UNKNOWN "unrecognized arguments" for each. It reads the log, so they change nothing."""
-    import time
     stamp = time.strftime("%b %e %H:%M:%S", time.localtime(time.time() - 120))
     log = tmp_path / "mail.log"
     log.write_text("".join(
@@ -123,3 +124,70 @@ def test_a_bad_option_is_the_checks_own_status_line(tmp_path: Path, program: str
     assert res.returncode == 3 and res.stderr == "", res
     assert res.stdout.startswith(f"{status} UNKNOWN - {program}: "), res.stdout
     assert len(res.stdout.splitlines()) == 1
+
+
+# -- a mail log read in part at the deadline -------------------------------------------------
+
+def test_a_log_read_in_part_at_the_deadline_says_so_on_the_first_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_main) -> None:
+    """The file reader stops at the deadline and goes on next run; the first run's counts are
+    then of the part read, and the status line said nothing of it (only -vv did)."""
+    from postfix_queue_monitor import deliveries
+    from postfix_queue_monitor.deadline import Deadline
+    from postfix_queue_monitor.maillog import reader
+    from postfix_queue_monitor.plugins import bounce
+
+    now = 1796300000.0
+    log = tmp_path / "mail.log"
+    with log.open("w") as fh:
+        for i in range(400):
+            stamp = time.strftime("%b %e %H:%M:%S", time.localtime(now - 1800 + i))
+            st = "bounced" if i % 4 == 0 else "sent"
+            fh.write(f"{stamp} mx postfix/smtp[9]: 5A{i:08X}: to=<u{i}@d.example>, relay=d"
+                     f"[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status={st} (x)\n")
+
+    class StopsAfterTwoChunks(Deadline):
+        calls = 0
+
+        def expired(self) -> bool:
+            type(self).calls += 1
+            return type(self).calls > 2
+
+    argv = ["--log-file", str(log), "--state-dir", str(tmp_path / "st"), "-w", "10"]
+    monkeypatch.setattr(reader, "CHUNK", 4096)
+    monkeypatch.setattr(deliveries, "Deadline", StopsAfterTwoChunks)
+    code, out = run_main(bounce.main, argv, now)
+    first = out.splitlines()[0]
+    assert code == 1 and "log read in part, stopped at the deadline" in first, out
+    assert "of 400 recipients" not in first
+    monkeypatch.undo()
+    code, out = run_main(bounce.main, argv, now)           # the rest, and the whole window
+    first = out.splitlines()[0]
+    assert code == 1 and "100 of 400 recipients" in first and "in part" not in first, out
+
+
+# -- the reason classes' own examples, as delay reasons of a listing ---------------------------
+
+def test_a_bare_4_7_1_try_again_later_is_greylisted_in_the_report(tmp_path: Path) -> None:
+    """The classes' rule names 'a bare "4.7.1 Try again later"' as greylisted; written as a
+    delay_reason by itself (no "host … said: 450"), it was policy: a text that starts with an
+    enhanced status code is the remote's reply, as one that starts with a reply code is."""
+    now = int(time.time())
+    texts = {"4.7.1 Try again later": "greylisted",
+             "451 4.7.500 Server busy. Please try again later from [192.0.2.9]. (S77719)":
+                 "rate_limited",
+             "host mx.d.example[192.0.2.1] said: 450 4.7.1 Try again later (in reply to RCPT "
+             "TO command)": "greylisted"}
+    listing = tmp_path / "listing.jsonl"
+    listing.write_text("".join(json.dumps(
+        {"queue_name": "deferred", "queue_id": f"B{i}", "arrival_time": now - 900,
+         "message_size": 700, "forced_expire": False, "sender": "s@src.example",
+         "recipients": [{"address": f"u{i}@d{i}.example", "delay_reason": text}]}) + "\n"
+        for i, text in enumerate(texts)))
+    pq = tmp_path / "postqueue"
+    pq.write_text(f'#!/bin/sh\ncat "{listing}"\n')
+    pq.chmod(0o755)
+    res = _run("postfix_queue_report", "--postqueue", str(pq), "--json", cwd=tmp_path)
+    assert res.returncode == 0 and res.stderr == "", res
+    reasons = {k: v for k, v in json.loads(res.stdout)["deferred_reasons"].items() if v}
+    assert reasons == {"greylisted": 2, "rate_limited": 1}, reasons

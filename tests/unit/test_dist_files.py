@@ -99,8 +99,9 @@ def test_ok_one_version_everywhere():
 
 
 def test_the_sdist_carries_the_mit_real_log_and_not_the_agpl_ones(tmp_path):
-    """The project is MIT: the AGPL-3.0-only real logs (and the rsyslog captures made from one)
-    stay in git, out of the sdist (MANIFEST.in); the MIT one and the sources list go in."""
+    """The project is MIT: the AGPL-3.0-only real logs (and the rsyslog captures made from one,
+    and the AGPL text) stay in git, out of the sdist (MANIFEST.in); the MIT one, its licence
+    text (with the source's copyright line) and the sources list go in."""
     import subprocess
     import sys
     import tarfile
@@ -109,7 +110,18 @@ def test_the_sdist_carries_the_mit_real_log_and_not_the_agpl_ones(tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
     (sdist,) = tmp_path.glob("*.tar.gz")
     with tarfile.open(sdist) as tar:
-        logs = sorted(n.split("realworld-logs/", 1)[1] for n in tar.getnames()
+        names = [m.name for m in tar.getmembers() if m.isfile()]
+        logs = sorted(n.split("realworld-logs/", 1)[1] for n in names
                       if "/tests/fixtures/realworld-logs/" in n)
-    assert logs == ["SOURCES.md", "infohtreasure-maillog.gz"], logs
+        (mit,) = [n for n in names if n.endswith("realworld-logs/LICENSES/MIT.txt")]
+        member = tar.extractfile(mit)
+        assert member is not None
+        mit_text = member.read().decode()
+    assert logs == ["LICENSES/MIT.txt", "SOURCES.md", "infohtreasure-maillog.gz"], logs
+    assert not [n for n in names if "AGPL" in n or "lightmeter" in n or "rsyslog-8" in n]
+    # the source repository's LICENSE as it is (git blob 03e38f5c), its holder's line first
+    assert mit_text == (ROOT / "tests/fixtures/realworld-logs/LICENSES/MIT.txt").read_text()
+    assert mit_text.startswith("MIT License\n\nCopyright (c) 2022 Hideen Treasures\n")
+    assert "The above copyright notice and this permission notice shall be included" in mit_text
+    assert (ROOT / "tests/fixtures/realworld-logs/LICENSES/AGPL-3.0-only.txt").exists()
     assert (ROOT / "tests/fixtures/realworld-logs/lightmeter-mail.log.1.gz").exists()

@@ -8,14 +8,12 @@ import json
 import multiprocessing
 import os
 import stat
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from fakes import fake_postqueue, slow_postqueue
+from fakes import fake_postqueue
 from postfix_queue_monitor import growth as G
 from postfix_queue_monitor.plugins import bounce
 from postfix_queue_monitor.plugins import growth as growth_check
@@ -274,16 +272,46 @@ def test_shared_listing_on_a_full_disk_still_answers(full_dir, pq50, capsys) -> 
     assert code == 0 and out.startswith("POSTFIX QUEUE OK - 50 messages"), out
 
 
-def test_growth_lock_wait_comes_out_of_what_the_listing_left(tmp_path) -> None:
+def test_growth_lock_wait_comes_out_of_what_the_listing_left(tmp_path, capsys, monkeypatch,
+                                                           fixtures) -> None:
     """A 4.5 s listing under -t 6, the growth lock held by a hung run: the wait is the share
     of what is left (0.5 s), so the check names the lock within -t. Before: a fresh 6 s budget
-    gave the lock 2 s, past -t, and nagiosplugin's bare 'Timeout: check execution aborted'."""
-    pq = slow_postqueue(tmp_path, 100, hang=False, seconds=4.5)
+    gave the lock 2 s, past -t, and nagiosplugin's bare 'Timeout: check execution aborted'.
+
+    The listing's 4.5 s are the run's own clock jumping when the listing returns (its Deadline
+    runs on a clock that is the monotonic one plus that jump), not 4.5 s of a slow postqueue:
+    the run takes the lock wait's real 0.5 s, and the end is read off the run's clock, not off
+    a margin against nagiosplugin's alarm. The lock, its wait and the listing child are real."""
+    from postfix_queue_monitor import listing
+    from postfix_queue_monitor.deadline import Deadline
+    from postfix_queue_monitor.plugins import common
+
+    jump = [0.0]
+    made: list[Deadline] = []
+
+    def run_clock() -> float:
+        return time.monotonic() + jump[0]
+
+    def deadline(seconds: float) -> Deadline:
+        made.append(Deadline(seconds, run_clock))
+        return made[-1]
+
+    real_for_run = listing.for_run
+
+    def for_run(*args, **kw):
+        snap = real_for_run(*args, **kw)
+        jump[0] += 4.5                      # the listing took 4.5 s of the run's budget
+        return snap
+
+    monkeypatch.setattr(common, "Deadline", deadline)
+    monkeypatch.setattr(listing, "for_run", for_run)
+    pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl")
     state = tmp_path / "state"
     with StateDir(str(state)).locked("growth-default.json", 1):
-        proc = subprocess.run([os.path.join(os.path.dirname(sys.executable),
-                                            "check_postfix_deferred_growth"), "--postqueue", pq,
-                               "--state-dir", str(state), "-t", "6"],
-                              capture_output=True, text=True, timeout=30)
-    assert proc.returncode == 3, proc.stdout    # the named lock, not nagiosplugin's alarm at -t
-    assert "growth-default.json is locked by another run for over 0.5 s" in proc.stdout
+        code, out = run(growth_check.main, ["--postqueue", pq, "--state-dir", str(state),
+                                            "-t", "6"], capsys)
+    assert code == 3, out              # the named lock, not nagiosplugin's alarm at -t
+    assert "growth-default.json is locked by another run for over 0.5 s" in out, out
+    (d,) = made
+    assert jump[0] == 4.5 and d.seconds == 6
+    assert not d.expired(), d          # answered within -t on the run's own clock

@@ -101,9 +101,16 @@ class Summary(nagiosplugin.Summary):
     def __init__(self, resource: BounceRate):
         self.resource = resource
 
+    @staticmethod
+    def _part(s: deliveries.DeliveryStats) -> str:
+        """Counts of a log read in part are of the window so far, not of all of it: the first
+        line says so (the rest is read next run)."""
+        return ("; log read in part, stopped at the deadline (-t): the rest next run"
+                if s.stopped_at_deadline else "")
+
     def _counts(self, s: deliveries.DeliveryStats) -> str:
         return (f"{s.bounced + s.expired} of {s.deliveries} recipients in "
-                f"{fmt_age(s.window)}")
+                f"{fmt_age(s.window)}{self._part(s)}")
 
     def ok(self, results: nagiosplugin.Results) -> str:
         s = self.resource.stats
@@ -111,7 +118,7 @@ class Summary(nagiosplugin.Summary):
         if not self.resource.judged():
             return (f"too few deliveries to judge ({s.deliveries} < "
                     f"{self.resource.args.min_deliveries} in {fmt_age(s.window)}; "
-                    f"{s.deferred} deferred)")
+                    f"{s.deferred} deferred{self._part(s)})")
         return (f"bounce rate {_pct(s.bounce_rate)} ({self._counts(s)}), deferral rate "
                 f"{_pct(s.deferral_rate)}")
 
