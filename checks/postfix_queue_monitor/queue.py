@@ -1,7 +1,8 @@
 """Measure the queue: ``postqueue -j`` (or ``-p`` before Postfix 3.1) → :class:`QueueSnapshot`.
 
 The parsers are pure (lines and ``now`` in, a plain object out) and stream: memory depends on the
-number of distinct destination domains and reason texts (both capped), never on the queue size.
+number of distinct destination domains and reason texts (both capped, texts also in length),
+never on the queue size.
 Counting follows docs/reference.md: the listing is not a snapshot, so a message listed twice counts
 twice; a malformed line is skipped, counted and kept as a sample for ``-v``.
 """
@@ -73,9 +74,10 @@ MAX_REASON_TEXTS = 2000    # distinct reason texts kept as examples; classes are
 MAX_SAMPLES = 5            # malformed lines kept for -v
 MAX_PENDING = 100_000      # distinct (domain, age bucket, reason) keys before they are folded
 MAX_PENDING_CHARS = 12_000_000  # ... or characters of their domains and texts (JSON path)
-MAX_CLASS_MEMO = 50_000    # reason texts whose class one snapshot remembers (~10 MB at most)
+MAX_CLASS_MEMO = 50_000    # reason texts whose class one snapshot remembers
 # A reason text is kept (memo keys, examples, pending keys) by its reasons.cut: at most
-# reasons.CUT_AT characters, so the caps above bound bytes too, whatever the texts' length.
+# reasons.CUT_AT characters, so the caps above bound bytes too, whatever the texts' length: the
+# memo holds at most ~36 MB (50,000 texts at the bound; tracemalloc, December 2026).
 _LIMITS_S: tuple[int, ...] = tuple(m * 60 for m in AGE_BUCKETS_MIN)
 #: the token (see QueueSnapshot.token) of a reason text not kept as an example: its class
 _CLASS_TOKENS: dict[str, tuple[str]] = {c: (c,) for c in reasons.CLASSES}
