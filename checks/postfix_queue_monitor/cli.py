@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -315,15 +316,31 @@ def run_command(commands: Mapping[str, Callable[[argparse.Namespace], int]],
     ``postfix_queue_prometheus``): a MonitorError or any other exception is one line on stdout
     and ``exit_error``, never a traceback."""
     try:
-        code = commands[opts.command](opts)
-    except MonitorError as exc:
-        print(str(exc))
+        try:
+            code = commands[opts.command](opts)
+        except BrokenPipeError:
+            raise
+        except MonitorError as exc:
+            print(str(exc))
+            code = exit_error
+        except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+            print(f"internal error: {type(exc).__name__}: {exc}".splitlines()[0][:300])
+            code = exit_error
+        sys.stdout.flush()
+    except BrokenPipeError:               # postfix_queue_zabbix json | head
+        stdout_gone()
         code = exit_error
-    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
-        print(f"internal error: {type(exc).__name__}: {exc}".splitlines()[0][:300])
-        code = exit_error
-    sys.stdout.flush()
     return code
+
+
+def stdout_gone() -> None:
+    """The reader of stdout went away (``… | head``): send what is left to /dev/null, so
+    neither a later write nor the interpreter's flush at exit prints a traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def measuring_options(p: argparse.ArgumentParser, timeout: float, state_help: str) -> None:

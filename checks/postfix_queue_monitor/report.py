@@ -16,14 +16,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from . import __version__, diagnosis, listing, reasons
-from .cli import add_listing_option, fmt_age, instance_options, parse_timeout, whole_number
+from .cli import (
+    add_listing_option,
+    fmt_age,
+    instance_options,
+    parse_timeout,
+    stdout_gone,
+    whole_number,
+)
 from .deadline import Deadline
 from .errors import MonitorError
 from .queue import AGE_BUCKETS_MIN, ALL_QUEUES, QueueSnapshot
@@ -218,11 +224,7 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock = time.time) -> int:
         sys.stdout.write(text)
         sys.stdout.flush()
     except BrokenPipeError:          # postfix_queue_report | head
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        except (OSError, ValueError):
-            pass
+        stdout_gone()
     return 0
 
 

@@ -5,6 +5,7 @@ divergence from docs/reference.md found that way, failing before its fix."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -191,3 +192,57 @@ def test_a_bare_4_7_1_try_again_later_is_greylisted_in_the_report(tmp_path: Path
     assert res.returncode == 0 and res.stderr == "", res
     reasons = {k: v for k, v in json.loads(res.stdout)["deferred_reasons"].items() if v}
     assert reasons == {"greylisted": 2, "rate_limited": 1}, reasons
+
+
+# -- a reader that goes away (… | head) --------------------------------------------------------
+
+@pytest.mark.parametrize("argv", [
+    ["postfix_queue_zabbix", "json"],
+    ["postfix_queue_prometheus", "textfile", "/nonexistent-dir/postfix.prom"],   # one line
+    ["postfix_queue_report"],
+])
+def test_stdout_closed_by_its_reader_is_no_traceback(tmp_path: Path, argv: list[str]) -> None:
+    """`postfix_queue_zabbix json | head -c 100` printed 'BrokenPipeError' tracebacks on
+    stderr. The read end is closed before the command writes, so every write fails."""
+    pq = tmp_path / "postqueue"
+    pq.write_text("#!/bin/sh\nexit 0\n")
+    pq.chmod(0o755)
+    extra = [] if argv[0] == "postfix_queue_report" else ["--log-file", "/dev/null",
+                                                           "--state-dir", str(tmp_path / "st")]
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        res = subprocess.run([str(BIN / argv[0]), *argv[1:], "--postqueue", str(pq), *extra],
+                             stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60,
+                             cwd=tmp_path)
+    finally:
+        os.close(write_end)
+    assert res.stderr == "", res.stderr
+
+
+# -- postfix_queue_prometheus textfile PATH: a regular file, never what a link points at ---------
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "directory"])
+def test_textfile_refuses_a_path_that_is_not_a_regular_file(tmp_path: Path, kind: str) -> None:
+    """`textfile /dev/stdout` as root renamed the exposition over the /dev/stdout symlink (the
+    system's link became a regular file); a symlink in the textfile directory was replaced the
+    same way. A path that exists and is not a regular file is now one line, exit 3, untouched."""
+    pq = tmp_path / "postqueue"
+    pq.write_text("#!/bin/sh\nexit 0\n")
+    pq.chmod(0o755)
+    target = tmp_path / "elsewhere.prom"
+    target.write_text("kept\n")
+    path = tmp_path / "postfix.prom"
+    if kind == "symlink":
+        path.symlink_to(target)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.mkdir()
+    res = _run("postfix_queue_prometheus", "textfile", str(path), "--postqueue", str(pq),
+               "--log-file", "/dev/null", "--state-dir", str(tmp_path / "st"), cwd=tmp_path)
+    assert res.returncode == 3 and res.stderr == "" and len(res.stdout.splitlines()) == 1, res
+    assert str(path) in res.stdout and "regular file" in res.stdout, res.stdout
+    assert (path.is_symlink() if kind == "symlink" else path.exists())
+    assert target.read_text() == "kept\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import os
 import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -68,6 +69,23 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def check_target(path: str) -> None:
+    """PATH must be a regular file or not exist yet: the rename would replace a symlink (as
+    root, ``textfile /dev/stdout`` turned the system's /dev/stdout link into a file), and a
+    FIFO, device or directory is not a file node_exporter reads."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise MonitorError(f"cannot use {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        what = "a symlink" if stat.S_ISLNK(st.st_mode) else "not a regular file"
+        raise MonitorError(f"{path} is {what}: textfile writes a regular file (a new one, "
+                           f"renamed over PATH); give a path in node_exporter's textfile "
+                           f"directory")
+
+
 def write_atomic(path: str, data: bytes) -> None:
     """Replace ``path`` with ``data``: a fresh temporary file in the same directory (not
     ``*.prom``, which the collector would read half-written), fsynced, mode 0644, renamed.
@@ -75,6 +93,7 @@ def write_atomic(path: str, data: bytes) -> None:
     Not prometheus_client's write_to_textfile: it leaves the mode to the umask (a unit's
     UMask=0077 makes the file unreadable to node_exporter's user) and opens a predictable
     temporary name that follows symlinks."""
+    check_target(path)
     directory = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
@@ -96,6 +115,7 @@ def write_atomic(path: str, data: bytes) -> None:
 
 
 def cmd_textfile(opts: argparse.Namespace) -> int:
+    check_target(opts.path)                # before measuring: a bad PATH costs no listing
     collector = PostfixCollector(opts, log=lambda line: None)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
