@@ -9,6 +9,7 @@ twice; a malformed line is skipped, counted and kept as a sample for ``-v``.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -16,8 +17,10 @@ import shutil
 import signal
 import time
 from bisect import bisect_left
-from collections import Counter
+from collections import Counter, _count_elements  # type: ignore[attr-defined]
 from collections.abc import Callable, Iterable
+from itertools import chain, compress, islice, repeat
+from operator import itemgetter, not_
 
 from . import reasons
 from .deadline import Deadline
@@ -69,7 +72,8 @@ AGE_BUCKETS_MIN: tuple[int, ...] = (5, 10, 20, 40, 80, 160, 320, 640, 1280)
 MAX_DOMAINS = 20000        # distinct deferred destination domains kept; the rest go to "(other)"
 MAX_REASON_TEXTS = 2000    # distinct reason texts kept as examples; classes are always counted
 MAX_SAMPLES = 5            # malformed lines kept for -v
-MAX_PENDING = 20_000       # distinct (domain, age bucket, reason) keys before they are folded
+MAX_PENDING = 100_000      # distinct (domain, age bucket, reason) keys before they are folded
+MAX_PENDING_CHARS = 12_000_000  # ... or characters of their domains and texts (JSON path)
 MAX_CLASS_MEMO = 50_000    # reason texts whose class one snapshot remembers
 # A reason text is kept (memo keys, examples, pending keys) by its reasons.cut: at most
 # reasons.CUT_AT characters, so the caps above bound bytes too, whatever the texts' length: the
@@ -191,7 +195,7 @@ class QueueSnapshot:
         # deferred recipients not yet folded into the counters above, by (raw domain, age
         # bucket, reason text, or with ``tokenized`` its token, see token()): one dict update
         # per recipient while parsing, the rest once per distinct key
-        self.pending: dict[tuple[str, int, Any], int] = {}     # Any: str or Token
+        self.pending: dict[tuple[str | bytes, int, Any], int] = {}   # Any: str or Token
         self.tokenized = False
         # class of each reason text met so far (up to MAX_CLASS_MEMO): every distinct text is
         # classified once per listing (reasons.classify's LRU of 4096 thrashes on queues with
@@ -298,7 +302,7 @@ class QueueSnapshot:
         counters are then updated once per collapsed key."""
         classify, class_of = reasons.classify, self.class_of
         texts = self.deferred_reason_texts
-        by_class: dict[tuple[str, int, str], int] = {}
+        by_class: dict[tuple[str | bytes, int, str], int] = {}
         get = by_class.get
         if self.tokenized:
             for (raw, bucket, tok), n in self.pending.items():
@@ -326,11 +330,12 @@ class QueueSnapshot:
         self.pending.clear()
         domains, ages_by_domain = self.deferred_domains, self.deferred_domain_ages
         classes, class_domains = self.deferred_classes, self.deferred_class_domains
-        domain_of: dict[str, str] = {}
+        domain_of: dict[str | bytes, str] = {}
         for (raw, bucket, cls), n in by_class.items():
             domain = domain_of.get(raw)
-            if domain is None:
-                domain = domain_of[raw] = _domain(raw)
+            if domain is None:      # raw: str, or ASCII bytes from the fast path's blocks
+                domain = domain_of[raw] = _domain(raw if isinstance(raw, str)
+                                                  else raw.decode("ascii"))
             if domain not in domains and len(domains) >= MAX_DOMAINS:
                 domain = "(other)"
             domains[domain] += n
@@ -356,15 +361,28 @@ class QueueSnapshot:
 #: (tests/unit/test_queue_fastpath.py).
 _STR = rb'[ !#-\[\]-\x7f]*+'              # a JSON string's body: no '"', no '\', no control
 _NOAT = rb'[ !#-?A-\[\]-\x7f]*+'          # ... and no '@'
-_RCPT = (rb'\{"address": "(?:(?:' + _NOAT + rb'@)++(' + _NOAT + rb')|' + _NOAT + rb')"'
-         rb'(?:, "delay_reason": "(' + _STR + rb')")?\}')
-_LINE = (rb'\{"queue_name": "(maildrop|incoming|active|deferred|hold)", '
+#: a recipient up to its closing brace: (domain, reason) (b"" where absent, read as "")
+_RCPT_OPEN = (rb'\{"address": "(?:(?:' + _NOAT + rb'@)++(' + _NOAT + rb')|' + _NOAT + rb')"'
+              rb'(?:, "delay_reason": "(' + _STR + rb')")?')
+_RCPT = _RCPT_OPEN + rb'\}'
+_OTHERS = rb'(?:, \{"address": "' + _STR + rb'"(?:, "delay_reason": "' + _STR + rb'")?\})*+'
+_HEAD = (rb'\{"queue_name": "(maildrop|incoming|active|deferred|hold)", '
          rb'"queue_id": "[0-9A-Za-z]*+", "arrival_time": (0|[1-9][0-9]{0,17}), '
          rb'"message_size": (0|[1-9][0-9]{0,17}), "forced_expire": (true|false), '
-         rb'"sender": "' + _STR + rb'", "recipients": \[(?:' + _RCPT +
-         rb'((?:, \{"address": "' + _STR + rb'"(?:, "delay_reason": "' + _STR +
-         rb'")?\})*+))?\]\}\n?')
+         rb'"sender": "' + _STR + rb'", "recipients": \[')
+#: one line: (queue, arrival, size, forced, first domain, first reason, the other recipients)
+_LINE = _HEAD + rb'(?:' + _RCPT + rb'(' + _OTHERS + rb'))?\]\}\n?'
+#: every line of a block of lines, one row each: a line in showq's shape gives the groups of
+#: _LINE (the others start at the first recipient's closing brace, so that they are b"" only
+#: for a line without recipients); any other line gives only its last group, the whole line
+_ROW = (_HEAD + rb'(?:' + _RCPT_OPEN + rb'(\}' + _OTHERS + rb'))?\]\}\n|([^\n]*+\n)')
 _fast: tuple[Callable[[bytes], Any], Callable[[bytes], list]] | None = None
+_block: Callable[[bytes], list] | None = None
+#: lines per block, at most (~800 KB of showq's lines), and bytes per block, about: big enough
+#: that the per-block work is lost in the per-line work, small enough to stay out of the peak
+#: memory (a block of long lines has fewer lines)
+BLOCK_LINES = 2048
+BLOCK_BYTES = 1 << 20
 
 
 def _fast_patterns() -> tuple[Callable[[bytes], Any], Callable[[bytes], list]]:
@@ -376,21 +394,177 @@ def _fast_patterns() -> tuple[Callable[[bytes], Any], Callable[[bytes], list]]:
     return _fast
 
 
+def _block_pattern() -> Callable[[bytes], list]:
+    """findall of _ROW (compiled on first use)."""
+    global _block
+    if _block is None:
+        _block = re.compile(_ROW).findall
+    return _block
+
+
 def parse_json_lines(lines: Iterable[bytes | str], now: float,
                      histograms: Histograms = None, fast: bool | None = None) -> QueueSnapshot:
     """Parse ``postqueue -j`` output (JSON Lines); unknown members are ignored.
 
     The hot loop of every check. With ``fast`` (the default where orjson is missing, as in the
-    Debian package), lines (bytes) in showq's own shape take the fast path: one regular
-    expression match, no JSON decode, no dict per line, reason texts looked up by their bytes.
-    Any other line is decoded as JSON, with the same result. Where orjson is there, decoding
-    with it is as fast as the pattern (benchmarks/RESULTS.md), so by default every line is
-    decoded.
+    Debian package), lines (bytes) in showq's own shape take the fast path: no JSON decode, no
+    dict per line, reason texts looked up by their bytes; a block of lines is matched by one
+    call (re.findall: the rows come as tuples, made in C), and the block's figures are summed
+    column by column (see _rows). Any other line is decoded as JSON, with the same result.
+    Where orjson is there, decoding with it is as fast as the pattern (benchmarks/RESULTS.md),
+    so by default every line is decoded.
     """
     snap = QueueSnapshot(now=now, source="json", histograms=histograms)
+    # the fast path's tokens by reason bytes (None: no delay_reason), so that a text met again
+    # is neither decoded nor classified
+    tok_of: dict[bytes | None, Token] = {None: snap.token("")}
+    if fast is None:        # decided on the first line: an empty queue skips the import
+        it = iter(lines)
+        for first in it:
+            fast = (_loads or _decoder()) is json.loads
+            lines = chain((first,), it)
+            break
+    snap.tokenized = bool(fast)
+    # no cyclic garbage collection meanwhile: the parse makes no cycles, but a block's rows
+    # (thousands of tuples) outlive a few young collections, so that the collector kept
+    # walking every pending key and cached token (~0.7 s of 5 on a 1M-line listing)
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        if fast and histograms is None:     # (histograms: add() per message, exact sums)
+            snap.lines = _parse_blocks(snap, lines, tok_of)
+        else:
+            snap.lines = _parse_lines(snap, lines, bool(fast), tok_of)
+        return snap.fold()
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _new_tok(snap: QueueSnapshot, tok_of: dict[bytes | None, Token], reason: bytes) -> Token:
+    """The token of a reason text the fast path meets for the first time (or again, once
+    tok_of is full)."""
+    tok = snap.new_token(reason.decode("ascii"))
+    if len(tok_of) < MAX_CLASS_MEMO and len(reason) <= reasons.CUT_AT:     # short keys only
+        tok_of[reason] = tok
+    return tok
+
+
+def _parse_blocks(snap: QueueSnapshot, lines: Iterable[bytes | str],
+                  tok_of: dict[bytes | None, Token]) -> int:
+    """The fast path by blocks of BLOCK_LINES lines: one findall per block; the rows of lines
+    in showq's shape are counted by _rows, any other line by _parse_lines, in listing order.
+    A block whose lines are not each one line of bytes ending in its only newline (text, the
+    last line without one, a list of lines with newlines inside) goes to _parse_lines whole."""
+    findall = _block_pattern()
+    rest_of = (_fast or _fast_patterns())[1]
+    stats_of = {q.encode(): s for q, s in snap.queues.items()}
+    it = iter(lines)
+    n_lines = 0
+    size = min(64, BLOCK_LINES)         # lines in the first block, then ~BLOCK_BYTES a block
+    while True:
+        batch: list[Any] = list(islice(it, size))
+        if not batch:
+            return n_lines
+        whole = set(map(type, batch)) == {bytes}        # not a text line, nor a bytearray
+        if whole:
+            block = b"".join(batch)
+            size = min(BLOCK_LINES, max(16, BLOCK_BYTES * len(batch) // (len(block) or 1)))
+            # each row of _ROW ends at the first newline after the previous one, so there are
+            # as many rows as newlines: as many as lines, each ending in one, means one row per
+            # line, and no newline inside a line
+            rows = findall(block)
+            del block
+            whole = len(rows) == len(batch) and all(map(bytes.endswith, batch, repeat(b"\n")))
+        if not whole:
+            n_lines += _parse_lines(snap, batch, True, tok_of)
+            continue
+        others = list(map(itemgetter(7), rows))
+        if others.count(b"") == len(rows):
+            n_lines += _rows(snap, rows, tok_of, stats_of, rest_of)
+            continue
+        # lines the pattern leaves to the decoder: the rows between them by _rows
+        start = 0
+        for i in compress(range(len(rows)), others):
+            if i > start:
+                n_lines += _rows(snap, rows[start:i], tok_of, stats_of, rest_of)
+            n_lines += _parse_lines(snap, (batch[i],), True, tok_of)
+            start = i + 1
+        if start < len(rows):
+            n_lines += _rows(snap, rows[start:], tok_of, stats_of, rest_of)
+
+
+def _rows(snap: QueueSnapshot, rows: list[tuple[bytes, ...]], tok_of: dict[bytes | None, Token],
+          stats_of: dict[bytes, QueueStats], rest_of: Callable[[bytes], list]) -> int:
+    """Count rows of _ROW (lines in showq's shape, in listing order) column by column: the
+    deferred queue's sums, count and minimum by map/compress/sum (C loops, no Python code per
+    line; the other queues' lines, one in seven, by QueueStats.add), the deferred recipients'
+    (domain, age bucket, token) keys into ``pending`` by collections' C counter, in listing
+    order (first met first, as line by line: the same snapshot)."""
+    columns: Any = zip(*rows)
+    queues, arrivals, sizes, forced, doms, texts, rcpts, _ = columns
+    n = queues.count(b"deferred")
+    if n < len(queues):
+        mask = list(map(b"deferred".__eq__, queues))
+        for q, a, size, f, r in compress(zip(queues, arrivals, sizes, forced, rcpts),
+                                         map(not_, mask)):
+            stats_of[q].add(int(size), int(a), (1 + r.count(b'{"address"')) if r else 0,
+                            f == b"true")
+        if not n:
+            return len(rows)
+        arrivals, sizes, forced, doms, texts, rcpts = (
+            list(compress(c, mask)) for c in (arrivals, sizes, forced, doms, texts, rcpts))
+    ints = list(map(int, arrivals))
+    stats = stats_of[b"deferred"]
+    stats.messages += n
+    stats.bytes += sum(map(int, sizes))
+    stats.forced_expire += forced.count(b"true")
+    # a line's recipients are b"" (none) or "}" and the others: 1 + the others' count
+    stats.recipients += (n - rcpts.count(b"")
+                         + sum(map(bytes.count, rcpts, repeat(b'{"address"'))))
+    oldest = min(ints)
+    if stats.oldest_arrival is None or oldest < stats.oldest_arrival:
+        stats.oldest_arrival = oldest
+    # the recipients in listing order, as three columns: raw domain, age bucket, text
+    dom_col: list[bytes] = []
+    bucket_col: list[int] = []
+    text_col: list[bytes] = []
+    add_dom, add_bucket, add_text = dom_col.append, bucket_col.append, text_col.append
+    buckets = map(bisect_left, repeat(_LIMITS_S), map(snap.now.__sub__, ints))   # age_bucket
+    for bucket, dom, text, rest in zip(buckets, doms, texts, rcpts):
+        if rest:
+            add_dom(dom)
+            add_bucket(bucket)
+            add_text(text)
+            if len(rest) > 1:       # "}" and the others: one message in eight
+                for dom, text in rest_of(rest):
+                    add_dom(dom)
+                    add_bucket(bucket)
+                    add_text(text)
+    toks = list(map(tok_of.get, text_col))
+    if None in toks:                # texts not met before: tokens in listing order
+        i = toks.index(None)
+        try:
+            while True:
+                text = text_col[i]
+                toks[i] = tok_of.get(text) or _new_tok(snap, tok_of, text)
+                i = toks.index(None, i + 1)
+        except ValueError:
+            pass
+    _count_elements(snap.pending, zip(dom_col, bucket_col, toks))
+    if len(snap.pending) > MAX_PENDING:
+        snap.fold()
+    return len(rows)
+
+
+def _parse_lines(snap: QueueSnapshot, lines: Iterable[bytes | str], fast: bool,
+                 tok_of: dict[bytes | None, Token]) -> int:
+    """Parse lines one at a time (the JSON path; with ``fast``, lines in showq's shape by one
+    match each): what a block's lines need when they are not all one line of bytes, and the
+    lines the block pattern leaves to the decoder. Returns the lines counted."""
     queues, pending = snap.queues, snap.pending
     count = pending.get
-    limits = _LIMITS_S
+    limits, now = _LIMITS_S, snap.now
     token = snap.token
     loads = None
     n_lines = 0
@@ -398,21 +572,9 @@ def parse_json_lines(lines: Iterable[bytes | str], now: float,
     match: Any = None                  # the fast path's patterns, once a line came
     rest_of: Any = None
     stats_of = {q.encode(): s for q, s in queues.items()}
-    # the fast path's tokens by reason bytes (None: no delay_reason), so that a text met again
-    # is neither decoded nor classified
-    tok_of: dict[bytes | None, Token] = {None: token("")}
     cut_at = reasons.CUT_AT
-
-    def new_tok(reason: bytes) -> Token:
-        tok = snap.new_token(reason.decode("ascii"))
-        if len(tok_of) < MAX_CLASS_MEMO and len(reason) <= cut_at:     # short keys only
-            tok_of[reason] = tok
-        return tok
-
-    snap.tokenized = bool(fast)
+    pending_chars = 0                  # of the keys this loop added to pending
     for raw in lines:
-        if fast is None:        # decided on the first line: an empty queue skips the import
-            fast = snap.tokenized = (_loads or _decoder()) is json.loads
         if fast and raw.__class__ is bytes:
             if match is None:
                 match, rest_of = _fast or _fast_patterns()
@@ -430,7 +592,7 @@ def parse_json_lines(lines: Iterable[bytes | str], now: float,
                     for r_dom, r_reason in [(dom, reason), *rest_of(rest)] if rest else (
                             (dom, reason),):
                         key = (r_dom.decode("ascii") if r_dom else "", bucket,
-                               tok_of.get(r_reason) or new_tok(r_reason))
+                               tok_of.get(r_reason) or _new_tok(snap, tok_of, r_reason))
                         pending[key] = count(key, 0) + 1
                     if len(pending) > MAX_PENDING:
                         snap.fold()
@@ -484,11 +646,14 @@ def parse_json_lines(lines: Iterable[bytes | str], now: float,
             if fast:
                 keys = [(d, b, token(r)) for d, b, r in keys]
             for key in keys:
-                pending[key] = count(key, 0) + 1
-            if len(pending) > MAX_PENDING:
+                n = count(key, 0)
+                if not n:           # a new key: its domain and text (or token) are kept
+                    pending_chars += len(key[0]) + len(key[2])
+                pending[key] = n + 1
+            if len(pending) > MAX_PENDING or pending_chars > MAX_PENDING_CHARS:
                 snap.fold()
-    snap.lines = n_lines
-    return snap.fold()
+                pending_chars = 0
+    return n_lines
 
 
 # -- postqueue -p (Postfix < 3.1) -----------------------------------------------------------
