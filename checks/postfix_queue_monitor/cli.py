@@ -8,6 +8,7 @@ UNKNOWN (3) with one line on stdout.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import math
 import os
@@ -316,21 +317,34 @@ def run_command(commands: Mapping[str, Callable[[argparse.Namespace], int]],
     ``postfix_queue_prometheus``): a MonitorError or any other exception is one line on stdout
     and ``exit_error``, never a traceback."""
     try:
-        try:
-            code = commands[opts.command](opts)
-        except BrokenPipeError:
-            raise
-        except MonitorError as exc:
-            print(str(exc))
-            code = exit_error
-        except Exception as exc:  # noqa: BLE001 - one line, never a traceback
-            print(f"internal error: {type(exc).__name__}: {exc}".splitlines()[0][:300])
-            code = exit_error
-        sys.stdout.flush()
-    except BrokenPipeError:               # postfix_queue_zabbix json | head
-        stdout_gone()
+        code = commands[opts.command](opts)
+    except BrokenPipeError:
+        raise                             # entry_point's: the reader went away
+    except MonitorError as exc:
+        print(str(exc))
+        code = exit_error
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        print(f"internal error: {type(exc).__name__}: {exc}".splitlines()[0][:300])
         code = exit_error
     return code
+
+
+def entry_point(main: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a program's ``main`` (every console script: the four checks around nagiosplugin's
+    ``guarded``, the report, the Zabbix and Prometheus front ends) so that a reader that closes
+    stdout (``… | head``) ends it with exit 3 and no BrokenPipeError traceback, whichever
+    print met the closed pipe: a usage line, nagiosplugin's output, a document."""
+    @functools.wraps(main)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            try:
+                return main(*args, **kwargs)
+            finally:
+                sys.stdout.flush()        # here, not in the interpreter's flush at exit
+        except BrokenPipeError:
+            stdout_gone()
+            raise SystemExit(3) from None
+    return wrapper
 
 
 def stdout_gone() -> None:

@@ -15,6 +15,7 @@ from ..cli import (
     ErrorContext,
     GuardedResource,
     check_parser,
+    entry_point,
     error_hint,
     fmt_age,
     fmt_number,
@@ -185,4 +186,4 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> No
     run(check, args)
 
 
-main = nagiosplugin.guarded(verbose=0)(main)
+main = entry_point(nagiosplugin.guarded(verbose=0)(main))
