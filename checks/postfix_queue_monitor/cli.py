@@ -143,7 +143,9 @@ def check_parser(prog: str, description: str, *, durations: bool = False,
                  plain_is_upper: bool = False, state: bool = False,
                  queue: bool = True, timeout: float = 8.0) -> Parser:
     """The reserved options every check takes (docs/reference.md), ranges parsed at argparse
-    time."""
+    time. ``queue=False`` (the bounce check reads the log, not the queue): the queue options
+    are accepted and checked, so one command line serves every check, but left out of --help
+    and of the generated configs (nagios_gen skips SUPPRESS)."""
     p = Parser(prog=prog, description=description)
 
     def rng(text: str) -> nagiosplugin.Range:
@@ -158,31 +160,33 @@ def check_parser(prog: str, description: str, *, durations: bool = False,
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="more detail after the first line (repeatable)")
     p.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
-    if queue:
-        instance_options(p)
+    instance_options(p, hidden=not queue)
     if state or queue:
         p.add_argument("--state-dir", metavar="DIR", default=None,
                        help="where state lives (default: a per-user directory, created 0700)")
-    if queue:
-        add_listing_option(p)
+    add_listing_option(p, hidden=not queue)
     return p
 
 
-def instance_options(p: argparse.ArgumentParser) -> None:
-    """``--postqueue`` and ``--config-dir``: which Postfix instance every queue consumer lists."""
+def instance_options(p: argparse.ArgumentParser, hidden: bool = False) -> None:
+    """``--postqueue`` and ``--config-dir``: which Postfix instance every queue consumer lists
+    (``hidden``: accepted, out of --help)."""
     p.add_argument("--postqueue", metavar="PATH", default=None,
-                   help="the postqueue program (default: postqueue on PATH, else "
-                        "/usr/sbin/postqueue)")
+                   help=argparse.SUPPRESS if hidden else
+                   "the postqueue program (default: postqueue on PATH, else /usr/sbin/postqueue)")
     p.add_argument("--config-dir", metavar="DIR", default=None,
-                   help="Postfix instance, passed to postqueue -c as it is")
+                   help=argparse.SUPPRESS if hidden else
+                   "Postfix instance, passed to postqueue -c as it is")
 
 
-def add_listing_option(p: argparse.ArgumentParser) -> None:
-    """``--listing-max-age``: every queue consumer's option to share one listing."""
+def add_listing_option(p: argparse.ArgumentParser, hidden: bool = False) -> None:
+    """``--listing-max-age``: every queue consumer's option to share one listing (``hidden``:
+    accepted, out of --help)."""
     p.add_argument("--listing-max-age", metavar="SECONDS", type=parse_duration, default=None,
-                   help="reuse a complete queue listing of this instance not older than this, "
-                        "taken by another run of this user (kept in --state-dir); runs "
-                        "starting together list once between them (default: always list)")
+                   help=argparse.SUPPRESS if hidden else
+                   "reuse a complete queue listing of this instance not older than this, "
+                   "taken by another run of this user (kept in --state-dir); runs "
+                   "starting together list once between them (default: always list)")
 
 
 # -- running a check ------------------------------------------------------------------------
