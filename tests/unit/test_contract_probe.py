@@ -235,7 +235,7 @@ def test_textfile_refuses_a_path_that_is_not_a_regular_file(tmp_path: Path, kind
     system's link became a regular file); a symlink in the textfile directory was replaced the
     same way. A path that exists and is not a regular file is now one line, exit 3, untouched."""
     pq = tmp_path / "postqueue"
-    pq.write_text("#!/bin/sh\nexit 0\n")
+    pq.write_text(f'#!/bin/sh\ntouch "{tmp_path / "listed"}"\nexit 0\n')
     pq.chmod(0o755)
     target = tmp_path / "elsewhere.prom"
     target.write_text("kept\n")
@@ -252,6 +252,22 @@ def test_textfile_refuses_a_path_that_is_not_a_regular_file(tmp_path: Path, kind
     assert str(path) in res.stdout and "regular file" in res.stdout, res.stdout
     assert (path.is_symlink() if kind == "symlink" else path.exists())
     assert target.read_text() == "kept\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    assert not (tmp_path / "listed").exists()      # refused before measuring: no listing
+
+
+def test_write_atomic_itself_refuses_a_symlink(tmp_path: Path) -> None:
+    """The check right before the rename (cmd_textfile's own check runs before measuring, so
+    the test above never reaches this one): a link planted while measuring is not replaced."""
+    from postfix_queue_monitor.prometheus import cli as prom
+
+    target = tmp_path / "elsewhere.prom"
+    target.write_text("kept\n")
+    path = tmp_path / "postfix.prom"
+    path.symlink_to(target)
+    with pytest.raises(MonitorError, match="symlink"):
+        prom.write_atomic(str(path), b"postfix_up 1\n")
+    assert path.is_symlink() and target.read_text() == "kept\n"
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
