@@ -73,6 +73,12 @@ def instance_key(config_dir: str | None) -> str:
     return f"{tail[:24] or 'root'}-{digest}"
 
 
+#: The names of the files the programs keep in a state dir start with one of these
+#: (docs/reference.md, State files); locks, temporary files (".name.XXXX.tmp") and moved-aside
+#: copies (".corrupt-<time>") keep the prefix.
+STATE_PREFIXES = ("growth-", "bounce-", "zabbix-spool-", "counters-", "listing-")
+
+
 class StateDir:
     """A private directory of JSON state files."""
 
@@ -106,11 +112,32 @@ class StateDir:
             raise StateError(f"state dir {self.path} belongs to uid {st.st_uid}, not to this user "
                              f"({os.geteuid()}): pass a --state-dir of its own")
         if st.st_mode & 0o077:
+            other = self._foreign_entry()
+            if other is not None:
+                # a shared directory (--state-dir /tmp, /var/lib as root): chmod 0700 would
+                # lock every other user and daemon out of it
+                raise StateError(f"state dir {self.path} is not private (mode "
+                                 f"{stat.S_IMODE(st.st_mode):04o}) and holds files that are not "
+                                 f"this program's ({other!r}), so it is left as it is: pass a "
+                                 f"--state-dir of its own (e.g. "
+                                 f"{os.path.join(self.path, 'postfix-queue-monitor')})")
             try:
                 os.chmod(self.path, 0o700)
             except OSError as exc:
                 raise StateError(f"state dir {self.path} is not private and cannot be made so: "
                                  f"{exc.strerror}") from None
+
+    def _foreign_entry(self) -> str | None:
+        """The first entry that is not one of our state files (or their locks, temporary and
+        moved-aside copies), or None: only a directory of our own may be made private."""
+        try:
+            names = os.listdir(self.path)
+        except OSError:
+            return None
+        for name in sorted(names):
+            if not name.lstrip(".").startswith(STATE_PREFIXES):
+                return name
+        return None
 
     def file(self, name: str) -> str:
         return os.path.join(self.path, name)

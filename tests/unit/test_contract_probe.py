@@ -246,3 +246,33 @@ def test_textfile_refuses_a_path_that_is_not_a_regular_file(tmp_path: Path, kind
     assert (path.is_symlink() if kind == "symlink" else path.exists())
     assert target.read_text() == "kept\n"
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+# -- --state-dir naming a shared directory ---------------------------------------------------
+
+def test_a_shared_state_dir_is_refused_not_made_private(tmp_path: Path) -> None:
+    """`--state-dir /tmp` (or /var/lib) as root chmod-ed that directory to 0700, locking every
+    other user and daemon out of it. A directory that is not private and holds files that are
+    not ours is now UNKNOWN naming the fix, and left as it is; one that holds only our files
+    (or nothing, as a fresh systemd StateDirectory) is still made private."""
+    pq = tmp_path / "postqueue"
+    pq.write_text("#!/bin/sh\nexit 0\n")
+    pq.chmod(0o755)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    (shared / ".X11-unix").mkdir()
+    res = _run("check_postfix_deferred_growth", "--postqueue", str(pq), "--state-dir",
+               str(shared), cwd=tmp_path)
+    assert res.returncode == 3 and res.stderr == "", res
+    assert res.stdout.startswith("POSTFIX GROWTH UNKNOWN - state dir ") and "own" in res.stdout
+    assert os.stat(shared).st_mode & 0o7777 == 0o1777
+    assert sorted(p.name for p in shared.iterdir()) == [".X11-unix"]
+    ours = tmp_path / "ours"
+    ours.mkdir()
+    (ours / "growth-default.json.corrupt-1796300000").write_text("{}")
+    os.chmod(ours, 0o755)
+    res = _run("check_postfix_deferred_growth", "--postqueue", str(pq), "--state-dir",
+               str(ours), cwd=tmp_path)
+    assert res.returncode == 0 and "waiting for baseline" in res.stdout, res
+    assert os.stat(ours).st_mode & 0o777 == 0o700

@@ -6,10 +6,10 @@ written down (and, for the real-world corpus, committed) before the classifier w
 - ``tuning.tsv`` / ``heldback.tsv``: the first sets (real wording retyped; every tuning line
   must be right, at least 95 % of the held-back ones);
 - ``realworld.tsv``: texts harvested from public logs, bounce collections, provider pages and
-  issue pastes (sources in ``SOURCES.md``), the tuning part. It holds the first six
-  held-back parts too (evaluated once each at 84.1 %, 91.4 %, 84.5 %, 81.9 %, 67.7 % and
-  87.8 %, then tuned on); it must stay at >= 97 % per text and per group of look-alike texts,
-  and >= 95 % in every class.
+  issue pastes (sources in ``SOURCES.md``), the tuning part. It holds the first seven
+  held-back parts too (evaluated once each at 84.1 %, 91.4 %, 84.5 %, 81.9 %, 67.7 %, 87.8 %
+  and 72.3 %, then tuned on); it must stay at >= 97 % per text and per group of look-alike
+  texts, and >= 95 % in every class.
   A new held-back part, from other sources, must not fall below the figure published in
   docs/reasons.md.
 """
@@ -55,13 +55,14 @@ def _corpus(name: str) -> list[tuple[str, str, str]]:
 REAL_TUNING = _corpus("realworld.tsv")
 #: the held-back parts now in use (file, floor per text, floor per group): each published in
 #: docs/reasons.md and README.md, measured once after it was committed alone; floors rounded
-#: down, never raised by tuning on its texts. (Parts 3 to 6, 2aa3985, df0ae06, 7647259 and
-#: f5e32e6, measured at 84.5 % / 84.8 %, 81.9 % / 83.1 %, 67.7 % / 67.7 % and 87.8 % / 87.8 %,
-#: were tuned on in December 2026 and are in realworld.tsv now.)
+#: down, never raised by tuning on its texts. (Parts 3 to 7, 2aa3985, df0ae06, 7647259,
+#: f5e32e6 and 617fc3a, measured at 84.5 % / 84.8 %, 81.9 % / 83.1 %, 67.7 % / 67.7 %,
+#: 87.8 % / 87.8 % and 72.3 % / 72.3 %, were tuned on in December 2026 and are in
+#: realworld.tsv now.)
 HELDBACK_PARTS: dict[str, tuple[str, float, float]] = {
-    # part 7 (committed alone in 617fc3a), measured once with the classifier of 6ddd3c5 (the
-    # part-6 families, tuned on part 6): 136 of 188 texts (72.3 %), 136 of 188 groups (72.3 %)
-    "part7": ("realworld-heldback7.tsv", 0.72, 0.72),
+    # part 8 (committed alone in f175f22), measured once with the classifier of 03b6e41 (the
+    # part-7 families, tuned on part 7): 95 of 155 texts (61.3 %), 95 of 155 groups (61.3 %)
+    "part8": ("realworld-heldback8.tsv", 0.61, 0.61),
 }
 #: the tuning part's overall floor (per text and per group)
 TUNING_MIN = 0.97
@@ -345,11 +346,11 @@ def test_texts_that_differ_in_addresses_share_one_classification():
 
 #: the held-back files and the units each comes from (disjoint from the tuning part's)
 HELDBACK_UNITS: dict[str, set[str]] = {
-    # part 7: providers' and mail servers' published replies, issue pastes and Postfix lines,
-    # committed before any evaluation (SOURCES.md, "Held back (7)")
-    "realworld-heldback7.tsv": {"page7", "issue7", "file7"},
+    # part 8: providers' and hosters' reply lists, a bounce analyser's samples, issue pastes
+    # and two projects' tests, committed before any evaluation (SOURCES.md, "Held back (8)")
+    "realworld-heldback8.tsv": {"page8", "issue8", "file8"},
 }
-#: a held-back part holds at least 150 texts (parts 2, 3, 5 and 7 did); a smaller one has a
+#: a held-back part holds at least 150 texts (parts 2, 3, 5, 7 and 8 did); a smaller one has a
 #: floor of its own, as part 4 (70 of its 72) and part 6 (100 of its 115) had
 HELDBACK_MIN_ROWS = 150
 HELDBACK_MIN_ROWS_OF: dict[str, int] = {}
@@ -361,8 +362,9 @@ TUNING_UNITS = {"set-of-emails", "p5-sisimai", "ASO", "pflgviewer",
                 # the third (2aa3985, 84.5 %) and fourth (df0ae06, 81.9 %) held-back parts
                 "bounceparser", "crisp", "bounce_email", "flufl.bounce", "sandum-bounce-parser",
                 "grok-patterns", "google-doc", "page4",
-                # the fifth (7647259, 67.7 %) and the sixth (f5e32e6, 87.8 %)
-                "file5", "file6", "issue6"}
+                # the fifth (7647259, 67.7 %), the sixth (f5e32e6, 87.8 %) and the seventh
+                # (617fc3a, 72.3 %)
+                "file5", "file6", "issue6", "page7", "issue7", "file7"}
 
 
 def _unit(source: str) -> str:
@@ -370,7 +372,7 @@ def _unit(source: str) -> str:
 
 
 def test_realworld_corpus_is_large_split_by_source_and_sourced():
-    assert len(REAL_TUNING) >= 1265
+    assert len(REAL_TUNING) >= 1455
     # (three texts occur twice: the same reply in two real bounces of held-back part 3, kept
     # as committed)
     assert len(REAL_TUNING) - len({t for t, _, _ in REAL_TUNING}) == 3, "a text is listed twice"
@@ -522,6 +524,35 @@ def test_realworld_heldback_not_below_the_published_figure(name, texts_min, grou
     ("host mx.example[192.0.2.1] said: 554 refused", "policy"),
     ("host mx.example[192.0.2.1] said: 550 rejected (in reply to RCPT TO command)",
      "recipient_unknown"),
+    # held-back part 7's families (December 2026), in words of their own: our HELO, sender or
+    # IP refused in short words; blocks without a block word; a limit worded as a maximum, a
+    # threshold or a count per unit of time; SASL failures in other words; a 552 that names a
+    # size or a loop; the remote's own timeouts; an account that may not receive or is not
+    # local; Postfix's own errno and TLS texts; a bracketed count is not a host name
+    ("host mx.example[192.0.2.1] said: 550 bad HELO hostname", "policy"),
+    ("host mx.example[192.0.2.1] said: 553 MAIL FROM not valid for this host", "policy"),
+    ("host mx.example[192.0.2.1] said: 554 envelope sender is unverified", "policy"),
+    ("host mx.example[192.0.2.1] said: 550 client IP check failed", "policy"),
+    ("host mx.example[192.0.2.1] said: 550 No access from your host", "policy"),
+    ("host mx.example[192.0.2.1] said: 553 this server denies relaying", "policy"),
+    ("host mx.example[192.0.2.1] said: 554 black domain", "policy"),
+    ("host mx.example[192.0.2.1] said: 552 too many identical messages", "policy"),
+    ("host mx.example[192.0.2.1] said: 450 maximum recipients per hour reached", "rate_limited"),
+    ("host mx.example[192.0.2.1] said: 452 you hit the maximum for today", "rate_limited"),
+    ("host mx.example[192.0.2.1] said: 552 message body too large", "other"),
+    ("host mx.example[192.0.2.1] said: 552 looping mail detected", "loop"),
+    ("host mx.example[192.0.2.1] said: 535 auth error, try again", "auth"),
+    ("host mx.example[192.0.2.1] said: 535 login or password wrong", "auth"),
+    ("host mx.example[192.0.2.1] said: 501 invalid base64 data", "auth"),
+    ("host mx.example[192.0.2.1] said: 554 Authentication failure[1]", "auth"),
+    ("host mx.example[192.0.2.1] said: 451 session timeout", "timeout"),
+    ("host mx.example[192.0.2.1] said: 451 problem processing commands, retry later", "other"),
+    ("host mx.example[192.0.2.1] said: 550 user is not allowed to receive mail",
+     "recipient_unknown"),
+    ("host mx.example[192.0.2.1] said: 550 recipient is not local here", "recipient_unknown"),
+    ("host mx.example[192.0.2.1] said: 550 Indirizzo sconosciuto", "recipient_unknown"),
+    ("connect to mx.example[192.0.2.1]:25: Network is down", "refused"),
+    ("TLS library problem", "tls"),
 ])
 def test_context_decides(text, cls):
     assert reasons.classify(text) == cls
@@ -536,10 +567,13 @@ def test_context_decides(text, cls):
     ("552 Nope (in reply to end of DATA command)", "mailbox_full"),
     # a 5xx at the end of DATA that names nothing refuses our message (held-back part 6: "554
     # Rejected", SES's "554 Transaction failed: Address contains illegal characters"); a 50x
-    # there is a protocol error; a 553 that answers nothing named is "mailbox name not allowed"
+    # there is a protocol error. A 553 that answers nothing named says nothing either: servers
+    # use it for our sender and relaying as often as for "mailbox name not allowed" (held-back
+    # part 7: "553 host denies the sender", "553 host denies relay", "553 Header Error")
     ("550 Nope (in reply to end of DATA command)", "policy"),
     ("504 Nope (in reply to end of DATA command)", "other"),
-    ("553 Nope", "recipient_unknown"),
+    ("553 Nope", "other"),
+    ("553 Nope (in reply to RCPT TO command)", "recipient_unknown"),
     ("550 Nope", "other"),
     ("450 Nope (in reply to RCPT TO command)", "other"),
     # a reply quoted without Postfix's note that names RCPT itself answers RCPT TO
@@ -595,6 +629,11 @@ def test_bracketed_words_are_read_bracketed_ids_are_not():
                             "opened]") == "rate_limited"
     assert reasons.normalize("250 [dMDIcuXEPaWkLrAnT9uJTA.uk12] x [AM4PEPF0002.prod 2026-11-29 "
                              "08DD]") == "250 [ID] x [ID]"
+    # a host is a dotted name or carries an address, path or placeholder with a dot, colon or
+    # slash; held-back part 7 found "Authentication failure[0]" read as a host and never read
+    assert reasons.normalize("526 Authentication failure[0]") == "526 Authentication failure[0]"
+    assert reasons.normalize("localhost[127.0.0.1] x[/run/lmtp] smtp.example.com[IP] "
+                             "h[2001:db8::1]:25") == "HOST HOST HOST HOST"
 
 
 def test_lower_regex_keeps_escapes():
