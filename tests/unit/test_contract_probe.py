@@ -296,3 +296,17 @@ def test_a_hung_journalctl_is_unknown_within_t_in_tenths(tmp_path: Path) -> None
     assert re.search(r"journalctl did not finish within \d+\.\d s and was killed", res.stdout)
     with pytest.raises(ProcessLookupError):
         os.kill(int((tmp_path / "pid").read_text()), 0)
+
+
+def test_two_corrupt_state_files_in_one_second_are_both_kept(tmp_path: Path) -> None:
+    """The moved-aside copy is kept for a post-mortem; a second corrupt file within the same
+    second was renamed over the first one."""
+    from postfix_queue_monitor.state import StateDir, StateError
+    d = StateDir(str(tmp_path / "st"))
+    for garbage in ("first garbage", "second garbage"):
+        d.ensure()
+        Path(d.file("growth-default.json")).write_text(garbage)
+        with pytest.raises(StateError, match="corrupt"), d.locked("growth-default.json", 1) as sf:
+            sf.read("growth")
+    kept = sorted(p.read_text() for p in Path(d.path).glob("growth-default.json.corrupt-*"))
+    assert kept == ["first garbage", "second garbage"]
