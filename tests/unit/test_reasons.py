@@ -347,7 +347,7 @@ def test_texts_that_differ_in_addresses_share_one_classification():
 #: the held-back files and the units each comes from (disjoint from the tuning part's)
 HELDBACK_UNITS: dict[str, set[str]] = {
     # part 8: providers' and hosters' reply lists, a bounce analyser's samples, issue pastes
-    # and log parsers' tests, committed before any evaluation (SOURCES.md, "Held back (8)")
+    # and two projects' tests, committed before any evaluation (SOURCES.md, "Held back (8)")
     "realworld-heldback8.tsv": {"page8", "issue8", "file8"},
 }
 #: a held-back part holds at least 150 texts (parts 2, 3, 5, 7 and 8 did); a smaller one has a
