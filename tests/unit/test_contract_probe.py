@@ -299,3 +299,37 @@ def test_a_shared_state_dir_is_refused_not_made_private(tmp_path: Path) -> None:
                str(ours), cwd=tmp_path)
     assert res.returncode == 0 and "waiting for baseline" in res.stdout, res
     assert os.stat(ours).st_mode & 0o777 == 0o700
+
+
+def test_a_hung_journalctl_is_unknown_within_t_in_tenths(tmp_path: Path) -> None:
+    """--journal with a journalctl that hangs: UNKNOWN within -t, the child gone, and the time
+    in tenths like the queue's line (it said 'within 1.59893 s')."""
+    import re
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "journalctl"
+    fake.write_text(f"#!/bin/sh\necho $$ > {tmp_path}/pid\nexec sleep 1000\n")
+    fake.chmod(0o755)
+    started = time.monotonic()
+    res = subprocess.run([str(BIN / "check_postfix_bounce_rate"), "--journal", "-t", "2",
+                          "--state-dir", str(tmp_path / "st")], capture_output=True, text=True,
+                         timeout=30, cwd=tmp_path,
+                         env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert time.monotonic() - started < 3 and res.returncode == 3 and res.stderr == "", res
+    assert re.search(r"journalctl did not finish within \d+\.\d s and was killed", res.stdout)
+    with pytest.raises(ProcessLookupError):
+        os.kill(int((tmp_path / "pid").read_text()), 0)
+
+
+def test_two_corrupt_state_files_in_one_second_are_both_kept(tmp_path: Path) -> None:
+    """The moved-aside copy is kept for a post-mortem; a second corrupt file within the same
+    second was renamed over the first one."""
+    from postfix_queue_monitor.state import StateDir, StateError
+    d = StateDir(str(tmp_path / "st"))
+    for garbage in ("first garbage", "second garbage"):
+        d.ensure()
+        Path(d.file("growth-default.json")).write_text(garbage)
+        with pytest.raises(StateError, match="corrupt"), d.locked("growth-default.json", 1) as sf:
+            sf.read("growth")
+    kept = sorted(p.read_text() for p in Path(d.path).glob("growth-default.json.corrupt-*"))
+    assert kept == ["first garbage", "second garbage"]
