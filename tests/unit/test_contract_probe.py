@@ -333,3 +333,33 @@ def test_two_corrupt_state_files_in_one_second_are_both_kept(tmp_path: Path) -> 
             sf.read("growth")
     kept = sorted(p.read_text() for p in Path(d.path).glob("growth-default.json.corrupt-*"))
     assert kept == ["first garbage", "second garbage"]
+
+
+# -- postfix_queue_zabbix discover: postmulti output not understood --------------------------
+
+@pytest.mark.parametrize("text", [
+    "",                                                     # not even the default instance
+    "garbage\n",
+    "mta postfix-out mta y /etc/postfix-out\n",             # five columns: not a row
+    "-  -  y  /etc/postfix\npostfix-out mta yes /etc/postfix-out\n",
+])
+def test_discover_refuses_postmulti_output_it_does_not_understand(tmp_path: Path,
+                                                                  text: str) -> None:
+    """Before: '[]' (Zabbix then drops every instance it had discovered) or a row with
+    '{#CONFIG_DIR}': 'y'. Now one line, exit 3."""
+    out = tmp_path / "out.txt"
+    out.write_text(text)
+    pm = tmp_path / "postmulti"
+    pm.write_text(f'#!/bin/sh\ncat "{out}"\n')
+    pm.chmod(0o755)
+    res = _run("postfix_queue_zabbix", "discover", "--postmulti", str(pm), cwd=tmp_path)
+    assert res.returncode == 3 and res.stderr == "", res
+    assert len(res.stdout.splitlines()) == 1 and "postmulti -l" in res.stdout, res.stdout
+
+
+def test_discover_reads_the_default_instance_alone_as_no_other(tmp_path: Path) -> None:
+    pm = tmp_path / "postmulti"
+    pm.write_text('#!/bin/sh\necho "-               -               y         /etc/postfix"\n')
+    pm.chmod(0o755)
+    res = _run("postfix_queue_zabbix", "discover", "--postmulti", str(pm), cwd=tmp_path)
+    assert res.returncode == 0 and json.loads(res.stdout) == [], res
