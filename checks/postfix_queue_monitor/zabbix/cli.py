@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from .. import __version__, check_registry
 from ..cli import (
     Parser,
+    entry_point,
     measuring_options,
     parse_duration,
     parse_timeout,
@@ -289,6 +290,7 @@ COMMANDS = {"json": cmd_json, "discover": cmd_discover, "send": cmd_send,
             "deploy": cmd_deploy}
 
 
+@entry_point
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     return run_command(COMMANDS, opts, EXIT_ERROR)
