@@ -18,7 +18,9 @@ FIX = Path(__file__).resolve().parent.parent / "fixtures" / "reasons"
 #: the most characters of one text anything keeps (CUT_AT, recomputed: a test against CUT_AT
 #: itself would pass with a bound of a gigabyte)
 BOUND = reasons.HEAD_CHARS + len(reasons.CUT_MARK) + reasons.TAIL_CHARS
-FILLER = "550-5.1.1 Reference R{i:08d} line {n}: see the postmaster pages. "
+#: no status code in the filler: the cause must come from the head or the tail, not from a
+#: code repeated on every line (with "550-5.1.1" here shape 2 passed on a head-only cut)
+FILLER = "550-Reference R{i:08d} line {n}: see the postmaster pages. "
 #: (reply's first line, the last one with Postfix's note, the class the text means)
 SHAPES = [
     ("550-5.1.1 The email account that you tried to reach does not exist.",
