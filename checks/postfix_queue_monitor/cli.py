@@ -8,6 +8,7 @@ UNKNOWN (3) with one line on stdout.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import math
 import os
@@ -142,7 +143,9 @@ def check_parser(prog: str, description: str, *, durations: bool = False,
                  plain_is_upper: bool = False, state: bool = False,
                  queue: bool = True, timeout: float = 8.0) -> Parser:
     """The reserved options every check takes (docs/reference.md), ranges parsed at argparse
-    time."""
+    time. ``queue=False`` (the bounce check reads the log, not the queue): the queue options
+    are accepted and checked, so one command line serves every check, but left out of --help
+    and of the generated configs (nagios_gen skips SUPPRESS)."""
     p = Parser(prog=prog, description=description)
 
     def rng(text: str) -> nagiosplugin.Range:
@@ -157,31 +160,33 @@ def check_parser(prog: str, description: str, *, durations: bool = False,
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="more detail after the first line (repeatable)")
     p.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
-    if queue:
-        instance_options(p)
+    instance_options(p, hidden=not queue)
     if state or queue:
         p.add_argument("--state-dir", metavar="DIR", default=None,
                        help="where state lives (default: a per-user directory, created 0700)")
-    if queue:
-        add_listing_option(p)
+    add_listing_option(p, hidden=not queue)
     return p
 
 
-def instance_options(p: argparse.ArgumentParser) -> None:
-    """``--postqueue`` and ``--config-dir``: which Postfix instance every queue consumer lists."""
+def instance_options(p: argparse.ArgumentParser, hidden: bool = False) -> None:
+    """``--postqueue`` and ``--config-dir``: which Postfix instance every queue consumer lists
+    (``hidden``: accepted, out of --help)."""
     p.add_argument("--postqueue", metavar="PATH", default=None,
-                   help="the postqueue program (default: postqueue on PATH, else "
-                        "/usr/sbin/postqueue)")
+                   help=argparse.SUPPRESS if hidden else
+                   "the postqueue program (default: postqueue on PATH, else /usr/sbin/postqueue)")
     p.add_argument("--config-dir", metavar="DIR", default=None,
-                   help="Postfix instance, passed to postqueue -c as it is")
+                   help=argparse.SUPPRESS if hidden else
+                   "Postfix instance, passed to postqueue -c as it is")
 
 
-def add_listing_option(p: argparse.ArgumentParser) -> None:
-    """``--listing-max-age``: every queue consumer's option to share one listing."""
+def add_listing_option(p: argparse.ArgumentParser, hidden: bool = False) -> None:
+    """``--listing-max-age``: every queue consumer's option to share one listing (``hidden``:
+    accepted, out of --help)."""
     p.add_argument("--listing-max-age", metavar="SECONDS", type=parse_duration, default=None,
-                   help="reuse a complete queue listing of this instance not older than this, "
-                        "taken by another run of this user (kept in --state-dir); runs "
-                        "starting together list once between them (default: always list)")
+                   help=argparse.SUPPRESS if hidden else
+                   "reuse a complete queue listing of this instance not older than this, "
+                   "taken by another run of this user (kept in --state-dir); runs "
+                   "starting together list once between them (default: always list)")
 
 
 # -- running a check ------------------------------------------------------------------------
@@ -316,21 +321,34 @@ def run_command(commands: Mapping[str, Callable[[argparse.Namespace], int]],
     ``postfix_queue_prometheus``): a MonitorError or any other exception is one line on stdout
     and ``exit_error``, never a traceback."""
     try:
-        try:
-            code = commands[opts.command](opts)
-        except BrokenPipeError:
-            raise
-        except MonitorError as exc:
-            print(str(exc))
-            code = exit_error
-        except Exception as exc:  # noqa: BLE001 - one line, never a traceback
-            print(f"internal error: {type(exc).__name__}: {exc}".splitlines()[0][:300])
-            code = exit_error
-        sys.stdout.flush()
-    except BrokenPipeError:               # postfix_queue_zabbix json | head
-        stdout_gone()
+        code = commands[opts.command](opts)
+    except BrokenPipeError:
+        raise                             # entry_point's: the reader went away
+    except MonitorError as exc:
+        print(str(exc))
+        code = exit_error
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        print(f"internal error: {type(exc).__name__}: {exc}".splitlines()[0][:300])
         code = exit_error
     return code
+
+
+def entry_point(main: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a program's ``main`` (every console script: the four checks around nagiosplugin's
+    ``guarded``, the report, the Zabbix and Prometheus front ends) so that a reader that closes
+    stdout (``… | head``) ends it with exit 3 and no BrokenPipeError traceback, whichever
+    print met the closed pipe: a usage line, nagiosplugin's output, a document."""
+    @functools.wraps(main)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            try:
+                return main(*args, **kwargs)
+            finally:
+                sys.stdout.flush()        # here, not in the interpreter's flush at exit
+        except BrokenPipeError:
+            stdout_gone()
+            raise SystemExit(3) from None
+    return wrapper
 
 
 def stdout_gone() -> None:

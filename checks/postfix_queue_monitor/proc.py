@@ -157,7 +157,7 @@ class Child:
 
     def _timeout_message(self) -> str:
         name = os.path.basename(self.argv[0])
-        return (f"{name} did not finish within {self.timeout:g} s and was killed "
+        return (f"{name} did not finish within {self.timeout:.1f} s and was killed "
                 f"(raise -t, or look at why it hangs)")
 
     def close(self) -> None:

@@ -72,8 +72,7 @@ AGE_BUCKETS_MIN: tuple[int, ...] = (5, 10, 20, 40, 80, 160, 320, 640, 1280)
 MAX_DOMAINS = 20000        # distinct deferred destination domains kept; the rest go to "(other)"
 MAX_REASON_TEXTS = 2000    # distinct reason texts kept as examples; classes are always counted
 MAX_SAMPLES = 5            # malformed lines kept for -v
-MAX_PENDING = 100_000      # distinct (domain, age bucket, reason) keys before they are folded
-MAX_PENDING_CHARS = 12_000_000  # ... or characters of their domains and texts (JSON path)
+MAX_PENDING = 20_000       # distinct (domain, age bucket, reason) keys before they are folded
 MAX_CLASS_MEMO = 50_000    # reason texts whose class one snapshot remembers
 # A reason text is kept (memo keys, examples, pending keys) by its reasons.cut: at most
 # reasons.CUT_AT characters, so the caps above bound bytes too, whatever the texts' length: the
@@ -573,7 +572,6 @@ def _parse_lines(snap: QueueSnapshot, lines: Iterable[bytes | str], fast: bool,
     rest_of: Any = None
     stats_of = {q.encode(): s for q, s in queues.items()}
     cut_at = reasons.CUT_AT
-    pending_chars = 0                  # of the keys this loop added to pending
     for raw in lines:
         if fast and raw.__class__ is bytes:
             if match is None:
@@ -646,13 +644,9 @@ def _parse_lines(snap: QueueSnapshot, lines: Iterable[bytes | str], fast: bool,
             if fast:
                 keys = [(d, b, token(r)) for d, b, r in keys]
             for key in keys:
-                n = count(key, 0)
-                if not n:           # a new key: its domain and text (or token) are kept
-                    pending_chars += len(key[0]) + len(key[2])
-                pending[key] = n + 1
-            if len(pending) > MAX_PENDING or pending_chars > MAX_PENDING_CHARS:
+                pending[key] = count(key, 0) + 1
+            if len(pending) > MAX_PENDING:
                 snap.fold()
-                pending_chars = 0
     return n_lines
 
 

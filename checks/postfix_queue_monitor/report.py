@@ -24,10 +24,10 @@ from typing import Any, NoReturn
 from . import __version__, diagnosis, listing, reasons
 from .cli import (
     add_listing_option,
+    entry_point,
     fmt_age,
     instance_options,
     parse_timeout,
-    stdout_gone,
     whole_number,
 )
 from .deadline import Deadline
@@ -206,6 +206,7 @@ def _fail(message: str) -> int:
     return EXIT_FAILURE
 
 
+@entry_point
 def main(argv: Sequence[str] | None = None, *, clock: Clock = time.time) -> int:
     """Run the report; returns the exit code (0, 2 bad command line, 3 failure)."""
     try:
@@ -220,11 +221,7 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock = time.time) -> int:
         return _fail(str(exc))
     except Exception as exc:  # noqa: BLE001 - a report must never end in a traceback
         return _fail(f"{PROG}: internal error: {type(exc).__name__}: {exc} (please report it)")
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:          # postfix_queue_report | head
-        stdout_gone()
+    sys.stdout.write(text)                # postfix_queue_report | head: see entry_point
     return 0
 
 

@@ -260,7 +260,11 @@ class StateFile:
 
     def _discard(self) -> str:
         """Move the file aside (kept for a post-mortem); say where, for the one-line message."""
-        aside = f"{self.path}.corrupt-{int(time.time())}"
+        aside = base = f"{self.path}.corrupt-{int(time.time())}"
+        n = 1
+        while os.path.lexists(aside):     # a second one within the second: keep both
+            n += 1
+            aside = f"{base}.{n}"
         try:
             os.rename(self.path, aside)
         except OSError as exc:

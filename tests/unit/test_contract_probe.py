@@ -197,18 +197,25 @@ def test_a_bare_4_7_1_try_again_later_is_greylisted_in_the_report(tmp_path: Path
 # -- a reader that goes away (… | head) --------------------------------------------------------
 
 @pytest.mark.parametrize("argv", [
-    ["postfix_queue_zabbix", "json"],
-    ["postfix_queue_prometheus", "textfile", "/nonexistent-dir/postfix.prom"],   # one line
+    ["postfix_queue_zabbix", "json", "--log-file", "/dev/null"],
+    ["postfix_queue_prometheus", "textfile", "/nonexistent-dir/postfix.prom",   # one line
+     "--log-file", "/dev/null"],
     ["postfix_queue_report"],
+    ["check_postfix_queue"],
+    ["check_postfix_oldest_message"],
+    ["check_postfix_deferred_growth"],
+    ["check_postfix_bounce_rate", "--log-file", "/dev/null"],
+    ["check_postfix_queue", "-w", "abc"],                       # the usage line (Parser.error)
+    ["postfix_queue_zabbix", "send", "--host", "h", "-z", "zbx:99999"],
 ])
 def test_stdout_closed_by_its_reader_is_no_traceback(tmp_path: Path, argv: list[str]) -> None:
     """`postfix_queue_zabbix json | head -c 100` printed 'BrokenPipeError' tracebacks on
-    stderr. The read end is closed before the command writes, so every write fails."""
+    stderr, and so did every check (nagiosplugin's output, a usage line). The read end is
+    closed before the command writes, so every write fails: exit 3, nothing on stderr."""
     pq = tmp_path / "postqueue"
     pq.write_text("#!/bin/sh\nexit 0\n")
     pq.chmod(0o755)
-    extra = [] if argv[0] == "postfix_queue_report" else ["--log-file", "/dev/null",
-                                                           "--state-dir", str(tmp_path / "st")]
+    extra = [] if argv[0] == "postfix_queue_report" else ["--state-dir", str(tmp_path / "st")]
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
@@ -217,7 +224,7 @@ def test_stdout_closed_by_its_reader_is_no_traceback(tmp_path: Path, argv: list[
                              cwd=tmp_path)
     finally:
         os.close(write_end)
-    assert res.stderr == "", res.stderr
+    assert res.stderr == "" and res.returncode == 3, (res.returncode, res.stderr)
 
 
 # -- postfix_queue_prometheus textfile PATH: a regular file, never what a link points at ---------
@@ -228,7 +235,7 @@ def test_textfile_refuses_a_path_that_is_not_a_regular_file(tmp_path: Path, kind
     system's link became a regular file); a symlink in the textfile directory was replaced the
     same way. A path that exists and is not a regular file is now one line, exit 3, untouched."""
     pq = tmp_path / "postqueue"
-    pq.write_text("#!/bin/sh\nexit 0\n")
+    pq.write_text(f'#!/bin/sh\ntouch "{tmp_path / "listed"}"\nexit 0\n')
     pq.chmod(0o755)
     target = tmp_path / "elsewhere.prom"
     target.write_text("kept\n")
@@ -245,6 +252,22 @@ def test_textfile_refuses_a_path_that_is_not_a_regular_file(tmp_path: Path, kind
     assert str(path) in res.stdout and "regular file" in res.stdout, res.stdout
     assert (path.is_symlink() if kind == "symlink" else path.exists())
     assert target.read_text() == "kept\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    assert not (tmp_path / "listed").exists()      # refused before measuring: no listing
+
+
+def test_write_atomic_itself_refuses_a_symlink(tmp_path: Path) -> None:
+    """The check right before the rename (cmd_textfile's own check runs before measuring, so
+    the test above never reaches this one): a link planted while measuring is not replaced."""
+    from postfix_queue_monitor.prometheus import cli as prom
+
+    target = tmp_path / "elsewhere.prom"
+    target.write_text("kept\n")
+    path = tmp_path / "postfix.prom"
+    path.symlink_to(target)
+    with pytest.raises(MonitorError, match="symlink"):
+        prom.write_atomic(str(path), b"postfix_up 1\n")
+    assert path.is_symlink() and target.read_text() == "kept\n"
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
@@ -276,3 +299,67 @@ def test_a_shared_state_dir_is_refused_not_made_private(tmp_path: Path) -> None:
                str(ours), cwd=tmp_path)
     assert res.returncode == 0 and "waiting for baseline" in res.stdout, res
     assert os.stat(ours).st_mode & 0o777 == 0o700
+
+
+def test_a_hung_journalctl_is_unknown_within_t_in_tenths(tmp_path: Path) -> None:
+    """--journal with a journalctl that hangs: UNKNOWN within -t, the child gone, and the time
+    in tenths like the queue's line (it said 'within 1.59893 s')."""
+    import re
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "journalctl"
+    fake.write_text(f"#!/bin/sh\necho $$ > {tmp_path}/pid\nexec sleep 1000\n")
+    fake.chmod(0o755)
+    started = time.monotonic()
+    res = subprocess.run([str(BIN / "check_postfix_bounce_rate"), "--journal", "-t", "2",
+                          "--state-dir", str(tmp_path / "st")], capture_output=True, text=True,
+                         timeout=30, cwd=tmp_path,
+                         env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert time.monotonic() - started < 3 and res.returncode == 3 and res.stderr == "", res
+    assert re.search(r"journalctl did not finish within \d+\.\d s and was killed", res.stdout)
+    with pytest.raises(ProcessLookupError):
+        os.kill(int((tmp_path / "pid").read_text()), 0)
+
+
+def test_two_corrupt_state_files_in_one_second_are_both_kept(tmp_path: Path) -> None:
+    """The moved-aside copy is kept for a post-mortem; a second corrupt file within the same
+    second was renamed over the first one."""
+    from postfix_queue_monitor.state import StateDir, StateError
+    d = StateDir(str(tmp_path / "st"))
+    for garbage in ("first garbage", "second garbage"):
+        d.ensure()
+        Path(d.file("growth-default.json")).write_text(garbage)
+        with pytest.raises(StateError, match="corrupt"), d.locked("growth-default.json", 1) as sf:
+            sf.read("growth")
+    kept = sorted(p.read_text() for p in Path(d.path).glob("growth-default.json.corrupt-*"))
+    assert kept == ["first garbage", "second garbage"]
+
+
+# -- postfix_queue_zabbix discover: postmulti output not understood --------------------------
+
+@pytest.mark.parametrize("text", [
+    "",                                                     # not even the default instance
+    "garbage\n",
+    "mta postfix-out mta y /etc/postfix-out\n",             # five columns: not a row
+    "-  -  y  /etc/postfix\npostfix-out mta yes /etc/postfix-out\n",
+])
+def test_discover_refuses_postmulti_output_it_does_not_understand(tmp_path: Path,
+                                                                  text: str) -> None:
+    """Before: '[]' (Zabbix then drops every instance it had discovered) or a row with
+    '{#CONFIG_DIR}': 'y'. Now one line, exit 3."""
+    out = tmp_path / "out.txt"
+    out.write_text(text)
+    pm = tmp_path / "postmulti"
+    pm.write_text(f'#!/bin/sh\ncat "{out}"\n')
+    pm.chmod(0o755)
+    res = _run("postfix_queue_zabbix", "discover", "--postmulti", str(pm), cwd=tmp_path)
+    assert res.returncode == 3 and res.stderr == "", res
+    assert len(res.stdout.splitlines()) == 1 and "postmulti -l" in res.stdout, res.stdout
+
+
+def test_discover_reads_the_default_instance_alone_as_no_other(tmp_path: Path) -> None:
+    pm = tmp_path / "postmulti"
+    pm.write_text('#!/bin/sh\necho "-               -               y         /etc/postfix"\n')
+    pm.chmod(0o755)
+    res = _run("postfix_queue_zabbix", "discover", "--postmulti", str(pm), cwd=tmp_path)
+    assert res.returncode == 0 and json.loads(res.stdout) == [], res

@@ -15,6 +15,7 @@ from ..cli import (
     ErrorContext,
     GuardedResource,
     check_parser,
+    entry_point,
     error_hint,
     fmt_age,
     fmt_number,
@@ -30,6 +31,8 @@ Clock = Callable[[], float]
 
 
 def parser() -> argparse.ArgumentParser:
+    # queue=False: --postqueue, --config-dir, --listing-max-age accepted (one command line
+    # serves every check) but out of --help: this check reads the log, never the queue
     p = check_parser(CHECK.program, CHECK.description, queue=False, state=True,
                      timeout=CHECK.timeout)
     src = p.add_mutually_exclusive_group()
@@ -47,13 +50,6 @@ def parser() -> argparse.ArgumentParser:
                    default=CHECK.min_deliveries,
                    help="below this many sent+bounced+expired recipients in the window: OK, "
                         f"too few to judge (default {CHECK.min_deliveries})")
-    # Options every check takes that name the queue listing: accepted (and checked) so one
-    # command line serves all four checks, but this check reads the log, never the queue, so
-    # they change nothing here and stay out of --help and the generated configs.
-    p.add_argument("--postqueue", metavar="PATH", help=argparse.SUPPRESS)
-    p.add_argument("--config-dir", metavar="DIR", help=argparse.SUPPRESS)
-    p.add_argument("--listing-max-age", metavar="SECONDS", type=parse_duration,
-                   help=argparse.SUPPRESS)
     return p
 
 
@@ -185,4 +181,4 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> No
     run(check, args)
 
 
-main = nagiosplugin.guarded(verbose=0)(main)
+main = entry_point(nagiosplugin.guarded(verbose=0)(main))

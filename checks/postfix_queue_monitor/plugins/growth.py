@@ -15,6 +15,7 @@ from .. import check_registry, metrics
 from ..cli import (
     ErrorContext,
     check_parser,
+    entry_point,
     fmt_number,
     judged_context,
     parse_duration,
@@ -99,4 +100,4 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> No
     run(check, args)
 
 
-main = nagiosplugin.guarded(verbose=0)(main)
+main = entry_point(nagiosplugin.guarded(verbose=0)(main))

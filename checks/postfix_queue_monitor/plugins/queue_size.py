@@ -12,6 +12,7 @@ from ..bounds import with_commas
 from ..cli import (
     ErrorContext,
     check_parser,
+    entry_point,
     fmt_number,
     judged_context,
     run,
@@ -83,4 +84,4 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> No
     run(check, args)
 
 
-main = nagiosplugin.guarded(verbose=0)(main)
+main = entry_point(nagiosplugin.guarded(verbose=0)(main))

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 
 from .. import __version__
-from ..cli import Parser, measuring_options, run_command, whole_number
+from ..cli import Parser, entry_point, measuring_options, run_command, whole_number
 from ..errors import MonitorError
 from .exposition import PostfixCollector
 
@@ -151,6 +151,7 @@ def cmd_serve(opts: argparse.Namespace) -> int:
 COMMANDS = {"textfile": cmd_textfile, "serve": cmd_serve}
 
 
+@entry_point
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     return run_command(COMMANDS, opts, EXIT_ERROR)

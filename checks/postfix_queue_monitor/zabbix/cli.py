@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 from .. import __version__, check_registry
 from ..cli import (
     Parser,
+    entry_point,
     measuring_options,
     parse_duration,
     parse_timeout,
@@ -118,15 +120,31 @@ def parser() -> Parser:
 
 # -- instances ------------------------------------------------------------------------------
 
+#: one ``postmulti -l`` row: name, group, enabled (y/n), config directory (absolute)
+_POSTMULTI_ROW = re.compile(r"^(\S+)\s+(\S+)\s+([yn])\s+(/\S*)\s*$")
+
+
 def parse_postmulti(text: str) -> list[dict[str, str]]:
-    """``postmulti -l`` → instances other than the default one, as LLD rows."""
+    """``postmulti -l`` → instances other than the default one, as LLD rows.
+
+    Every row must read as one (postmulti always lists at least the default instance, ``-``):
+    output not understood is an error, never an empty discovery (which would make Zabbix drop
+    every instance it found before)."""
     rows = []
+    seen = 0
     for line in text.splitlines():
-        parts = line.split()
-        if len(parts) < 4 or parts[0] == "-":
+        if not line.strip():
             continue
-        name, _group, _enabled, config_dir = parts[:4]
-        rows.append({"{#INSTANCE}": name, "{#CONFIG_DIR}": config_dir})
+        m = _POSTMULTI_ROW.match(line)
+        if not m:
+            raise MonitorError(f"postmulti -l printed a line that is not an instance (name, "
+                               f"group, y/n, config directory): {line.strip()[:80]!r}")
+        seen += 1
+        if m[1] != "-":
+            rows.append({"{#INSTANCE}": m[1], "{#CONFIG_DIR}": m[4]})
+    if not seen:
+        raise MonitorError("postmulti -l listed no instance, not even the default one: run it "
+                           "by hand")
     return rows
 
 
@@ -272,6 +290,7 @@ COMMANDS = {"json": cmd_json, "discover": cmd_discover, "send": cmd_send,
             "deploy": cmd_deploy}
 
 
+@entry_point
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     return run_command(COMMANDS, opts, EXIT_ERROR)
