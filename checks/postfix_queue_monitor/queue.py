@@ -657,6 +657,8 @@ _ENTRY = re.compile(
     r"(?P<date>[A-Z][a-z]{2} [A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d)\s+(?P<sender>.*?)\s*$"
 )
 _SUMMARY = re.compile(r"^-- \d+ Kbytes in (?P<n>\d+) Requests?\.\s*$")
+#: a recipient as -p prints it: no blank outside a quoted local part ('"john doe"@example.com')
+_RECIPIENT = re.compile(r'^(?:"(?:[^"\\]|\\.)*"|[^\s"])+$')
 _MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
 _WDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -737,7 +739,7 @@ def parse_text(lines: Iterable[bytes | str], now: float,
         stripped = line.strip()
         if stripped.startswith("(") and stripped.endswith(")"):
             reason = stripped[1:-1]
-        elif line[:1].isspace() and " " not in stripped:
+        elif line[:1].isspace() and _RECIPIENT.match(stripped):
             recipients.append((stripped, reason))
         else:
             snap.bad_line(line)
