@@ -363,3 +363,36 @@ def test_discover_reads_the_default_instance_alone_as_no_other(tmp_path: Path) -
     pm.chmod(0o755)
     res = _run("postfix_queue_zabbix", "discover", "--postmulti", str(pm), cwd=tmp_path)
     assert res.returncode == 0 and json.loads(res.stdout) == [], res
+
+
+# -- postqueue -p: a recipient with a quoted local part ----------------------------------------
+
+#: Postfix 3.7's own -p of a private lab instance (sendmail to '"john doe"@ok.example' and two
+#: more recipients while nothing listened), captured for this test
+QUOTED_P = """\
+-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------
+B01CD20E534     315 Thu Dec  3 17:31:56  s@src.example
+                   (connect to 127.0.0.1[127.0.0.1]:25269: Connection refused)
+                                         "john doe"@ok.example
+                                         plain@ok.example
+
+B204920E533     296 Thu Dec  3 17:31:56  s@src.example
+                   (connect to 127.0.0.1[127.0.0.1]:25269: Connection refused)
+                                         \u7528\u6237@\u4f8b\u5b50.\u5e7f\u544a
+
+-- 0 Kbytes in 2 Requests.
+"""
+
+
+def test_text_listing_keeps_a_recipient_with_a_quoted_local_part(tmp_path: Path) -> None:
+    """'"john doe"@ok.example' was skipped as a malformed line: 2 deferred recipients instead
+    of 3, and a -v note about a line that is legal."""
+    pq = _old_postqueue(tmp_path, QUOTED_P)
+    res = _run("postfix_queue_report", "--postqueue", str(pq), "--json", cwd=tmp_path)
+    assert res.returncode == 0 and res.stderr == "", res
+    doc = json.loads(res.stdout)
+    assert doc["queues"]["deferred"]["messages"] == 2
+    assert doc["queues"]["deferred"]["recipients"] == 3 and doc["malformed"] == 0
+    assert {d["domain"]: d["recipients"] for d in doc["top_domains"]} == {
+        "ok.example": 2, "\u4f8b\u5b50.\u5e7f\u544a": 1}
+    assert doc["deferred_reasons"]["refused"] == 3
