@@ -4,6 +4,7 @@ slowly and then hang, as showq does on a storm-sized queue."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ from fakes import slow_postqueue
 from labproc import alive, wait_until
 from postfix_queue_monitor import bounds
 from postfix_queue_monitor.plugins import growth, oldest, queue_size
-from postfix_queue_monitor.queue import read_queue
+from postfix_queue_monitor.queue import parse_json_lines, read_queue
 
 NOW = 1795966800.0   # 4102 s after the stand-in's arrival time
 CHECK = os.path.join(os.path.dirname(sys.executable), "check_postfix_queue")
@@ -188,3 +189,55 @@ def test_postqueue_dies_when_the_checks_process_group_is_killed(tmp_path):
     wait_until(lambda: not alive(child), 2.0, "the postqueue stand-in to die with its check")
 
 
+
+
+def _distinct_long_texts(n: int) -> list[bytes]:
+    """``postqueue -j`` lines whose delay reasons are all different and ~650 characters long
+    (nothing for the memo to share: each is classified on its own, ~0.15 ms here)."""
+    words = " ".join(f"word{j}" for j in range(70))
+    return [json.dumps({
+        "queue_name": "deferred", "queue_id": f"Q{i:07d}", "arrival_time": int(NOW) - 600,
+        "message_size": 1000, "forced_expire": False, "sender": "s@example.org",
+        "recipients": [{"address": f"u{i}@example.net", "delay_reason":
+                        "host mx.example.net[192.0.2.1] said: 550-5.1.1 The email account that "
+                        f"you tried to reach does not exist. 550-5.1.1 Reference R{i:08d} "
+                        f"{words} (in reply to RCPT TO command)"}]}).encode() + b"\n"
+            for i in range(n)]
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_classifying_stops_at_the_deadline_and_cuts_the_snapshot(fast):
+    """Classifying every distinct text is the one cost a listing's length does not bound: past
+    the deadline (``stop``) the rest are dropped and the snapshot is cut, not classified on."""
+    lines = _distinct_long_texts(300)
+    whole = parse_json_lines(lines, NOW, fast=fast)
+    assert not whole.cut and whole.deferred_classes == {"recipient_unknown": 300}
+    calls = 0
+
+    def stop() -> bool:
+        nonlocal calls
+        calls += 1
+        return calls > 120
+    snap = parse_json_lines(lines, NOW, fast=fast, stop=stop)
+    if fast:        # the fast path classifies as it reads: the deadline ends the reading there
+        assert not snap.cut and snap.deferred_classes == whole.deferred_classes
+        return
+    assert snap.cut
+    assert snap.stats("deferred").messages == 300            # read whole, classified in part
+    assert snap.deferred_classes == {"recipient_unknown": 120}
+
+
+def test_a_listing_of_distinct_long_texts_is_judged_within_t_not_timed_out(tmp_path, capsys):
+    """40,000 distinct 650-character reasons listed at once take ~6 s to classify: the check
+    answers from what it classified by its deadline (CRITICAL, lower bounds), not with
+    nagiosplugin's bare 'Timeout: check execution aborted' (what it did before)."""
+    listing = tmp_path / "listing.jsonl"
+    listing.write_bytes(b"".join(_distinct_long_texts(40_000)))
+    pq = tmp_path / "postqueue"
+    pq.write_text(f"#!/bin/sh\nexec cat {listing}\n")
+    pq.chmod(0o755)
+    code, out, elapsed = run(queue_size.main, ["--postqueue", str(pq), "-c", "20", "-t", "2"],
+                             capsys)
+    assert code == 2, out
+    assert out.startswith("POSTFIX QUEUE CRITICAL - at least "), out
+    assert elapsed < 2.0, elapsed

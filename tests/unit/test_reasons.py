@@ -413,6 +413,30 @@ def test_realworld_tuning_at_least_95_percent_in_every_class():
     assert not low, low
 
 
+#: the tuning part's texts the classifier gets wrong, each named in docs/reasons.md. The floors
+#: above leave room for some 40 more misses, so a family that stops reading the one or two texts
+#: it was written for (most of the part-6 and part-7 rows) would pass them unnoticed; this list
+#: does not: a text may leave it when it comes right, a new miss fails.
+TUNING_MISSES = {
+    "host mx.example[192.0.2.1] said: 421-failure in DNS look-up.",
+    "host mail.domain.com[1.1.1.1] said: 451 DT:SPM 163 mx40,WsCowAAnEhlCoEVa5GjcAA--.20089S3 "
+    "1514512452, please try again 15min later (in reply to end of DATA command)",
+    "553 invalid",
+    "host mx2.sbcglobal.am0.yahoodns.net[98.136.217.192] said: 451 Message temporarily deferred "
+    "- [160] (in reply to end of DATA command)",
+    "host mx.example[192.0.2.1] said: Legitimate bounces are never sent to more than one "
+    "recipient.",
+    "host mx.example[192.0.2.1] said: 553 relay check local fail.",
+    "host mx.example[192.0.2.1] said: 451 qq trouble in home directory",
+}
+
+
+def test_realworld_tuning_misses_no_text_beyond_the_known_ones():
+    assert TUNING_MISSES <= {t for t, _, _ in REAL_TUNING}
+    missed = {t for t, cls, _ in REAL_TUNING if reasons.classify(t) != cls}
+    assert missed <= TUNING_MISSES, sorted(missed - TUNING_MISSES)
+
+
 @pytest.mark.parametrize(("name", "texts_min", "groups_min"), list(HELDBACK_PARTS.values()),
                          ids=list(HELDBACK_PARTS))
 def test_realworld_heldback_not_below_the_published_figure(name, texts_min, groups_min):
