@@ -426,3 +426,36 @@ def test_text_listing_keeps_a_recipient_with_a_quoted_local_part(tmp_path: Path)
     assert {d["domain"]: d["recipients"] for d in doc["top_domains"]} == {
         "ok.example": 2, "\u4f8b\u5b50.\u5e7f\u544a": 1}
     assert doc["deferred_reasons"]["refused"] == 3
+
+
+# -- a few status lines in a timestamp format not understood ---------------------------------
+
+def _mixed_log(path: Path, now: float) -> None:
+    """100 sent lines in RFC 3339, then 3 bounces whose classic stamps have a German month."""
+    lines = [time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now - 600 + i))
+             + f" mx postfix/smtp[9]: 5A{i:08X}: to=<u@d.example>, relay=d[192.0.2.1]:25, "
+               "delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)" for i in range(100)]
+    lines += [time.strftime("Dez %d %H:%M:%S", time.gmtime(now - 300))
+              + f" mx postfix/smtp[9]: 6B{i:08X}: to=<u@d.example>, relay=d[192.0.2.1]:25, "
+                "delay=1, delays=0/0/0/1, dsn=5.1.1, status=bounced (550 5.1.1 no such user)"
+              for i in range(3)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("thresholds,code,first", [
+    (["-w", "1"], 3, "POSTFIX BOUNCE RATE UNKNOWN - 3 delivery status line(s) with a timestamp "
+                     "format this check cannot read could change the result"),
+    (["-w", "10", "-c", "20"], 0, "POSTFIX BOUNCE RATE OK - bounce rate 0% (0 of 100"),
+    ([], 0, "POSTFIX BOUNCE RATE OK - bounce rate 0% (0 of 100"),
+])
+def test_unreadable_status_lines_that_could_change_the_state_are_unknown(
+        tmp_path: Path, thresholds: list[str], code: int, first: str) -> None:
+    """The 3 unreadable lines are 2.9% of the status lines, under the 5% share that made the
+    check UNKNOWN, and they are bounces: with -w 1 the check said OK 0% (a silent OK; only -v
+    named them). Lines that cannot change the state (-w 10) still leave it as it is."""
+    log = tmp_path / "mail.log"
+    _mixed_log(log, time.time())
+    res = _run("check_postfix_bounce_rate", "--log-file", str(log), "--state-dir",
+               str(tmp_path / "st"), *thresholds, cwd=tmp_path)
+    assert res.returncode == code and res.stderr == "", res
+    assert res.stdout.startswith(first), res.stdout
