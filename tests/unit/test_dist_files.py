@@ -139,3 +139,31 @@ def test_the_sdist_carries_the_mit_real_log_and_not_the_agpl_ones(tmp_path):
     assert (ROOT / "tests/fixtures/realworld-logs/LICENSES/AGPL-3.0-only.txt").exists()
     assert (ROOT / "tests/fixtures/realworld-logs/lightmeter-mail.log.1.gz").exists()
 
+
+def installed_docs(entries: list[str]) -> set[str]:
+    """What dh_installdocs puts under /usr/share/doc/<package>/ for debian/docs' entries: a file
+    by its base name, a directory by its base name with everything under it."""
+    out = set()
+    for entry in entries:
+        path = ROOT / entry
+        if path.is_dir():
+            out |= {f"{path.name}/{p.relative_to(path)}" for p in path.rglob("*") if p.is_file()}
+        else:
+            out.add(path.name)
+    return out
+
+
+@needs_git_tree
+def test_ok_the_package_has_every_doc_the_readme_and_the_messages_name():
+    """The installed README links docs/*.md, and a check's UNKNOWN line can say "see
+    docs/log-formats.md": those paths must exist beside the README in /usr/share/doc (a flat
+    docs/packaging.md entry would install packaging.md, and the link would lead nowhere)."""
+    entries = (ROOT / "debian/docs").read_text().split()
+    shipped = installed_docs(entries)
+    assert "README.md" in shipped
+    named = set(re.findall(r"\]\((docs/[\w.-]+\.md)\)", (ROOT / "README.md").read_text()))
+    for src in (ROOT / "checks/postfix_queue_monitor").rglob("*.py"):
+        named |= set(re.findall(r"(docs/[\w.-]+\.md)\"", src.read_text()))
+    assert "docs/log-formats.md" in named and "docs/reference.md" in named
+    named |= {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")}
+    assert sorted(named - shipped) == []
