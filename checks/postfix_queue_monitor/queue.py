@@ -262,15 +262,11 @@ class QueueSnapshot:
         other texts to their class at once keeps the pending keys few when texts carry addresses
         or message ids (tens of thousands of distinct texts). For a ``tokenized`` snapshot
         (the fast path's); call it in listing order, and only for recipients of lines that are
-        counted: the first texts met are the ones kept. A long text is memoised by its
-        reasons.cut, so the memo's keys stay short."""
+        counted: the first texts met are the ones kept. Pass a text already cut
+        (reasons.cut, as the parse loop cuts every delay_reason), so the memo's keys stay
+        short."""
         tok = self.tokens.get(reason)
         if tok is None:
-            if len(reason) > reasons.CUT_AT:
-                reason = reasons.cut(reason)
-                tok = self.tokens.get(reason)
-                if tok is not None:
-                    return tok
             tok = self.new_token(reason)
             if len(self.tokens) < MAX_CLASS_MEMO:
                 self.tokens[reason] = tok

@@ -129,16 +129,8 @@ def test_a_bad_option_is_the_checks_own_status_line(tmp_path: Path, program: str
 
 # -- a mail log read in part at the deadline -------------------------------------------------
 
-def test_a_log_read_in_part_at_the_deadline_says_so_on_the_first_line(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_main) -> None:
-    """The file reader stops at the deadline and goes on next run; the first run's counts are
-    then of the part read, and the status line said nothing of it (only -vv did)."""
-    from postfix_queue_monitor import deliveries
-    from postfix_queue_monitor.deadline import Deadline
-    from postfix_queue_monitor.maillog import reader
-    from postfix_queue_monitor.plugins import bounce
-
-    now = 1796300000.0
+def _log_of_400(tmp_path: Path, now: float) -> Path:
+    """400 delivery lines in the half hour before ``now``, one in four bounced."""
     log = tmp_path / "mail.log"
     with log.open("w") as fh:
         for i in range(400):
@@ -146,6 +138,14 @@ def test_a_log_read_in_part_at_the_deadline_says_so_on_the_first_line(
             st = "bounced" if i % 4 == 0 else "sent"
             fh.write(f"{stamp} mx postfix/smtp[9]: 5A{i:08X}: to=<u{i}@d.example>, relay=d"
                      f"[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status={st} (x)\n")
+    return log
+
+
+def _stop_after_two_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The log reader's deadline passes after its second 4 KiB chunk."""
+    from postfix_queue_monitor import deliveries
+    from postfix_queue_monitor.deadline import Deadline
+    from postfix_queue_monitor.maillog import reader
 
     class StopsAfterTwoChunks(Deadline):
         calls = 0
@@ -154,9 +154,39 @@ def test_a_log_read_in_part_at_the_deadline_says_so_on_the_first_line(
             type(self).calls += 1
             return type(self).calls > 2
 
-    argv = ["--log-file", str(log), "--state-dir", str(tmp_path / "st"), "-w", "10"]
     monkeypatch.setattr(reader, "CHUNK", 4096)
     monkeypatch.setattr(deliveries, "Deadline", StopsAfterTwoChunks)
+
+
+def test_the_zabbix_document_says_when_the_log_was_read_in_part(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """Its delivery counts are then of the part read: meta.error says so (it said nothing)."""
+    from fakes import fake_postqueue
+    from postfix_queue_monitor.zabbix import cli as zabbix_cli
+
+    log = _log_of_400(tmp_path, time.time())
+    argv = ["json", "--postqueue", fake_postqueue(tmp_path, j=None), "--log-file", str(log),
+            "--state-dir", str(tmp_path / "st")]
+    _stop_after_two_chunks(monkeypatch)
+    assert zabbix_cli.main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["delivery"]["sent"] + doc["delivery"]["bounced"] < 400, doc
+    assert "deliveries: log read in part, stopped at the deadline" in doc["meta"]["error"], doc
+    monkeypatch.undo()
+    assert zabbix_cli.main(argv) == 0                      # the rest, and the whole window
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["delivery"]["bounced"] == 100 and doc["meta"]["error"] == "", doc
+
+def test_a_log_read_in_part_at_the_deadline_says_so_on_the_first_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_main) -> None:
+    """The file reader stops at the deadline and goes on next run; the first run's counts are
+    then of the part read, and the status line said nothing of it (only -vv did)."""
+    from postfix_queue_monitor.plugins import bounce
+
+    now = 1796300000.0
+    log = _log_of_400(tmp_path, now)
+    argv = ["--log-file", str(log), "--state-dir", str(tmp_path / "st"), "-w", "10"]
+    _stop_after_two_chunks(monkeypatch)
     code, out = run_main(bounce.main, argv, now)
     first = out.splitlines()[0]
     assert code == 1 and "log read in part, stopped at the deadline" in first, out
@@ -396,3 +426,36 @@ def test_text_listing_keeps_a_recipient_with_a_quoted_local_part(tmp_path: Path)
     assert {d["domain"]: d["recipients"] for d in doc["top_domains"]} == {
         "ok.example": 2, "\u4f8b\u5b50.\u5e7f\u544a": 1}
     assert doc["deferred_reasons"]["refused"] == 3
+
+
+# -- a few status lines in a timestamp format not understood ---------------------------------
+
+def _mixed_log(path: Path, now: float) -> None:
+    """100 sent lines in RFC 3339, then 3 bounces whose classic stamps have a German month."""
+    lines = [time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now - 600 + i))
+             + f" mx postfix/smtp[9]: 5A{i:08X}: to=<u@d.example>, relay=d[192.0.2.1]:25, "
+               "delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)" for i in range(100)]
+    lines += [time.strftime("Dez %d %H:%M:%S", time.gmtime(now - 300))
+              + f" mx postfix/smtp[9]: 6B{i:08X}: to=<u@d.example>, relay=d[192.0.2.1]:25, "
+                "delay=1, delays=0/0/0/1, dsn=5.1.1, status=bounced (550 5.1.1 no such user)"
+              for i in range(3)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("thresholds,code,first", [
+    (["-w", "1"], 3, "POSTFIX BOUNCE RATE UNKNOWN - 3 delivery status line(s) with a timestamp "
+                     "format this check cannot read could change the result"),
+    (["-w", "10", "-c", "20"], 0, "POSTFIX BOUNCE RATE OK - bounce rate 0% (0 of 100"),
+    ([], 0, "POSTFIX BOUNCE RATE OK - bounce rate 0% (0 of 100"),
+])
+def test_unreadable_status_lines_that_could_change_the_state_are_unknown(
+        tmp_path: Path, thresholds: list[str], code: int, first: str) -> None:
+    """The 3 unreadable lines are 2.9% of the status lines, under the 5% share that made the
+    check UNKNOWN, and they are bounces: with -w 1 the check said OK 0% (a silent OK; only -v
+    named them). Lines that cannot change the state (-w 10) still leave it as it is."""
+    log = tmp_path / "mail.log"
+    _mixed_log(log, time.time())
+    res = _run("check_postfix_bounce_rate", "--log-file", str(log), "--state-dir",
+               str(tmp_path / "st"), *thresholds, cwd=tmp_path)
+    assert res.returncode == code and res.stderr == "", res
+    assert res.stdout.startswith(first), res.stdout

@@ -84,9 +84,42 @@ class RateContext(nagiosplugin.ScalarContext):
         self.resource = resource
 
     def evaluate(self, metric: nagiosplugin.Metric, resource: object) -> nagiosplugin.Result:
+        s = self.resource.stats
+        if s is not None and s.unreadable_status and (self.warning or self.critical):
+            undecided = self._undecided(s)
+            if undecided:
+                return self.result_cls(nagiosplugin.Unknown, undecided, metric)
         if not self.resource.judged():
             return self.result_cls(nagiosplugin.Ok, None, metric)
         return super().evaluate(metric, resource)
+
+    def _state(self, rate: float, deliveries: int) -> nagiosplugin.state.ServiceState:
+        if deliveries < self.resource.args.min_deliveries:
+            return nagiosplugin.Ok
+        if self.critical and not self.critical.match(rate):
+            return nagiosplugin.Critical
+        if self.warning and not self.warning.match(rate):
+            return nagiosplugin.Warn
+        return nagiosplugin.Ok
+
+    def _undecided(self, s: deliveries.DeliveryStats) -> str | None:
+        """Status lines whose timestamp is not understood may each be sent, bounced or
+        deferred: their true bounce rate lies between all of them sent and all bounced. When
+        the state is not the same over that whole span, the lines read cannot decide it
+        (UNKNOWN, naming the lines), however small their share."""
+        lost, bad, n = s.unreadable_status, s.bounced + s.expired, s.deliveries
+        lo, hi = 100.0 * bad / (n + lost), 100.0 * (bad + lost) / (n + lost)
+        points = [lo, hi] + [e for r in (self.warning, self.critical) if r
+                             for e in (r.start, r.end) if lo < e < hi]
+        states = {self._state(x, n + lost) for x in points}
+        if n < self.resource.args.min_deliveries <= n + lost:
+            states.add(nagiosplugin.Ok)              # too few to judge, or not
+        if len(states) == 1:
+            return None
+        return (f"{lost} delivery status line(s) with a timestamp format this check cannot "
+                f"read could change the result (bounce rate between {_pct(round(lo, 1))} and "
+                f"{_pct(round(hi, 1))}), e.g. '{s.unreadable_sample[:60]}…': see "
+                f"docs/log-formats.md")
 
 
 def _pct(value: float) -> str:
@@ -122,6 +155,8 @@ class Summary(nagiosplugin.Summary):
         hint = error_hint(results)
         if hint is not None:
             return hint
+        if results["bounce_rate"].state == nagiosplugin.Unknown:   # RateContext._undecided
+            return str(results["bounce_rate"].hint)
         s = self.resource.stats
         assert s is not None
         r = results["bounce_rate"]

@@ -166,6 +166,9 @@ def measure(opts: argparse.Namespace, clock=time.time,
         result.errors.append(f"deliveries: {exc}")
     if stats is not None:
         result.values.update(delivery_values(stats))
+        if stats.stopped_at_deadline:     # the counts are of the part read: say so
+            result.errors.append("deliveries: log read in part, stopped at the deadline (-t): "
+                                 "the counts are of the part read, the rest is read next run")
     result.values["meta.version"] = __version__
     result.values["meta.collect_seconds"] = round(time.monotonic() - started, 4)
     return result

@@ -149,7 +149,8 @@ DESCRIPTIONS = {
     "queue.oldest_age": "Seconds since the arrival of the oldest message in every queue but "
                         "hold (the arrival time, never a file's mtime).",
     "meta.error": "Empty when everything was measured; otherwise what failed (its values are "
-                  "left out) and how to fix it.",
+                  "left out) or was measured in part (a mail log read in part at the "
+                  "deadline), and how to fix it.",
     "meta.cut_messages": "Only when the queue listing was cut by the deadline (a storm: showq "
                          "could not list the whole queue within -t): the messages read before "
                          "the cut, a lower bound of the total. The queue items get no value "
