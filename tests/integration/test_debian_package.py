@@ -124,6 +124,12 @@ def test_ok_installed_layout_and_files_from_the_generators(package):
     assert f"/{dist_files.NAGIOS_COMMANDS} " in conffiles
     for rel, text in dist_files.render(ROOT).items():
         assert Path("/", rel).read_text() == text, f"/{rel} is not the generator's output"
+    # the README's docs/*.md links and the checks' "see docs/log-formats.md" resolve beside it
+    doc = Path("/usr/share/doc", PACKAGE)
+    assert (doc / "README.md.gz").exists()
+    for md in sorted((ROOT / "docs").glob("*.md")):
+        assert {doc / "docs" / md.name, doc / "docs" / f"{md.name}.gz"} & {
+            p for p in (doc / "docs").iterdir()}, f"docs/{md.name} is not installed"
     nrpe = (SHARE / "nrpe/postfix-queue-monitor.cfg").read_text()
     assert re.findall(r"=(\S+)", nrpe) == [f"{PLUGINS}/{c.prog}" for c in CHECKS]
     # every private library imports, as nagios, with nothing but Debian's python3 packages

@@ -12,6 +12,11 @@ import pytest
 from postfix_queue_monitor import __version__, dist_files, nagios_gen
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The sdist leaves debian/ out (MANIFEST.in) and has no git history: the tests of the Debian
+#: package's sources, and the one building an sdist from git's files, run in the git tree.
+needs_git_tree = pytest.mark.skipif(
+    not (ROOT / "debian").is_dir() or not (ROOT / ".git").exists(),
+    reason="not a git checkout with debian/ (an unpacked sdist): run in the git tree")
 
 
 def test_ok_package_files_carry_package_paths_only():
@@ -91,6 +96,7 @@ def test_ok_a_new_static_directory_file_and_unit_ship_by_themselves(tmp_path):
         "ExecStart=/usr/bin/postfix_queue_x run\n")
 
 
+@needs_git_tree
 def test_ok_one_version_everywhere():
     changelog = (ROOT / "debian/changelog").read_text().splitlines()[0]
     assert re.match(rf"postfix-queue-monitor \({re.escape(__version__)}-\d+\) ", changelog)
@@ -98,6 +104,7 @@ def test_ok_one_version_everywhere():
     assert 'dynamic = ["version"]' in (ROOT / "pyproject.toml").read_text()
 
 
+@needs_git_tree
 def test_the_sdist_carries_the_mit_real_log_and_not_the_agpl_ones(tmp_path):
     """The project is MIT: the AGPL-3.0-only real logs (and the rsyslog captures made from one,
     and the AGPL text) stay in git, out of the sdist (MANIFEST.in); the MIT one, its licence
@@ -118,6 +125,12 @@ def test_the_sdist_carries_the_mit_real_log_and_not_the_agpl_ones(tmp_path):
         assert member is not None
         mit_text = member.read().decode()
     assert logs == ["LICENSES/MIT.txt", "SOURCES.md", "infohtreasure-maillog.gz"], logs
+    # every generated config and template the package ships, and what the unit tests import
+    tops = {n.split("/", 2)[1] for n in names if n.count("/") >= 2}
+    wanted = {"nagios_configs", "icinga_director", "docs", "tests", "tools", "benchmarks",
+              *dist_files.STATIC_DIRS}
+    assert sorted(wanted - tops) == []
+    assert [n for n in names if n.endswith("/benchmarks/harness.py")]
     assert not [n for n in names if "AGPL" in n or "lightmeter" in n or "rsyslog-8" in n]
     # the source repository's LICENSE as it is (git blob 03e38f5c), its holder's line first
     assert mit_text == (ROOT / "tests/fixtures/realworld-logs/LICENSES/MIT.txt").read_text()
@@ -125,3 +138,32 @@ def test_the_sdist_carries_the_mit_real_log_and_not_the_agpl_ones(tmp_path):
     assert "The above copyright notice and this permission notice shall be included" in mit_text
     assert (ROOT / "tests/fixtures/realworld-logs/LICENSES/AGPL-3.0-only.txt").exists()
     assert (ROOT / "tests/fixtures/realworld-logs/lightmeter-mail.log.1.gz").exists()
+
+
+def installed_docs(entries: list[str]) -> set[str]:
+    """What dh_installdocs puts under /usr/share/doc/<package>/ for debian/docs' entries: a file
+    by its base name, a directory by its base name with everything under it."""
+    out = set()
+    for entry in entries:
+        path = ROOT / entry
+        if path.is_dir():
+            out |= {f"{path.name}/{p.relative_to(path)}" for p in path.rglob("*") if p.is_file()}
+        else:
+            out.add(path.name)
+    return out
+
+
+@needs_git_tree
+def test_ok_the_package_has_every_doc_the_readme_and_the_messages_name():
+    """The installed README links docs/*.md, and a check's UNKNOWN line can say "see
+    docs/log-formats.md": those paths must exist beside the README in /usr/share/doc (a flat
+    docs/packaging.md entry would install packaging.md, and the link would lead nowhere)."""
+    entries = (ROOT / "debian/docs").read_text().split()
+    shipped = installed_docs(entries)
+    assert "README.md" in shipped
+    named = set(re.findall(r"\]\((docs/[\w.-]+\.md)\)", (ROOT / "README.md").read_text()))
+    for src in (ROOT / "checks/postfix_queue_monitor").rglob("*.py"):
+        named |= set(re.findall(r"(docs/[\w.-]+\.md)\"", src.read_text()))
+    assert "docs/log-formats.md" in named and "docs/reference.md" in named
+    named |= {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")}
+    assert sorted(named - shipped) == []
