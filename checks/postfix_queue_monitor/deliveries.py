@@ -20,7 +20,7 @@ from typing import Any, Optional
 from . import state_schema
 from .deadline import Deadline
 from .errors import MonitorError
-from .maillog.feeder import LineFeeder
+from .maillog.feeder import MAX_NAMES, LineFeeder
 from .maillog.journal import JournalReader
 from .maillog.reader import FileReader, Position
 from .maillog.tally import Tally
@@ -195,7 +195,8 @@ def measure_deliveries(log_file: Optional[str], journal: bool, syslog_name: Opti
         tally = Tally.load(data) if data else Tally()
         tally.prune(since)
         clock = Clock(now)
-        feeder = LineFeeder(tally, clock, syslog_name)
+        feeder = LineFeeder(tally, clock, syslog_name,
+                            name_seen=bool(data and data.get("name_seen")))
         left = max(0.5, deadline.remaining())
         new_state: dict[str, Any]
         if use_journal:
@@ -219,13 +220,33 @@ def measure_deliveries(log_file: Optional[str], journal: bool, syslog_name: Opti
         stats.stopped_at_deadline = not use_journal and freader.stopped_at is not None
         new_state.update(tally.dump())
         new_state["updated"] = now
+        problem = name_problem(syslog_name, source, feeder, data, new_state)
         sf.write(STATE_KIND, new_state)
     # after the write: the odd lines stay in the state for the window, so the next run (which
     # may read nothing new) says the same, never a silent OK
-    problem = stats.format_problem()
+    problem = problem or stats.format_problem()
     if problem:
         raise MonitorError(problem)
     return stats
+
+
+def name_problem(syslog_name: Optional[str], source: str, feeder: LineFeeder,
+                 data: Optional[dict[str, Any]], state: dict[str, Any]) -> Optional[str]:
+    """A --syslog-name no line read so far carries, while other Postfix names are read: a
+    mistyped name, which would otherwise be "too few deliveries to judge" forever. Once seen
+    (any line of it: an idle instance stays OK) ``name_seen`` stays in the state; until then
+    the other names stay there too, so a run that reads nothing new says the same."""
+    if not syslog_name:
+        return None
+    state["name_seen"] = feeder.name_seen          # (which started from the state's)
+    if feeder.name_seen:
+        return None
+    others = sorted(set(data.get("other_names", ()) if data else ()) | feeder.other_names)
+    if not others:
+        return None           # no Postfix line at all yet: nothing says the name is wrong
+    state["other_names"] = others[:MAX_NAMES]
+    return (f"no line of syslog name '{syslog_name}' in {source} (Postfix names seen: "
+            f"{', '.join(others[:MAX_NAMES])}): check --syslog-name")
 
 
 def read_counts(lines: Iterable[bytes], now: float, window: float,

@@ -138,6 +138,15 @@ def _source(data: dict[str, Any], out: dict[str, Any]) -> None:
         out["cursor"] = None if cursor is None else text(cursor, "journal cursor", 4096)
     if "updated" in data:
         out["updated"] = number(data["updated"], "updated")
+    if "name_seen" in data:              # --syslog-name: a line of it was read (deliveries)
+        if not isinstance(data["name_seen"], bool):
+            raise ValueError(f"name_seen is {type(data['name_seen']).__name__}, not a boolean")
+        out["name_seen"] = data["name_seen"]
+    if "other_names" in data:            # until then: the other Postfix names read
+        names = array(data["other_names"], "other_names")
+        if len(names) > 64:
+            raise ValueError(f"other_names holds {len(names)} names")
+        out["other_names"] = [text(n, "other name", 200, True) for n in names]
 
 
 def bounce(data: dict[str, Any]) -> dict[str, Any]:

@@ -35,15 +35,37 @@ def _has_delivery(program: bytes) -> bool:
     return any(name == "delivery" for name, _ in table[:2])
 
 
+#: a program tag's end: syslog's ``[pid]: `` or ``: ``, or RFC 5424's `` PROCID MSGID SD``
+_TAG_END = rb"(?:/[^\s\[:]+)?(?:\[\d+\]: |: | \S+ \S+ [-\[])"
+#: Postfix programs by name: ``postfix…`` or ``NAME/<a Postfix daemon>`` (any syslog_name)
+_DAEMONS = rb"master|qmgr|smtpd?|cleanup|pickup|local|lmtp|virtual|pipe|bounce|postscreen|anvil"
+_NAME = rb"(postfix[^\s\[:/]*|[^\s\[:/]+(?=/(?:" + _DAEMONS + rb")\[))" + _TAG_END
+MAX_NAMES = 8            # other Postfix names kept to say which ones were seen
+
+
+def tag_of(syslog_name: str) -> re.Pattern[bytes]:
+    """A line of this syslog name anywhere in a block (any of its programs, any message)."""
+    return re.compile(rb" " + re.escape(syslog_name.encode("utf-8", "surrogateescape")
+                                        .rstrip(b"/")) + _TAG_END)
+
+
 class LineFeeder:
     """Feeds blocks of complete lines into a Tally: only lines that can matter are parsed in
     Python (those with ``status=`` and Postfix lines the table's union does not recognise);
     the scanning itself runs in the regex engine."""
 
-    def __init__(self, tally: Tally, clock: Clock, syslog_name: Optional[str]):
+    def __init__(self, tally: Tally, clock: Clock, syslog_name: Optional[str], *,
+                 name_seen: bool = False):
         self.tally = tally
         self.clock = clock
         self.is_postfix = program_matcher(syslog_name)
+        #: --syslog-name: whether a line of that name was read (any line: an idle instance's
+        #: master "daemon started" counts), and until then the other Postfix names read, so
+        #: that a mistyped name is UNKNOWN naming them instead of "too few deliveries" forever
+        #: (``name_seen``: a former run saw it, nothing to look for)
+        self.name_seen = name_seen or not syslog_name
+        self.other_names: set[str] = set()
+        self._own = tag_of(syslog_name) if syslog_name else None
         self._delivery_table: dict[bytes, bool] = {}
         if syslog_name:
             prog = re.escape(syslog_name.encode("utf-8", "surrogateescape").rstrip(b"/")) + \
@@ -79,6 +101,7 @@ class LineFeeder:
         """One line, parsed through the table (the reference path; the journal uses
         parse_message directly)."""
         self.tally.lines += 1
+        self._names(line)
         res = parse_line(line, self.clock, self.is_postfix)
         if res is None:
             return
@@ -100,6 +123,7 @@ class LineFeeder:
         the common table entries do not recognise; Python only sees those. Lines of other
         programs never leave the regex engine."""
         tally = self.tally
+        self._names(data)
         tally.lines += data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
         clock, is_postfix, count = self.clock, self.is_postfix, tally.count
         delivery_table, minute_of = self._delivery_table, clock.minute_of
@@ -133,6 +157,40 @@ class LineFeeder:
             res = parse_line(line, clock, is_postfix)
             if res is not None:
                 self._result(res, line)
+
+    def _names(self, data: bytes) -> None:
+        """Until a line of --syslog-name is read: is it in ``data``, and which other Postfix
+        names are (one regex pass each, and none once the name was seen)."""
+        if self.name_seen or self._own is None:
+            return
+        if self._own.search(data):
+            self.name_seen = True
+            self.other_names.clear()
+            return
+        names = self.other_names
+        while len(names) < MAX_NAMES:
+            # the names known so far are excluded in the regex: a search per new name, not a
+            # Python step per line
+            known = b"|".join(re.escape(n.encode("utf-8", "surrogateescape")) for n in names)
+            m = re.search(rb" (?!(?:" + known + rb")(?:[/\[:]| ))" + _NAME if names
+                          else rb" " + _NAME, data)
+            if m is None:
+                break
+            names.add(m[1].decode("utf-8", "surrogateescape"))
+
+    def identifiers(self, idents: list[str]) -> None:
+        """The journal's SYSLOG_IDENTIFIERs (every one it holds, not only the window's): the
+        same as _names, for ``--journal``."""
+        if self.name_seen:
+            return
+        if any(self.is_postfix(i.encode("utf-8", "surrogateescape")) for i in idents):
+            self.name_seen = True
+            return
+        for ident in idents:
+            name, _, sub = ident.partition("/")
+            if name.startswith("postfix") or re.fullmatch(_DAEMONS.decode(), sub):
+                if len(self.other_names) < MAX_NAMES:
+                    self.other_names.add(name)
 
     def _unreadable_lines(self, data: bytes) -> set[int]:
         """The Postfix lines of ``data`` whose stamp is in no style the Clock reads, whatever

@@ -71,12 +71,10 @@ class JournalReader:
             raise MonitorError(problem)
 
     def identifiers(self) -> list[str]:
-        out = []
-        for raw in self._run(self.base + ["-F", "SYSLOG_IDENTIFIER"]):
-            ident = raw.rstrip(b"\n")
-            if self.is_postfix(ident):
-                out.append(ident.decode("utf-8", "surrogateescape"))
-        return sorted(out)
+        every = [raw.rstrip(b"\n").decode("utf-8", "surrogateescape")
+                 for raw in self._run(self.base + ["-F", "SYSLOG_IDENTIFIER"])]
+        self.feeder.identifiers(every)        # is --syslog-name among them, else who is
+        return sorted(i for i in every if self.is_postfix(i.encode("utf-8", "surrogateescape")))
 
     def read(self, cursor: Optional[str], since: float) -> Optional[str]:
         idents = self.identifiers()

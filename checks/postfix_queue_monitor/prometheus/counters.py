@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from .. import state_schema
 from ..deadline import Deadline
-from ..deliveries import resolve_source
+from ..deliveries import name_problem, resolve_source
 from ..errors import MonitorError
 from ..maillog import Clock, FileReader, JournalReader, LineFeeder, Position, Tally, minute
 from ..metrics import DELIVERY_COUNTS
@@ -56,7 +56,8 @@ def read_totals(log_file: Optional[str], journal: bool, syslog_name: Optional[st
         totals = _totals(data)
         # first run: a floor past now, so the lines read to find the end count nowhere
         tally = Tally(since=minute(now) + 60 if data is None else 0)
-        feeder = LineFeeder(tally, Clock(now), syslog_name)
+        feeder = LineFeeder(tally, Clock(now), syslog_name,
+                            name_seen=bool(data and data.get("name_seen")))
         state: dict[str, Any] = {"source": source}
         if use_journal:
             cursor = data.get("cursor") if data else None
@@ -88,5 +89,8 @@ def read_totals(log_file: Optional[str], journal: bool, syslog_name: Optional[st
                 totals[name] += bucket[i]
         state["totals"] = totals
         state["updated"] = now
+        problem = name_problem(syslog_name, source, feeder, data, state)
         sf.write(STATE_KIND, state)
+    if problem:
+        raise MonitorError(problem)
     return totals
