@@ -881,4 +881,9 @@ def read_queue(postqueue: str, config_dir: str | None, timeout: float,
         sample = snap.malformed_samples[0][:80] if snap.malformed_samples else ""
         raise MonitorError(f"{' '.join(argv)} printed {snap.lines} lines and none parses as a "
                            f"queue listing (first: {sample!r})")
+    if snap.source == "text" and snap.expected_messages is None:
+        # real postqueue -p always ends with one of them: without, showq may have stopped early
+        snap.warnings.append("postqueue -p ended without its summary line ('-- N Kbytes in M "
+                             "Requests.' or 'Mail queue is empty'): the listing may be "
+                             "incomplete, counted as read")
     return snap
