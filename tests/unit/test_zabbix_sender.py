@@ -152,3 +152,23 @@ def test_import_rules_name_groups_as_each_server_version_wants() -> None:
     assert import_rules("7.0.9")["templateDashboards"]["deleteMissing"] is True
     with pytest.raises(MonitorError, match="unexpected Zabbix API version"):
         import_rules("seven")
+
+
+def test_postmulti_default_falls_back_to_usr_sbin_off_path(monkeypatch, tmp_path: Path) -> None:
+    """cron's PATH (/usr/bin:/bin), as in the shipped .cron lines, lacks /usr/sbin: postmulti
+    is then found where Debian puts it, as postqueue is (queue.default_postqueue)."""
+    from postfix_queue_monitor.zabbix import cli
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert cli.default_postmulti() == "/usr/sbin/postmulti"
+    pm = tmp_path / "postmulti"
+    pm.write_text("#!/bin/sh\n")
+    pm.chmod(0o755)
+    assert cli.default_postmulti() == str(pm)
+
+
+def test_discover_says_what_to_do_when_postmulti_is_missing(tmp_path: Path, capsys) -> None:
+    """Before: 'postmulti not found' and nothing about the fix."""
+    rc = main(["discover", "--postmulti", str(tmp_path / "postmulti")])
+    out = capsys.readouterr().out
+    assert rc == 3 and len(out.splitlines()) == 1, out
+    assert "not found: install Postfix or pass --postmulti PATH" in out, out

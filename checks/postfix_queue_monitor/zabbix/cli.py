@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import socket
 import sys
 import time
@@ -50,8 +51,9 @@ def _measuring(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bounce-window", metavar="DURATION", type=parse_duration,
                    default=BOUNCE.window, help="delivery count / bounce rate window (default "
                    f"{check_registry.duration_text(BOUNCE.window)})")
-    p.add_argument("--postmulti", metavar="PATH", default="postmulti",
-                   help="the postmulti program, for --instances and discover")
+    p.add_argument("--postmulti", metavar="PATH",
+                   help="the postmulti program, for --instances and discover (default: "
+                        "postmulti on PATH, else /usr/sbin/postmulti)")
 
 
 def parser() -> Parser:
@@ -67,7 +69,9 @@ def parser() -> Parser:
 
     disc = sub.add_parser("discover", help="print the Postfix instances as Zabbix LLD JSON")
     disc.add_argument("-t", "--timeout", type=parse_timeout, default=TIMEOUT)
-    disc.add_argument("--postmulti", metavar="PATH", default="postmulti")
+    disc.add_argument("--postmulti", metavar="PATH",
+                      help="the postmulti program (default: postmulti on PATH, else "
+                           "/usr/sbin/postmulti)")
 
     snd = sub.add_parser("send", help="push the document to a Zabbix trapper")
     _measuring(snd)
@@ -148,10 +152,23 @@ def parse_postmulti(text: str) -> list[dict[str, str]]:
     return rows
 
 
-def list_instances(postmulti: str, deadline: Deadline) -> list[dict[str, str]]:
-    with Child([postmulti, "-l"], deadline.child_timeout()) as child:
-        out = b"".join(child.lines()).decode("utf-8", "replace")
-        rc, err = child.finish()
+def default_postmulti() -> str:
+    """``postmulti`` on PATH, else /usr/sbin/postmulti: cron's PATH (the shipped .cron lines)
+    lacks /usr/sbin, as the checks' under nagios often does (queue.default_postqueue)."""
+    return shutil.which("postmulti") or "/usr/sbin/postmulti"
+
+
+def list_instances(postmulti: str | None, deadline: Deadline) -> list[dict[str, str]]:
+    postmulti = postmulti or default_postmulti()
+    try:
+        with Child([postmulti, "-l"], deadline.child_timeout()) as child:
+            out = b"".join(child.lines()).decode("utf-8", "replace")
+            rc, err = child.finish()
+    except MonitorError as exc:
+        if str(exc) == f"{postmulti} not found":
+            raise MonitorError(f"{postmulti} not found: install Postfix or pass --postmulti "
+                               f"PATH") from None
+        raise
     if rc != 0:
         last = err.strip().splitlines()[-1] if err.strip() else "no message"
         raise MonitorError(f"postmulti -l exited {rc}: {last}")
