@@ -55,7 +55,7 @@ class LineFeeder:
     the scanning itself runs in the regex engine."""
 
     def __init__(self, tally: Tally, clock: Clock, syslog_name: Optional[str], *,
-                 name_seen: bool = False):
+                 name_seen: Optional[bool] = None):
         self.tally = tally
         self.clock = clock
         self.is_postfix = program_matcher(syslog_name)
@@ -63,7 +63,10 @@ class LineFeeder:
         #: master "daemon started" counts), and until then the other Postfix names read, so
         #: that a mistyped name is UNKNOWN naming them instead of "too few deliveries" forever
         #: (``name_seen``: a former run saw it, nothing to look for)
-        self.name_seen = name_seen or not syslog_name
+        self.name_seen = bool(name_seen) or not syslog_name
+        #: no run recorded the search (a first run, or a state written before it existed): the
+        #: file reader also looks for the name before what it reads, once
+        self.look_back = name_seen is None
         self.other_names: set[str] = set()
         self._own = tag_of(syslog_name) if syslog_name else None
         self._delivery_table: dict[bytes, bool] = {}
