@@ -161,19 +161,24 @@ class LineFeeder:
             if res is not None:
                 self._result(res, line)
 
-    def look_for_name(self, data: bytes) -> None:
+    def look_for_name(self, data: bytes) -> bool:
         """Lines that are not counted (a log's part before the window): do they carry
-        --syslog-name? (An idle instance's older lines say the name is not mistyped.)"""
-        self._names(data)
+        --syslog-name? (An idle instance's older lines say the name is not mistyped.) Only the
+        name's own search, a literal one: the other names' search costs ~20x as much per MiB
+        (13 ms, 6.7 s over the 512 MiB look-back against the default -t 8), and the lines read
+        say them anyway."""
+        if self.name_seen or self._own is None:
+            return True
+        if self._own.search(data):
+            self.name_seen = True
+            self.other_names.clear()
+            return True
+        return False
 
     def _names(self, data: bytes) -> None:
         """Until a line of --syslog-name is read: is it in ``data``, and which other Postfix
         names are (one regex pass each, and none once the name was seen)."""
-        if self.name_seen or self._own is None:
-            return
-        if self._own.search(data):
-            self.name_seen = True
-            self.other_names.clear()
+        if self.look_for_name(data):
             return
         names = self.other_names
         while len(names) < MAX_NAMES:
