@@ -74,6 +74,20 @@ def test_idle_instance_seen_before_stays_ok_when_only_others_log(run_main, log) 
     assert code == 0 and "too few deliveries to judge (3 < 10" in out, out
 
 
+def test_first_run_finds_an_idle_instance_by_its_lines_before_the_window(run_main,
+                                                                          log) -> None:
+    """The first run reads only the window, where only the other instances logged; the idle
+    one's lines two hours earlier say its name is right (it was UNKNOWN until it logged)."""
+    lines = log.read_bytes()
+    busy = b"".join(status(T0 - 7000 + i // 10, "postfix/smtp", i) for i in range(30_000))
+    log.write_bytes(master(T0 - 7200, "postfix-in") + status(T0 - 7100, "postfix-in/smtp", 90)
+                    + busy + lines)                 # (3.5 MB: the window starts far in)
+    code, out = check(run_main, log, "postfix-in")
+    assert code == 0 and "too few deliveries to judge (0 < 10" in out, out
+    code, out = check(run_main, log, "postfx-in", T0 + 60)      # a mistyped name still is not
+    assert code == 3 and "no line of syslog name 'postfx-in'" in out, out
+
+
 def test_no_postfix_line_at_all_stays_as_today(run_main, tmp_path) -> None:
     empty = tmp_path / "mail.log"
     empty.write_bytes(b"Nov 29 14:58:00 vm cron[1]: (root) CMD (true)\n")

@@ -158,6 +158,11 @@ class LineFeeder:
             if res is not None:
                 self._result(res, line)
 
+    def look_for_name(self, data: bytes) -> None:
+        """Lines that are not counted (a log's part before the window): do they carry
+        --syslog-name? (An idle instance's older lines say the name is not mistyped.)"""
+        self._names(data)
+
     def _names(self, data: bytes) -> None:
         """Until a line of --syslog-name is read: is it in ``data``, and which other Postfix
         names are (one regex pass each, and none once the name was seen)."""

@@ -19,6 +19,8 @@ from .feeder import LineFeeder
 
 CHUNK = 1024 * 1024
 FP_LEN = 1024            # bytes of a log's head that identify it across renames
+#: a first run that met no line of --syslog-name in the window looks this far back before it
+NAME_LOOKBACK = 512 * 1024 * 1024
 
 
 @dataclass
@@ -314,7 +316,27 @@ class FileReader:
                     self.feeder.tally.notes.append(f"first run also read {older[0]}")
             start = self._window_offset(fh, st.st_size, since)
             end = self._read_from(fh, start, final=False)
+            if not self.feeder.name_seen and not isinstance(fh, gzip.GzipFile):
+                self._name_before(fh, start)
             return self._position(fh, st, end)
+
+    def _name_before(self, fh: BinaryIO, start: int) -> None:
+        """A first run whose window holds no line of --syslog-name: look for the name in the
+        file before the window (up to NAME_LOOKBACK, within the deadline), so that an instance
+        idle for the window is not taken for a mistyped name. Nothing there is counted."""
+        pos = max(0, start - NAME_LOOKBACK)
+        fh.seek(pos)
+        carry = b""
+        while pos < start and not self.feeder.name_seen:
+            if self.deadline is not None and self.deadline.expired():
+                break
+            chunk = fh.read(min(CHUNK, start - pos))
+            if not chunk:
+                break
+            pos += len(chunk)
+            # a tag split between two chunks is whole in the carried tail
+            self.feeder.look_for_name(carry + chunk)
+            carry = chunk[-256:]
 
     def _position(self, fh: BinaryIO, st: os.stat_result, offset: int) -> Position:
         fp_len = min(offset, FP_LEN)
