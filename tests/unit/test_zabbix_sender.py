@@ -140,6 +140,10 @@ def test_deploy_unreachable_api_is_one_line_exit_3(capsys) -> None:
                  "--token", "x"]) == 3
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and "cannot reach the Zabbix API" in out
+    # the cause itself, not urllib3's wrappers cut at 200 characters before it (was: "...
+    # HTTPConnectionPool(host=..., port=10154): Max retries exceeded ... a new connect")
+    assert out.rstrip().endswith("Connection refused"), out
+    assert "HTTPConnectionPool" not in out and " object at 0x" not in out, out
 
 
 def test_import_rules_name_groups_as_each_server_version_wants() -> None:

@@ -81,8 +81,28 @@ def connect(url: str, user: str | None, password: str | None, token: str | None,
         raise MonitorError(f"Zabbix API at {api.url} refused the login: {exc}") from None
     except RequestException as exc:
         raise MonitorError(f"cannot reach the Zabbix API at {api.url}: "
-                           f"{str(exc).splitlines()[0][:200]}") from None
+                           f"{root_cause(exc)[:200]}") from None
     return api
+
+
+def root_cause(exc: BaseException) -> str:
+    """The innermost error under requests' and urllib3's wrappers (MaxRetryError.reason, then
+    the chained socket error), e.g. "Connection refused": their own texts repeat the URL and
+    a connection object before it, so one line cut to length lost the cause."""
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = getattr(exc, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = next((a for a in exc.args if isinstance(a, BaseException)), None)
+        inner = inner or exc.__cause__ or exc.__context__
+        if inner is None:
+            break
+        exc = inner
+    if isinstance(exc, OSError) and isinstance(exc.strerror, str) and exc.strerror:
+        return exc.strerror
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _group_ids(api, names: list[str], result: Result) -> list[dict[str, str]]:
