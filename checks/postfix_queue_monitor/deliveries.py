@@ -196,7 +196,7 @@ def measure_deliveries(log_file: Optional[str], journal: bool, syslog_name: Opti
         tally.prune(since)
         clock = Clock(now)
         feeder = LineFeeder(tally, clock, syslog_name,
-                            name_seen=bool(data and data.get("name_seen")))
+                            name_seen=data.get("name_seen") if data else None)
         left = max(0.5, deadline.remaining())
         new_state: dict[str, Any]
         if use_journal:

@@ -88,6 +88,24 @@ def test_first_run_finds_an_idle_instance_by_its_lines_before_the_window(run_mai
     assert code == 3 and "no line of syslog name 'postfx-in'" in out, out
 
 
+def test_state_from_before_the_search_looks_back_once(run_main, log) -> None:
+    """A state written before the name search (no name_seen) on an idle instance: the first
+    run after the upgrade reads only the other instances' new lines, and looks back in the file
+    for the name as a first run does (it was UNKNOWN until the idle instance logged again)."""
+    with open(log, "ab") as fh:
+        fh.write(master(T0 - 60, "postfix-in"))
+    assert check(run_main, log, "postfix-in")[0] == 0
+    state = next((log.parent / "state").glob("bounce-*.json"))
+    doc = json.loads(state.read_text())
+    del doc["data"]["name_seen"]
+    state.write_text(json.dumps(doc))
+    with open(log, "ab") as fh:
+        fh.write(status(T0 + 10, "postfix/smtp", 500))
+    code, out = check(run_main, log, "postfix-in", T0 + 60)
+    assert code == 0 and "too few deliveries to judge (0 < 10" in out, out
+    assert json.loads(state.read_text())["data"]["name_seen"] is True
+
+
 def test_no_postfix_line_at_all_stays_as_today(run_main, tmp_path) -> None:
     empty = tmp_path / "mail.log"
     empty.write_bytes(b"Nov 29 14:58:00 vm cron[1]: (root) CMD (true)\n")

@@ -321,9 +321,10 @@ class FileReader:
             return self._position(fh, st, end)
 
     def _name_before(self, fh: BinaryIO, start: int) -> None:
-        """A first run whose window holds no line of --syslog-name: look for the name in the
-        file before the window (up to NAME_LOOKBACK, within the deadline), so that an instance
-        idle for the window is not taken for a mistyped name. Nothing there is counted."""
+        """A first run (or the first on a state written before the search existed) that read no
+        line of --syslog-name: look for the name in the file before what it read (up to
+        NAME_LOOKBACK, within the deadline), so that an instance idle since is not taken for a
+        mistyped name. Nothing there is counted."""
         pos = max(0, start - NAME_LOOKBACK)
         fh.seek(pos)
         carry = b""
@@ -371,6 +372,8 @@ class FileReader:
             if (same_file and st.st_size >= pos.offset
                     and _fingerprint(fh, pos.fp_len) == pos.fp):
                 end = self._read_from(fh, pos.offset, final=False)
+                if self.feeder.look_back and not self.feeder.name_seen:
+                    self._name_before(fh, pos.offset)      # a state from before the search
                 return self._position(fh, st, end)
             # rotated (rename: new inode) or truncated in place (copytruncate)
             how = "renamed" if not same_file else "truncated (copytruncate)"

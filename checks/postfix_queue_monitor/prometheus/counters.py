@@ -57,7 +57,7 @@ def read_totals(log_file: Optional[str], journal: bool, syslog_name: Optional[st
         # first run: a floor past now, so the lines read to find the end count nowhere
         tally = Tally(since=minute(now) + 60 if data is None else 0)
         feeder = LineFeeder(tally, Clock(now), syslog_name,
-                            name_seen=bool(data and data.get("name_seen")))
+                            name_seen=data.get("name_seen") if data else None)
         state: dict[str, Any] = {"source": source}
         if use_journal:
             cursor = data.get("cursor") if data else None
