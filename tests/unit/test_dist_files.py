@@ -167,3 +167,19 @@ def test_ok_the_package_has_every_doc_the_readme_and_the_messages_name():
     assert "docs/log-formats.md" in named and "docs/reference.md" in named
     named |= {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")}
     assert sorted(named - shipped) == []
+
+
+@needs_git_tree
+def test_ok_readme_and_package_description_name_every_tool_the_package_installs():
+    """The README's "Debian 12 package" section and debian/control's Description are what an
+    admin reads before installing: each names every console script put on PATH (before:
+    postfix_queue_prometheus, in /usr/bin, was in neither)."""
+    from importlib.metadata import distribution
+    tools = sorted(ep.name for ep in distribution("postfix-queue-monitor").entry_points
+                   if ep.group == "console_scripts" and not ep.name.startswith("check_"))
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Debian 12 package", 1)[1].split("\n### ", 1)[0]
+    control = (ROOT / "debian/control").read_text().split("\nDescription:", 1)[1]
+    assert "postfix_queue_prometheus" in tools
+    assert [t for t in tools if f"`{t}`" not in section] == []
+    assert [t for t in tools if t not in control] == []
