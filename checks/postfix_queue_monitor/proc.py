@@ -71,7 +71,9 @@ class ChildTimeout(MonitorError):
 class Child:
     """A running program whose stdout is read line by line (bytes), never buffered whole."""
 
-    def __init__(self, argv: Sequence[str], timeout: float, env: dict[str, str] | None = None):
+    def __init__(self, argv: Sequence[str], timeout: float, env: dict[str, str] | None = None,
+                 missing: str = ""):
+        """``missing``: what to do when the program is not found (said after "not found: ")."""
         self.argv = list(argv)
         self.timeout = timeout
         self.expired = False
@@ -89,7 +91,8 @@ class Child:
             )
         except FileNotFoundError:
             self._stderr.close()
-            raise MonitorError(f"{self.argv[0]} not found") from None
+            raise MonitorError(f"{self.argv[0]} not found" + (f": {missing}" if missing
+                                                               else "")) from None
         except PermissionError:
             self._stderr.close()
             raise MonitorError(f"{self.argv[0]} is not executable") from None

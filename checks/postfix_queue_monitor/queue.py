@@ -817,7 +817,7 @@ def _run(argv: list[str], timeout: float, parse, now: float, histograms: Histogr
     of it, at most 0.5 s: the caller's reserve is a fifth, at most 1 s); then it stops and
     the snapshot is cut (QueueSnapshot.fold)."""
     end = time.monotonic() + timeout + min(0.5, 0.1 * timeout)
-    with Child(argv, timeout) as child:
+    with Child(argv, timeout, missing="install Postfix or pass --postqueue PATH") as child:
         snap = parse(child.lines(MAX_LINE, cut_ok=True), now, histograms,
                      stop=lambda: time.monotonic() > end)
         rc, err = child.finish(cut_ok=True)
@@ -838,13 +838,7 @@ def read_queue(postqueue: str, config_dir: str | None, timeout: float,
     bounds); without, that is the MonitorError it always was."""
     deadline = Deadline(timeout)
     argv = postqueue_argv(postqueue, config_dir, "-j")
-    try:
-        snap, rc, err = _run(argv, timeout, parse_json_lines, now, histograms)
-    except MonitorError as exc:
-        if "not found" in str(exc):
-            raise MonitorError(f"{postqueue} not found: install Postfix or pass --postqueue PATH") \
-                from None
-        raise
+    snap, rc, err = _run(argv, timeout, parse_json_lines, now, histograms)
     if not snap.cut and (rc == 64 or ("invalid option" in err and rc != 0)):
         argv = postqueue_argv(postqueue, config_dir, "-p")
         remaining = max(0.1, deadline.remaining())

@@ -160,15 +160,10 @@ def default_postmulti() -> str:
 
 def list_instances(postmulti: str | None, deadline: Deadline) -> list[dict[str, str]]:
     postmulti = postmulti or default_postmulti()
-    try:
-        with Child([postmulti, "-l"], deadline.child_timeout()) as child:
-            out = b"".join(child.lines()).decode("utf-8", "replace")
-            rc, err = child.finish()
-    except MonitorError as exc:
-        if str(exc) == f"{postmulti} not found":
-            raise MonitorError(f"{postmulti} not found: install Postfix or pass --postmulti "
-                               f"PATH") from None
-        raise
+    with Child([postmulti, "-l"], deadline.child_timeout(),
+               missing="install Postfix or pass --postmulti PATH") as child:
+        out = b"".join(child.lines()).decode("utf-8", "replace")
+        rc, err = child.finish()
     if rc != 0:
         last = err.strip().splitlines()[-1] if err.strip() else "no message"
         raise MonitorError(f"postmulti -l exited {rc}: {last}")
