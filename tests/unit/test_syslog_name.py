@@ -88,6 +88,20 @@ def test_first_run_finds_an_idle_instance_by_its_lines_before_the_window(run_mai
     assert code == 3 and "no line of syslog name 'postfx-in'" in out, out
 
 
+def test_first_run_after_a_rotation_finds_an_idle_instance_in_the_rotated_file(run_main,
+                                                                               log) -> None:
+    """Rotated at midnight, first run soon after: the idle instance's lines are all in
+    mail.log.1, before the window (it was UNKNOWN until the instance logged again)."""
+    log.with_name("mail.log.1").write_bytes(
+        master(T0 - 7200, "postfix-in") + status(T0 - 7100, "postfix-in/smtp", 90)
+        + b"".join(status(T0 - 7000 + i // 10, "postfix/smtp", i) for i in range(3000)))
+    # (400 KB: more than the 64 KiB a window search may land before the window)
+    code, out = check(run_main, log, "postfix-in")
+    assert code == 0 and "too few deliveries to judge (0 < 10" in out, out
+    code, out = check(run_main, log, "postfx-in", T0 + 60)      # a mistyped name still is not
+    assert code == 3 and "no line of syslog name 'postfx-in'" in out, out
+
+
 def test_state_from_before_the_search_looks_back_once(run_main, log) -> None:
     """A state written before the name search (no name_seen) on an idle instance: the first
     run after the upgrade reads only the other instances' new lines, and looks back in the file

@@ -318,7 +318,20 @@ class FileReader:
             end = self._read_from(fh, start, final=False)
             if not self.feeder.name_seen and not isinstance(fh, gzip.GzipFile):
                 self._name_before(fh, start)
+            if not self.feeder.name_seen:
+                self._name_in_rotated(since)
             return self._position(fh, st, end)
+
+    def _name_in_rotated(self, since: float) -> None:
+        """The look-back of _name_before in the newest rotated file (not compressed) before
+        the window: a first run soon after a rotation finds an idle instance there."""
+        older = rotated_candidates(self.path)
+        if not older:
+            return
+        with _open_log(older[0]) as ofh:
+            if not isinstance(ofh, gzip.GzipFile):
+                self._name_before(ofh, self._window_offset(ofh, os.fstat(ofh.fileno()).st_size,
+                                                           since))
 
     def _name_before(self, fh: BinaryIO, start: int) -> None:
         """A first run (or the first on a state written before the search existed) that read no
