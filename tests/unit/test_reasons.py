@@ -63,6 +63,9 @@ HELDBACK_PARTS: dict[str, tuple[str, float, float]] = {
     # part 8 (committed alone in f175f22), measured once with the classifier of 03b6e41 (the
     # part-7 families, tuned on part 7): 95 of 155 texts (61.3 %), 95 of 155 groups (61.3 %)
     "part8": ("realworld-heldback8.tsv", 0.61, 0.61),
+    # part 9 (committed alone in b855f48; Postfix-framed texts only), measured once with the
+    # classifier of main at b855f48, no rule changed: 14 of 16 texts (87.5 %), 14 of 16 groups
+    "part9": ("realworld-heldback9.tsv", 0.87, 0.87),
 }
 #: the tuning part's overall floor (per text and per group)
 TUNING_MIN = 0.97
@@ -349,11 +352,19 @@ HELDBACK_UNITS: dict[str, set[str]] = {
     # part 8: providers' and hosters' reply lists, a bounce analyser's samples, issue pastes
     # and two projects' tests, committed before any evaluation (SOURCES.md, "Held back (8)")
     "realworld-heldback8.tsv": {"page8", "issue8", "file8"},
+    # part 9: texts as Postfix logs them (issue pastes, pages, files), committed before any
+    # evaluation (SOURCES.md, "Held back (9)")
+    "realworld-heldback9.tsv": {"page9", "issue9", "file9"},
 }
 #: a held-back part holds at least 150 texts (parts 2, 3, 5, 7 and 8 did); a smaller one has a
-#: floor of its own, as part 4 (70 of its 72) and part 6 (100 of its 115) had
+#: floor of its own, as part 4 (70 of its 72) and part 6 (100 of its 115) had. Part 9 holds 16:
+#: its rule (Postfix-framed texts only, look-alikes of corpus texts dropped) left no more from
+#: the sources searched, 60 of its 76 candidates being look-alikes or from sources already used
 HELDBACK_MIN_ROWS = 150
-HELDBACK_MIN_ROWS_OF: dict[str, int] = {}
+HELDBACK_MIN_ROWS_OF: dict[str, int] = {"realworld-heldback9.tsv": 16}
+#: a held-back part spans at least 8 classes; part 9's 16 texts span 6 (no class was sought)
+HELDBACK_MIN_CLASSES = 8
+HELDBACK_MIN_CLASSES_OF: dict[str, int] = {"realworld-heldback9.tsv": 6}
 TUNING_UNITS = {"set-of-emails", "p5-sisimai", "ASO", "pflgviewer",
                 # the first held-back part, tuning data since it was evaluated (84.1 %)
                 "smtp-field-manual", "LogReporter", "postfix_log_analysis", "paste",
@@ -390,7 +401,8 @@ def test_realworld_corpus_is_large_split_by_source_and_sourced():
     for name in HELDBACK_UNITS:
         rows = _corpus(name)
         assert len(rows) >= HELDBACK_MIN_ROWS_OF.get(name, HELDBACK_MIN_ROWS), name
-        assert len({c for _, c, _ in rows}) >= 8, name
+        classes = len({c for _, c, _ in rows})
+        assert classes >= HELDBACK_MIN_CLASSES_OF.get(name, HELDBACK_MIN_CLASSES), name
         units = {_unit(s) for _, _, s in rows}
         assert units == HELDBACK_UNITS[name] and not units & TUNING_UNITS, name
         for key in units:
