@@ -32,6 +32,11 @@ Growth = namedtuple("Growth", "rate ref note", defaults=("",))
 STALE_CONSUMER = 2 * 86400.0
 
 
+def state_name(config_dir: str | None) -> str:
+    """The growth samples' file of one Postfix instance (state.STATE_PREFIXES holds its prefix)."""
+    return f"growth-{instance_key(config_dir)}.json"
+
+
 def min_interval(window: float) -> float:
     """The shortest time between the reference sample and now that gives a rate: a minute, or
     a quarter of a shorter window. Below it a difference of one message 0.2 s apart would read
@@ -110,8 +115,7 @@ def measure_growth(state_dir: str | None, config_dir: str | None, deferred: int,
     backwards. Samples are kept for the longest window of any recent consumer (a 15-minute
     sender must not prune what a 1-hour check needs). ``record``: False for a cut listing,
     whose count is a lower bound and never a sample."""
-    name = f"growth-{instance_key(config_dir)}.json"
-    with StateDir(state_dir).locked(name, lock_deadline) as sf:
+    with StateDir(state_dir).locked(state_name(config_dir), lock_deadline) as sf:
         wall = clock()
         now = min(taken, wall)
         data = sf.read(KIND, state_schema.growth, "the growth samples") or {}

@@ -459,3 +459,20 @@ def test_unreadable_status_lines_that_could_change_the_state_are_unknown(
                str(tmp_path / "st"), *thresholds, cwd=tmp_path)
     assert res.returncode == code and res.stderr == "", res
     assert res.stdout.startswith(first), res.stdout
+
+
+def test_every_state_file_name_has_a_prefix_the_shared_dir_check_knows() -> None:
+    """state.STATE_PREFIXES is kept by hand beside the five modules that name state files: a
+    new or renamed file outside it would make our own state dir 'not this program's' (refused),
+    a prefix no module uses any more would let a foreign file through. Both ways are checked."""
+    from postfix_queue_monitor import deliveries, growth, listing, state
+    from postfix_queue_monitor.prometheus import counters
+
+    names = [growth.state_name(None), growth.state_name("/etc/postfix-out"),
+             deliveries.state_name("/var/log/mail.log", None, 3600.0),
+             deliveries.state_name("journal", "postfix-out", 900.0),
+             counters.state_name("/var/log/mail.log", "postfix"),
+             listing.file_name(None), listing.file_name("/etc/postfix-out"),
+             sender.spool_name(["127.0.0.1:10051"]), sender.side_spool_name(["zbx:10051"])]
+    assert [n for n in names if not n.startswith(state.STATE_PREFIXES)] == []
+    assert [p for p in state.STATE_PREFIXES if not any(n.startswith(p) for n in names)] == []
