@@ -96,11 +96,9 @@ class RateContext(nagiosplugin.ScalarContext):
     def _state(self, rate: float, deliveries: int) -> nagiosplugin.state.ServiceState:
         if deliveries < self.resource.args.min_deliveries:
             return nagiosplugin.Ok
-        if self.critical and not self.critical.match(rate):
-            return nagiosplugin.Critical
-        if self.warning and not self.warning.match(rate):
-            return nagiosplugin.Warn
-        return nagiosplugin.Ok
+        # the library's own judgement of a value (ScalarContext's, which evaluate() overrides)
+        return nagiosplugin.ScalarContext.evaluate(
+            self, nagiosplugin.Metric(self.name, rate), None).state
 
     def _undecided(self, s: deliveries.DeliveryStats) -> str | None:
         """Status lines whose timestamp is not understood may each be sent, bounced or
