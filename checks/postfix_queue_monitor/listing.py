@@ -28,13 +28,13 @@ from collections import Counter
 
 from .deadline import Deadline
 from .errors import MonitorError
+from .proc import postfix_program
 from .queue import (
     AGE_BUCKETS_MIN,
     QUEUES,
     HistogramStats,
     QueueSnapshot,
     QueueStats,
-    default_postqueue,
     read_queue,
 )
 
@@ -194,8 +194,8 @@ def for_run(opts: Any, deadline: Deadline, now: float, clock=time.time,
     """The listing of a run's measuring options (``--postqueue``, ``--config-dir``,
     ``--state-dir``, ``--listing-max-age``): the one call of the checks, the report, the
     Zabbix document and the Prometheus collection."""
-    return get_listing(opts.postqueue or default_postqueue(), opts.config_dir, deadline, now,
-                       state_dir=opts.state_dir, max_age=opts.listing_max_age, clock=clock,
+    return get_listing(opts.postqueue or postfix_program("postqueue"), opts.config_dir, deadline,
+                       now, state_dir=opts.state_dir, max_age=opts.listing_max_age, clock=clock,
                        histograms=histograms)
 
 

@@ -15,6 +15,7 @@ counted, so a child printing an endless line costs bounded memory and still ends
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -62,6 +63,12 @@ def _own_group_dying_with(parent: int) -> Callable[[], None]:
             if os.getppid() != parent:  # the check died before the line above: follow it now
                 os.kill(os.getpid(), signal.SIGKILL)
     return setup
+
+
+def postfix_program(name: str) -> str:
+    """A Postfix program (postqueue, postmulti) on PATH, else in /usr/sbin where Debian puts it:
+    the PATH of nagios, NRPE and cron (/usr/bin:/bin) often lacks /usr/sbin."""
+    return shutil.which(name) or f"/usr/sbin/{name}"
 
 
 class ChildTimeout(MonitorError):

@@ -13,7 +13,6 @@ import gc
 import json
 import os
 import re
-import shutil
 import signal
 import time
 from bisect import bisect_left
@@ -761,11 +760,6 @@ def parse_text(lines: Iterable[bytes | str], now: float,
 
 
 # -- running postqueue ----------------------------------------------------------------------
-
-def default_postqueue() -> str:
-    """``postqueue`` on PATH, else /usr/sbin/postqueue (nagios' PATH often lacks /usr/sbin)."""
-    return shutil.which("postqueue") or "/usr/sbin/postqueue"
-
 
 def postqueue_argv(postqueue: str, config_dir: str | None, flag: str) -> list[str]:
     argv = [postqueue]

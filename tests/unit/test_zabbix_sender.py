@@ -160,14 +160,14 @@ def test_import_rules_name_groups_as_each_server_version_wants() -> None:
 
 def test_postmulti_default_falls_back_to_usr_sbin_off_path(monkeypatch, tmp_path: Path) -> None:
     """cron's PATH (/usr/bin:/bin), as in the shipped .cron lines, lacks /usr/sbin: postmulti
-    is then found where Debian puts it, as postqueue is (queue.default_postqueue)."""
-    from postfix_queue_monitor.zabbix import cli
+    is then found where Debian puts it, as postqueue is (the same proc.postfix_program)."""
+    from postfix_queue_monitor.proc import postfix_program
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert cli.default_postmulti() == "/usr/sbin/postmulti"
+    assert postfix_program("postmulti") == "/usr/sbin/postmulti"
     pm = tmp_path / "postmulti"
     pm.write_text("#!/bin/sh\n")
     pm.chmod(0o755)
-    assert cli.default_postmulti() == str(pm)
+    assert postfix_program("postmulti") == str(pm)
 
 
 def test_discover_says_what_to_do_when_postmulti_is_missing(tmp_path: Path, capsys) -> None:

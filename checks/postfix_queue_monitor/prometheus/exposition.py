@@ -145,9 +145,9 @@ def families(c: Optional[collect.Collection], problem: Optional[str], path: str,
 def source_path(opts: argparse.Namespace) -> str:
     """postfix_up's ``path`` label: postfix_exporter puts its showq socket there; ours is the
     postqueue command that lists the queue."""
-    from ..queue import default_postqueue  # noqa: PLC0415
+    from ..proc import postfix_program  # noqa: PLC0415
 
-    cmd = opts.postqueue or default_postqueue()
+    cmd = opts.postqueue or postfix_program("postqueue")
     return f"{cmd} -c {opts.config_dir}" if opts.config_dir else cmd
 
 

@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import socket
 import sys
 import time
@@ -35,7 +34,7 @@ from ..cli import (
 )
 from ..deadline import Deadline
 from ..errors import MonitorError
-from ..proc import Child
+from ..proc import Child, postfix_program
 from ..state import StateDir
 from . import document, sender, template
 
@@ -152,14 +151,8 @@ def parse_postmulti(text: str) -> list[dict[str, str]]:
     return rows
 
 
-def default_postmulti() -> str:
-    """``postmulti`` on PATH, else /usr/sbin/postmulti: cron's PATH (the shipped .cron lines)
-    lacks /usr/sbin, as the checks' under nagios often does (queue.default_postqueue)."""
-    return shutil.which("postmulti") or "/usr/sbin/postmulti"
-
-
 def list_instances(postmulti: str | None, deadline: Deadline) -> list[dict[str, str]]:
-    postmulti = postmulti or default_postmulti()
+    postmulti = postmulti or postfix_program("postmulti")
     with Child([postmulti, "-l"], deadline.child_timeout(),
                missing="install Postfix or pass --postmulti PATH") as child:
         out = b"".join(child.lines()).decode("utf-8", "replace")
