@@ -5,6 +5,7 @@ the figures (an int oldest arrival is not a float one) and what the checks print
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import sys
@@ -318,6 +319,21 @@ EDGE_CASES = {
 @pytest.mark.parametrize("caps", [None, SMALL_CAPS], ids=["caps", "small-caps"])
 def test_edge_cases_give_the_same_snapshot_on_both_paths(name, caps):
     assert_same(EDGE_CASES[name], caps)
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_the_garbage_collector_is_on_again_after_a_parse_that_fails(fast):
+    """parse_json_lines turns the cyclic collector off while it parses: a listing that breaks
+    off with an error (the child's, a decode's) must not leave the check's process without it."""
+    def lines():
+        yield _BASE
+        raise OSError("the pipe broke")
+    assert gc.isenabled()
+    queue.parse_json_lines([_BASE], NOW, fast=fast)
+    assert gc.isenabled()
+    with pytest.raises(OSError, match="pipe broke"):
+        queue.parse_json_lines(lines(), NOW, fast=fast)
+    assert gc.isenabled()
 
 
 # -- (c) the benchmark's generated stream -----------------------------------------------------
