@@ -16,7 +16,7 @@ import re
 import signal
 import time
 from bisect import bisect_left
-from collections import Counter, _count_elements  # type: ignore[attr-defined]
+from collections import Counter
 from collections.abc import Callable, Iterable
 from itertools import chain, compress, islice, repeat
 from operator import itemgetter, not_
@@ -193,7 +193,8 @@ class QueueSnapshot:
         # deferred recipients not yet folded into the counters above, by (raw domain, age
         # bucket, reason text, or with ``tokenized`` its token, see token()): one dict update
         # per recipient while parsing, the rest once per distinct key
-        self.pending: dict[tuple[str | bytes, int, Any], int] = {}   # Any: str or Token
+        # (a Counter for update(): collections' C counting loop, used by _rows)
+        self.pending: Counter[tuple[str | bytes, int, Any]] = Counter()   # Any: str or Token
         self.tokenized = False
         # class of each reason text met so far (up to MAX_CLASS_MEMO): every distinct text is
         # classified once per listing (reasons.classify's LRU of 4096 thrashes on queues with
@@ -506,7 +507,7 @@ def _rows(snap: QueueSnapshot, rows: list[tuple[bytes, ...]], tok_of: dict[bytes
     """Count rows of _ROW (lines in showq's shape, in listing order) column by column: the
     deferred queue's sums, count and minimum by map/compress/sum (C loops, no Python code per
     line; the other queues' lines, one in seven, by QueueStats.add), the deferred recipients'
-    (domain, age bucket, token) keys into ``pending`` by collections' C counter, in listing
+    (domain, age bucket, token) keys into ``pending`` by Counter.update (a C loop), in listing
     order (first met first, as line by line: the same snapshot)."""
     columns: Any = zip(*rows)
     queues, arrivals, sizes, forced, doms, texts, rcpts, _ = columns
@@ -558,7 +559,7 @@ def _rows(snap: QueueSnapshot, rows: list[tuple[bytes, ...]], tok_of: dict[bytes
                 i = toks.index(None, i + 1)
         except ValueError:
             pass
-    _count_elements(snap.pending, zip(dom_col, bucket_col, toks))
+    snap.pending.update(zip(dom_col, bucket_col, toks))
     if len(snap.pending) > MAX_PENDING:
         snap.fold()
     return len(rows)
