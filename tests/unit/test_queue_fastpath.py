@@ -312,6 +312,9 @@ EDGE_CASES = {
                                                 b'"delay_reason": "x {\\"address\\": y"}',
                                                 queue_name=b"hold")],
     "a recipient without address": [_rcpts(b'{"address": "a"}', b'{"delay_reason": "q"}')],
+    # lines given as a list: one holds a newline and lacks the last, so that the block has as
+    # many newlines as lines, yet one line is not one row
+    "a newline inside a line": [_BASE + _BASE[:-1], _BASE, _BASE],
 }
 
 
