@@ -828,7 +828,9 @@ def _run(argv: list[str], timeout: float, parse, now: float, histograms: Histogr
     """Run one listing; at the deadline the child is killed and what was read is returned,
     flagged ``cut``. Classifying what was read may go on a little past that deadline (a tenth
     of it, at most 0.5 s: the caller's reserve is a fifth, at most 1 s); then it stops and
-    the snapshot is cut (QueueSnapshot.fold)."""
+    the snapshot is cut (QueueSnapshot.fold). ``killed``: the child was killed at the deadline
+    (its exit code and stderr say nothing then); a snapshot cut only while classifying comes
+    from a postqueue that finished by itself."""
     end = time.monotonic() + timeout + min(0.5, 0.1 * timeout)
     with Child(argv, timeout, missing="install Postfix or pass --postqueue PATH") as child:
         snap = parse(child.lines(MAX_LINE, cut_ok=True), now, histograms,
@@ -837,7 +839,7 @@ def _run(argv: list[str], timeout: float, parse, now: float, histograms: Histogr
         snap.cut = snap.cut or child.expired
         snap.stop = None
         snap.long_lines = child.long_lines
-    return snap, rc, err
+    return snap, rc, err, child.expired
 
 
 def read_queue(postqueue: str, config_dir: str | None, timeout: float,
@@ -851,12 +853,18 @@ def read_queue(postqueue: str, config_dir: str | None, timeout: float,
     bounds); without, that is the MonitorError it always was."""
     deadline = Deadline(timeout)
     argv = postqueue_argv(postqueue, config_dir, "-j")
-    snap, rc, err = _run(argv, timeout, parse_json_lines, now, histograms)
+    snap, rc, err, killed = _run(argv, timeout, parse_json_lines, now, histograms)
     if not snap.cut and (rc == 64 or ("invalid option" in err and rc != 0)):
         argv = postqueue_argv(postqueue, config_dir, "-p")
         remaining = max(0.1, deadline.remaining())
-        snap, rc, err = _run(argv, remaining, parse_text, now, histograms)
+        snap, rc, err, killed = _run(argv, remaining, parse_text, now, histograms)
     snap.elapsed = timeout - deadline.remaining()
+    if not killed:      # postqueue ended by itself (even if classifying its listing was cut)
+        if rc != 0:
+            raise MonitorError(_explain(rc, err, argv))
+        if "accessing queue directly" in err:
+            snap.warnings.append("postqueue: mail system is down, the queue was read directly "
+                                 "(start Postfix)")
     if snap.cut:
         name = os.path.basename(argv[0])
         if not allow_cut:
@@ -872,11 +880,6 @@ def read_queue(postqueue: str, config_dir: str | None, timeout: float,
             raise MonitorError(f"{' '.join(argv)} was cut after {snap.elapsed:.1f} s and none "
                                f"of the {snap.lines} lines read parses as a queue listing")
         return snap
-    if rc != 0:
-        raise MonitorError(_explain(rc, err, argv))
-    if "accessing queue directly" in err:
-        snap.warnings.append("postqueue: mail system is down, the queue was read directly "
-                             "(start Postfix)")
     if snap.long_lines and snap.malformed == snap.lines:
         raise MonitorError(f"{' '.join(argv)} printed {snap.long_lines} line(s) longer than "
                            f"64 KiB (skipped) and no queue listing besides")
