@@ -94,6 +94,10 @@ def parse_range(text: str, *, durations: bool = False, plain_is_upper: bool = Fa
             raise ValueError(f"{text!r} is not a range")
         if ":" in body:
             start, end = body.split(":")
+            if start.startswith("/"):
+                # bash (RHEL's /bin/sh) expands an unquoted ~:10 to /home/nagios:10
+                raise ValueError(f"{start!r} is not a number (a shell expanded '~': quote "
+                                 f"the range ('{spec[:1] if invert else ''}~:{end}'))")
             start = start if start in ("", "~") else _number(start, durations)
             end = end if end == "" else _number(end, durations)
             body = f"{start}:{end}"

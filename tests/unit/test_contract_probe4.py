@@ -138,3 +138,16 @@ def test_pipe_in_a_quoted_log_line_is_kept_visible_without_a_library_warning(
     assert r.stdout.startswith("POSTFIX BOUNCE RATE UNKNOWN - 12 Postfix log line(s) "), r.stdout
     assert "e.g. 'postfix-1  \u00a6 Dez  2 10:00:00 mx postfix/smtp[0]" in r.stdout, r.stdout
     assert "illegal characters" not in r.stdout and r.stdout.count("\n") == 1, r.stdout
+
+
+# -- "~:N" after bash's tilde expansion ----------------------------------------------------------
+
+def test_range_whose_tilde_a_shell_expanded_says_to_quote_it(tmp_path: Path) -> None:
+    """bash (RHEL's /bin/sh, which Nagios and NRPE run commands through) expands an unquoted
+    ``-w ~:10`` to ``-w /home/nagios:10``. Before: "'/home/nagios' is not a number", which
+    does not say what to fix."""
+    for argv, quoted in ((["-w", "/var/spool/nagios:10"], "'~:10'"), (["-c=@/root:5"], "'@~:5'")):
+        r = _run("check_postfix_queue", *argv, "--postqueue", str(tmp_path / "none"),
+                 cwd=tmp_path)
+        assert r.returncode == 3 and r.stdout.count("\n") == 1, r.stdout
+        assert f"a shell expanded '~': quote the range ({quoted})" in r.stdout, r.stdout
