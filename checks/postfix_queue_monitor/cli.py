@@ -304,7 +304,7 @@ def judged_context(name: str, args: argparse.Namespace, judged: bool) -> Thresho
     return Threshold(name)
 
 
-class VisiblePipeOutput(Output):  # type: ignore[misc]
+class VisiblePipeOutput(Output):
     """nagiosplugin's Output, but a "|" in a text (a quoted log line: ``docker compose logs``
     writes ``postfix-1  | …``) becomes "\u00a6" instead of vanishing with an extra line "warning:
     removed illegal characters" (the library's way). "|" starts Nagios' perfdata, so it cannot
