@@ -14,9 +14,10 @@ import time
 import nagiosplugin
 import pytest
 
-from fakes import slow_postqueue
+from fakes import fake_postqueue, slow_postqueue
 from labproc import alive, wait_until
 from postfix_queue_monitor import bounds, queue
+from postfix_queue_monitor.errors import MonitorError
 from postfix_queue_monitor.plugins import growth, oldest, queue_size
 from postfix_queue_monitor.queue import parse_json_lines, read_queue
 
@@ -247,3 +248,66 @@ def test_a_listing_of_distinct_long_texts_is_judged_within_t_not_timed_out(tmp_p
     assert code == 2, out
     assert out.startswith("POSTFIX QUEUE CRITICAL - at least "), out
     assert elapsed < 2.0, elapsed
+
+
+# -- a complete listing whose classifying was cut: postqueue's own verdict still counts --------
+
+#: what a postqueue that failed after listing said (exit code, stderr's last line)
+FAILED_AFTER_LISTING = (75, "postqueue: fatal: malformed showq server response")
+
+
+def _classifying_out_of_time(monkeypatch) -> None:
+    """read_queue's -j listings are read whole, but the time to classify their reason texts is
+    up at once (fold's ``stop``): the snapshot is cut although postqueue finished by itself."""
+    real = queue.parse_json_lines
+    monkeypatch.setattr(queue, "parse_json_lines", lambda lines, now, hist, stop: real(
+        lines, now, hist, fast=False, stop=lambda: True))
+
+
+@pytest.mark.parametrize("classifying_cut", [False, True], ids=["classified", "cut"])
+def test_postqueue_failing_after_its_listing_is_reported_even_when_classifying_is_cut(
+        tmp_path, monkeypatch, classifying_cut):
+    """A postqueue that exited non-zero after a complete listing is the same one-line error
+    whether or not classifying its texts ran out of time (it was returned as a cut snapshot,
+    its exit code and stderr never looked at)."""
+    listing = tmp_path / "listing.jsonl"
+    listing.write_bytes(b"".join(_distinct_long_texts(5)))
+    rc, fatal = FAILED_AFTER_LISTING
+    pq = fake_postqueue(tmp_path, j=listing, rc=rc, stderr=fatal)
+    if classifying_cut:
+        _classifying_out_of_time(monkeypatch)
+    with pytest.raises(MonitorError) as exc:
+        read_queue(pq, None, 5.0, NOW, allow_cut=True)
+    assert str(exc.value) == f"postqueue exited {rc}: {fatal}"
+
+
+def test_a_failing_postqueue_with_classifying_cut_makes_the_check_unknown(tmp_path, monkeypatch,
+                                                                          capsys):
+    listing = tmp_path / "listing.jsonl"
+    listing.write_bytes(b"".join(_distinct_long_texts(5)))
+    rc, fatal = FAILED_AFTER_LISTING
+    pq = fake_postqueue(tmp_path, j=listing, rc=rc, stderr=fatal)
+    _classifying_out_of_time(monkeypatch)
+    code, out, _ = run(queue_size.main, ["--postqueue", pq, "-c", "2"], capsys)
+    assert (code, out) == (3, f"POSTFIX QUEUE UNKNOWN - postqueue exited {rc}: {fatal}\n")
+
+
+def test_postfix_down_warning_kept_when_classifying_is_cut(tmp_path, monkeypatch, capsys):
+    """Root's postqueue reads the queue directly when Postfix is down (exit 0, a warning):
+    said on the first line as for a classified listing, the figures as lower bounds."""
+    listing = tmp_path / "listing.jsonl"
+    listing.write_bytes(b"".join(_distinct_long_texts(5)))
+    pq = fake_postqueue(tmp_path, j=listing, stderr=(
+        "postqueue: warning: Mail system is down -- accessing queue directly (Connect to the "
+        "Postfix showq service: Connection refused)"))
+    _classifying_out_of_time(monkeypatch)
+    snap = read_queue(pq, None, 5.0, NOW, allow_cut=True)
+    assert snap.cut and snap.stats("deferred").messages == 5
+    assert snap.warnings == ["postqueue: mail system is down, the queue was read directly "
+                             "(start Postfix)"]
+    code, out, _ = run(queue_size.main, ["--postqueue", pq, "-c", "2"], capsys)
+    assert code == 2
+    assert out.startswith("POSTFIX QUEUE CRITICAL - at least 5 messages queued (> 2; listing cut "
+                          "after "), out
+    assert out.splitlines()[0].endswith("(postqueue: mail system is down, the queue was read "
+                                        "directly (start Postfix))"), out

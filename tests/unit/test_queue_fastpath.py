@@ -32,6 +32,7 @@ except ImportError:  # pragma: no cover - orjson is a dependency, but not a hard
 #: tiny caps, so that a few lines reach every cap: texts kept, domains kept, folds, caches,
 #: and blocks of three lines (lines left to the decoder at a block's start, middle and end)
 SMALL_CAPS = {"MAX_REASON_TEXTS": 2, "MAX_DOMAINS": 3, "MAX_PENDING": 2, "MAX_CLASS_MEMO": 2,
+              "MAX_KEY_MEMO": 2,
               "BLOCK_LINES": 3}
 
 

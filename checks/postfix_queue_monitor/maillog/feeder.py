@@ -81,11 +81,13 @@ class LineFeeder:
         # lines of other programs are skipped without a match attempt.
         self._scan = re.compile(
             rb" (?P<prog>" + prog + q + rb")"
-            # syslog's "[pid]: ", or RFC 5424's " PROCID MSGID STRUCTURED-DATA "
-            + rb"(?:(?:\[\d+\])?: |(?P<r5> \S+ \S+ (?:-|(?:\[(?:[^\]\\\n]|\\.)*\])+) +(?=\S)))(?:"
+            # syslog's "[pid]: ", or RFC 5424's " PROCID MSGID STRUCTURED-DATA " (and MSG's BOM)
+            + rb"(?:(?:\[\d+\])?: |(?P<r5> \S+ \S+ (?:-|(?:\[(?:[^\]\\\n]|\\.)*\])+) +(?=\S)"
+            + rb"(?:\xef\xbb\xbf)?))(?:"
             # a queue ID: a status line, an expiry, or a message start no table entry knows
-            + _QID + q + rb": (?:to=<[^\n]*, status=(?P<st>[a-z-]+)(?: \((?P<tx>[^\n]*)\))?"
-            # (a sender may hold ">, ": quoted local parts; the last ">, status=" ends it)
+            + _QID + q + rb": (?:to=<[^\n]*, status=(?P<st>[a-z-]+)(?: \((?P<tx>[^\n]*?)\)?)?"
+            # (a sender may hold ">, ": quoted local parts; the last ">, status=" ends it; a
+            # line cut by the syslog's size limit lacks the reason's closing parenthesis)
             + rb"[ \t\r]*$|from=<[^\n]*>, status=(?:force-)?expired"
             + rb"[^\n]*" + q
             + rb"|(?!" + _KNOWN_QID + rb")[^\n]*" + q + rb")"

@@ -15,17 +15,19 @@ DELIVERY_AGENTS: tuple[str, ...] = ("smtp", "lmtp", "local", "virtual", "pipe", 
 
 #: ``<head> <program>[<pid>]: <message>``: the head (a timestamp in any style the Clock reads,
 #: then a host, a level word, or nothing) up to the first ``word[pid]: `` or ``word: ``; or an
-#: RFC 5424 record ``<PRI>1 TIMESTAMP HOST APP-NAME PROCID MSGID STRUCTURED-DATA MESSAGE``.
+#: RFC 5424 record ``<PRI>1 TIMESTAMP HOST APP-NAME PROCID MSGID STRUCTURED-DATA MESSAGE``, whose
+#: UTF-8 MESSAGE starts with a BOM (RFC 5424 section 6.4) when the sender follows the RFC.
 LINE = re.compile(rb"(?:(?P<h5><\d{1,3}>\d{1,2} \S+ \S+) (?P<p5>[^\s\[:]+) \S+ \S+ "
-                  rb"(?:-|(?:\[(?:[^\]\\\r\n]|\\.)*\])+) ?"
+                  rb"(?:-|(?:\[(?:[^\]\\\r\n]|\\.)*\])+) ?(?:\xef\xbb\xbf)?"  # MSG's BOM
                   rb"|(?P<head>[^\r\n]*?) (?P<prog>[^\s\[:]+)(?:\[\d+\])?: )"
                   rb"(?P<msg>[^\r\n]*)")
 #: Solaris' syslog puts a message ID and the facility before the message
 SOLARIS_ID = re.compile(rb"\[ID \d+ [a-z0-9]+\.[a-z]+\] ")
 
 _QID = rb"[0-9A-Za-z]+"
+#: (the closing parenthesis may be missing: syslogs cut long lines, e.g. at 1024 bytes)
 _STATUS_LINE = (rb"(?P<qid>" + _QID + rb"): to=<.*, status=(?P<status>[a-z-]+)"
-                rb"(?: \((?P<text>.*)\))?\s*$")
+                rb"(?: \((?P<text>.*?)\)?)?\s*$")
 
 #: Lines every Postfix program may write, recognised and not counted.
 COMMON: dict[str, bytes] = {

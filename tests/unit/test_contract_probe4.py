@@ -1,0 +1,79 @@
+"""The shipped commands run the way an administrator runs them, on inputs written here (real
+syslog variants, stand-in postqueue scripts): each test is a divergence from docs/reference.md
+found that way by the session-6 contract probe, failing before its fix."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def _run(prog: str, *argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / prog), *argv], capture_output=True, text=True, timeout=60,
+                          cwd=cwd)
+
+
+def _rfc3339(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(ts))
+
+
+# -- RFC 5424 with the BOM before MSG ------------------------------------------------------
+
+def test_rfc5424_message_with_a_bom_is_counted_not_a_silent_ok(tmp_path: Path) -> None:
+    """RFC 5424 section 6.4: a UTF-8 MSG starts with the BOM (EF BB BF), as syslog-ng's
+    syslog-protocol output and other RFC 5424 senders write it. Before: every Postfix line
+    "matched no pattern" and the check said OK "too few deliveries to judge (0 < 10 ...)"."""
+    now = time.time()
+    lines = []
+    for i in range(20):
+        st, dsn, text = (("bounced", "5.1.1", "550 5.1.1 user unknown") if i % 4 == 0 else
+                         ("sent", "2.0.0", "250 2.0.0 Ok"))
+        lines.append(f"<22>1 {_rfc3339(now - 600 + i)} mx postfix/smtp {100 + i} - "
+                     f"[meta sequenceId=\"{i + 1}\"] \ufeff{i + 0xA1000:X}: to=<u{i}@d.example>,"
+                     f" relay=r.example[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn={dsn}, "
+                     f"status={st} ({text})")
+    log = tmp_path / "mail.log"
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    r = _run("check_postfix_bounce_rate", "--log-file", str(log), "--state-dir",
+             str(tmp_path / "st"), "-w", "10", "-c", "50", cwd=tmp_path)
+    assert r.stdout.startswith("POSTFIX BOUNCE RATE WARNING - bounce rate 25% (> 10; 5 of 20 "), \
+        r.stdout
+    assert "delivery_sent=15;" in r.stdout and "delivery_bounced=5;" in r.stdout
+    assert (r.returncode, r.stderr) == (1, "")
+
+
+# -- a status line cut by the syslog's message size limit --------------------------------------
+
+def test_status_line_cut_before_its_closing_parenthesis_still_counts(tmp_path: Path) -> None:
+    """Syslogs cut long messages (RFC 3164 relays at 1024 bytes, busybox syslogd, rsyslog's
+    maxMessageSize): a bounce line with a long remote reply then lacks its closing ")".
+    Before: such lines were skipped without a word, 10 bounces among 20 recipients read
+    as OK "bounce rate 0% (0 of 10 ...)", both in the block scan and through parse_line."""
+    now = time.time()
+    lines = []
+    for i in range(20):
+        stamp = time.strftime("%b %e %H:%M:%S", time.localtime(now - 600 + i))
+        head = (f"{stamp} mx postfix/smtp[{100 + i}]: {i + 0xA1000:X}: to=<u{i}@d.example>, "
+                f"relay=mx.d.example[192.0.2.1]:25, delay=1, delays=0/0/0/1, ")
+        if i % 2:
+            lines.append(head + "dsn=2.0.0, status=sent (250 2.0.0 Ok)")
+        else:
+            lines.append(head + "dsn=5.7.1, status=bounced (host mx.d.example[192.0.2.1] said: "
+                         "550 5.7.1 Unfortunately, messages from [198.51.100.1] weren't sent. "
+                         "Please contact your Internet service provider since part of their "
+                         "network is on our block li")
+    log = tmp_path / "mail.log"
+    log.write_text("\n".join(lines) + "\n")
+    r = _run("check_postfix_bounce_rate", "--log-file", str(log), "--state-dir",
+             str(tmp_path / "st"), "-w", "5", "-c", "20", "-v", cwd=tmp_path)
+    assert r.stdout.startswith("POSTFIX BOUNCE RATE CRITICAL - bounce rate 50% (> 20; 10 of 20 "
+                               "recipients in 1h): top reason policy (10 of 10)"), r.stdout
+    assert (r.returncode, r.stderr) == (2, "")
+    from postfix_queue_monitor import maillog
+    ev = maillog.parse_line(lines[0].encode() + b"\n", maillog.Clock(now))
+    assert isinstance(ev, maillog.Event) and ev.kind == "bounced", ev
+    assert ev.text.endswith("on our block li")
