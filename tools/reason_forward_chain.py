@@ -1,4 +1,5 @@
-"""Forward-chaining evaluation of the reason classifier's fallback (docs/reasons.md, "Layer 6").
+"""Forward-chaining evaluation of the reason classifier's fallback (docs/reasons.md, "The
+statistical fallback").
 
 For each part k of realworld.tsv (k = 2 … the last; part 0 is the first tuning rows, parts 1 …
 the held-back parts that became tuning data, in the order they were gathered), the fallback is

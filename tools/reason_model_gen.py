@@ -1,5 +1,5 @@
 """Writes checks/postfix_queue_monitor/reason_model.py, the reason classifier's fallback model
-(docs/reasons.md, "Layer 6"), from every labelled text of tests/fixtures/reasons/.
+(docs/reasons.md, "The statistical fallback"), from every labelled text of tests/fixtures/reasons/.
 
     .venv/bin/python tools/reason_model_gen.py           # write it
     .venv/bin/python tools/reason_model_gen.py --check   # exit 1 when it differs from the corpus

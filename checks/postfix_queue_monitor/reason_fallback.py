@@ -1,4 +1,4 @@
-"""The statistical fallback of the reason classifier (docs/reasons.md, "Layer 6").
+"""The statistical fallback of the reason classifier (docs/reasons.md, "The statistical fallback").
 
 The rule layers of :mod:`reasons` name a class for most texts; a text none of them names
 (before this layer: the default ``other``) is classified here by a multinomial naive Bayes

@@ -25,7 +25,9 @@ class is then decided in layers, the first that speaks wins:
    and carries no enhanced code: a 5xx to RCPT TO refuses the recipient
    (``recipient_unknown``), a 5xx to MAIL FROM, HELO/EHLO or the greeting refuses us
    (``policy``), 552 is the storage allocation RFC 5321 gives it (``mailbox_full``).
-5. ``other``.
+5. **The statistical fallback** (:mod:`reason_fallback`), only when no layer above named a
+   class: a naive Bayes model trained on the labelled corpus, ``other`` when it is unsure. An
+   ``other`` that a layer decides (X.3.x, the ``other`` rows) is final.
 
 "delivery temporarily suspended: X" is classified by X. Postfix's own words and the remote's are
 kept apart: "refused to talk to me" is a reply, not a refused connection (``refused`` and

@@ -1,6 +1,6 @@
-"""The reason classifier's statistical fallback (reason_fallback.py, docs/reasons.md "Layer 6"):
-the shipped model is what the corpus gives, it speaks only where no rule layer named a class,
-and it is loaded only when such a text comes."""
+"""The reason classifier's statistical fallback (reason_fallback.py; docs/reasons.md, "The
+statistical fallback"): the shipped model is what the corpus gives, it speaks only where no rule
+layer named a class, and it is loaded only when such a text comes."""
 
 from __future__ import annotations
 
