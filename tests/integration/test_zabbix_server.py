@@ -28,7 +28,7 @@ import nagios_lab
 import postfix_lab
 import zabbix_lab
 from fakes import age_growth_samples, slow_postqueue
-from postfix_queue_monitor import __version__, metrics
+from postfix_queue_monitor import __version__, listing, metrics
 from postfix_queue_monitor.state import StateDir
 from postfix_queue_monitor.zabbix import document, sender, template
 
@@ -308,6 +308,43 @@ def test_ok_second_send_has_growth_and_still_nothing_unsupported(zbx, mailq, tmp
     items = items_of(zbx, HOST)
     assert items["postfix.queue.deferred.growth.ready"]["lastvalue"] == "1"
     assert {k: r["error"] for k, r in items.items() if r["state"] != "0"} == {}
+
+
+def test_ok_reused_listing_at_its_clock_and_log_values_at_the_runs(zbx, mailq, tmp_path) -> None:
+    """A listing another run took (``json`` here) reused by ``send`` (--listing-max-age): the
+    queue items get the listing's clock, the delivery items the run's; nothing unsupported
+    (each of the two documents lacks the other's values)."""
+    if not zbx.api("host.get", {"filter": {"host": [HOST]}, "output": ["hostid"]}):
+        assert cli("deploy", "--url", zbx.url, "--user", "Admin", "--password", "zabbix",
+                   "--host", HOST).returncode == 0
+    state = tmp_path / "state"
+    shared = ("--listing-max-age", "600", "--state-dir", str(state))
+    taken = cli("json", "--config-dir", str(mailq.config_dir), "--log-file",
+                str(mailq.log_file), *shared)
+    assert taken.returncode == 0, taken.stdout
+    stored = json.loads((state / listing.file_name(str(mailq.config_dir))).read_text())
+    listed = stored["data"]["now"]
+    time.sleep(1.5)             # the listing is then more than a second older than the run
+    since = int(time.time())
+    out = wait_until(lambda: (r := send(zbx, mailq, str(state), HOST, *shared)).returncode == 0
+                     and r, 30, "the server to accept values for the host", step=1)
+    assert "2 processed" in out.stdout, out.stdout
+    items = items_of(zbx, HOST)
+
+    def stamps(key: str) -> list[tuple[int, int]]:
+        """(clock, ns) of the item's values from the listing's time on."""
+        return [(int(r["clock"]), int(r["ns"])) for r in history(zbx, items[key], int(listed))
+                if int(r["clock"]) + int(r["ns"]) / 1e9 >= listed - 1e-3]
+    at = wait_until(lambda: len(r := stamps("postfix.metrics")) >= 2 and r, 20,
+                    "both documents in history")
+    assert len(at) == 2 and abs(at[0][0] + at[0][1] / 1e9 - listed) < 1e-3, at
+    assert at[1][0] >= since, at
+    total = metrics.BY_ID["queue.size.total"].key
+    deferred = metrics.BY_ID["delivery.count.deferred"].key
+    assert wait_until(lambda: stamps(total), 20, "the queue size in history") == [at[0]]
+    assert wait_until(lambda: stamps(deferred), 20, "the deferred count in history") == [at[1]]
+    assert float(history(zbx, items[deferred], since)[-1]["value"]) >= MESSAGES
+    assert {k: r["error"] for k, r in items_of(zbx, HOST).items() if r["state"] != "0"} == {}
 
 
 # -- 4. a threshold trigger goes to PROBLEM and back ----------------------------------------

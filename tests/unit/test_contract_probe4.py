@@ -4,10 +4,13 @@ found that way by the session-6 contract probe, failing before its fix."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 BIN = Path(sys.executable).parent
 
@@ -77,3 +80,40 @@ def test_status_line_cut_before_its_closing_parenthesis_still_counts(tmp_path: P
     ev = maillog.parse_line(lines[0].encode() + b"\n", maillog.Clock(now))
     assert isinstance(ev, maillog.Event) and ev.kind == "bounced", ev
     assert ev.text.endswith("on our block li")
+
+
+# -- a journal export given as --log-file ----------------------------------------------------
+
+def _journal_entries(now: float) -> list[dict[str, str]]:
+    out = []
+    for i in range(20):
+        st = "bounced" if i % 2 else "sent"
+        out.append({"__CURSOR": f"s=0;i={i}", "__REALTIME_TIMESTAMP": str(int((now - 300 + i)
+                                                                                * 1e6)),
+                    "_HOSTNAME": "mx", "SYSLOG_IDENTIFIER": "postfix/smtp",
+                    "SYSLOG_PID": str(100 + i),
+                    "MESSAGE": f"{0xB000 + i:X}: to=<u{i}@d.example>, relay=r.example[192.0.2.1]"
+                               f":25, delay=1, delays=0/0/0/1, dsn=5.1.1, status={st} "
+                               f"(550 5.1.1 unknown)"})
+    return out
+
+
+@pytest.mark.parametrize("style", ["json", "export"])
+def test_journal_export_as_log_file_is_unknown_not_a_silent_ok(tmp_path: Path,
+                                                               style: str) -> None:
+    """``journalctl -o json > f`` or ``-o export`` then ``--log-file f``: no syslog line,
+    the program is a SYSLOG_IDENTIFIER field. Before: OK "too few deliveries to judge
+    (0 < 10 ...)" on 10 bounces among 20 recipients."""
+    entries = _journal_entries(time.time())
+    if style == "json":
+        text = "".join(json.dumps(e) + "\n" for e in entries)
+    else:
+        text = "".join("".join(f"{k}={v}\n" for k, v in e.items()) + "\n" for e in entries)
+    log = tmp_path / "journal.txt"
+    log.write_text(text)
+    r = _run("check_postfix_bounce_rate", "--log-file", str(log), "--state-dir",
+             str(tmp_path / "st"), "-w", "5", "-c", "15", cwd=tmp_path)
+    first = r.stdout.splitlines()[0]
+    assert first.startswith("POSTFIX BOUNCE RATE UNKNOWN - "), r.stdout
+    assert "--journal" in first, first
+    assert (r.returncode, r.stderr) == (3, "")

@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import socket
 import stat
@@ -533,3 +534,61 @@ def test_a_checks_cut_listing_is_not_the_exporters_whole(tmp_path: Path, capsys)
     assert s[("postfix_queue_messages_lower_bound", ())] == 3000
     assert s[("postfix_up", (("path", pq),))] == 0
     assert not any(k[0].startswith(("postfix_showq_", "postfix_queue_size")) for k in s)
+
+
+# -- the shipped textfile schedule and the shared listing ------------------------------------
+
+def _span_s(text: str) -> float:
+    """A systemd time span as the shipped timers write it ("1min", "30s", "1min 30s")."""
+    units = {"s": 1, "sec": 1, "min": 60, "h": 3600}
+    spans = re.findall(r"(\d+)\s*([a-z]+)", text)
+    assert spans and "".join(f"{n}{u}" for n, u in spans) == text.replace(" ", ""), text
+    return float(sum(int(n) * units[u] for n, u in spans))
+
+
+def shipped_textfile_runs() -> dict[str, tuple[list[str], float]]:
+    """The textfile command of each shipped way to run it (the timer's service, the cron
+    line), with its period in seconds."""
+    prom = ROOT / "prometheus"
+    service = (prom / "postfix-queue-prometheus.service").read_text()
+    timer = (prom / "postfix-queue-prometheus.timer").read_text()
+    (exec_start,) = re.findall(r"^ExecStart=(.*)$", service, re.M)
+    (every,) = re.findall(r"^OnUnitActiveSec=(.*)$", timer, re.M)
+    (line,) = [ln for ln in (prom / "postfix-queue-prometheus.cron").read_text().splitlines()
+               if ln.strip() and not ln.startswith("#")]
+    fields = line.split(None, 6)
+    assert fields[:5] == ["*"] * 5 and fields[5] == "prometheus"     # every minute
+    return {"timer": (shlex.split(exec_start), _span_s(every)),
+            "cron": (shlex.split(fields[6]), 60.0)}
+
+
+@pytest.mark.parametrize("way", ["timer", "cron"])
+def test_shipped_textfile_schedule_never_reuses_its_own_previous_listing(
+        tmp_path: Path, fixtures: Path, capsys, way: str) -> None:
+    """Each run of the shipped schedule lists afresh, also when the last run's listing was
+    taken up to 5 s after its start (a start delayed by AccuracySec or a loaded host), and
+    still shares a listing with a check (the shipped NRPE and Nagios commands pass 60) started
+    at the same time, both ways. Before, the units passed --listing-max-age 60 with a one
+    minute period: the next run found the last listing 59.8-60 s old about half the time and
+    wrote its queue values again, one period late."""
+    argv, period = shipped_textfile_runs()[way]
+    assert argv[1] == "textfile"
+    options = argv[3:]
+    options[options.index("--state-dir") + 1] = str(tmp_path / "st")
+    pq, runs = counting_postqueue(tmp_path, fixtures / "deferred-50-four-reasons.jsonl")
+    opts = cli.parser().parse_args(["textfile", str(tmp_path / "q.prom"), *options,
+                                    "--postqueue", pq, "--no-deliveries"])
+    at = 1795966800.0
+    for step in (0.0, period - 5.0, period - 0.2, period):
+        at += step
+        assert collect.measure(opts, clock=lambda t=at: t).snap.reused_age is None, (way, step)
+    assert runs.read_text().count("run") == 4
+    check = ["--postqueue", pq, "--state-dir", str(tmp_path / "st"), "--listing-max-age", "60"]
+    with pytest.raises(SystemExit):                 # a check a second after: reuses it
+        queue_size.main(check, clock=lambda: at + 1)
+    with pytest.raises(SystemExit):                 # a check alone, long after: lists
+        queue_size.main(check, clock=lambda: at + 300)
+    capsys.readouterr()
+    # ... and the textfile run a second after it reuses the check's
+    assert collect.measure(opts, clock=lambda: at + 301).snap.reused_age == 1.0
+    assert runs.read_text().count("run") == 5

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import stat
+import time
 from pathlib import Path
 
 import pytest
 
 from fakes import fake_postqueue
+from postfix_queue_monitor import listing
 from postfix_queue_monitor.errors import MonitorError
 from postfix_queue_monitor.state import StateDir
-from postfix_queue_monitor.zabbix import sender
+from postfix_queue_monitor.zabbix import document, sender
 from postfix_queue_monitor.zabbix.cli import main, parse_postmulti
 
 CLOSED_PORT = 10152   # assigned to this suite; nothing listens there
@@ -176,3 +179,64 @@ def test_discover_says_what_to_do_when_postmulti_is_missing(tmp_path: Path, caps
     out = capsys.readouterr().out
     assert rc == 3 and len(out.splitlines()) == 1, out
     assert "not found: install Postfix or pass --postmulti PATH" in out, out
+
+
+def _age_stored_listing(state: Path, seconds: float) -> float:
+    """Move the stored shared listing ``seconds`` into the past (as if another run had taken it
+    then); returns its new time."""
+    path = state / listing.file_name(None)
+    doc = json.loads(path.read_text())
+    doc["data"]["now"] -= seconds
+    with open(path, "r+") as fh:        # in place: owner and mode stay
+        fh.write(json.dumps(doc))
+        fh.truncate()
+    return doc["data"]["now"]
+
+
+def test_send_stamps_log_values_with_the_runs_clock_and_a_reused_listing_with_its_own(
+        tmp_path: Path, fixtures: Path) -> None:
+    """A listing reused from another run (--listing-max-age) is sent at its own time, the
+    delivery counts and rates read from the log at this run's: before, one document carried
+    both at the listing's clock (the counts stamped up to the max age early). Every document
+    carries the items that have no discard-on-fail step (version, collection time, error)."""
+    pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl")
+    state = tmp_path / "s"
+    common = ["--postqueue", pq, "--state-dir", str(state), "--listing-max-age", "600",
+              "--log-file", str(fixtures / "postfix-3.7-mixed.log"), "--bounce-window", "3650d"]
+    assert main(["json", *common]) == 0            # lists and stores the listing
+    listed = _age_stored_listing(state, 120)
+    started = time.time()
+    nodes = [f"127.0.0.1:{CLOSED_PORT}"]
+    assert main(["send", *common, "-z", nodes[0], "--host", "mail1", "--send-timeout", "1"]) == 1
+    ended = time.time()
+    with StateDir(str(state)).locked(sender.spool_name(nodes), 1) as sf:
+        spooled = sf.read(sender.SPOOL_KIND)["values"]
+    docs = [(v["clock"] + v["ns"] / 1e9, json.loads(v["value"])) for v in spooled]
+    assert [v["key"] for v in spooled] == ["postfix.metrics", "postfix.metrics"], docs
+    (queue_at, queue_doc), (log_at, log_doc) = docs
+    assert abs(queue_at - listed) < 1e-3
+    assert started - 1e-3 <= log_at <= ended
+    assert queue_doc["queue"]["total"]["messages"] == 50 and "delivery" not in queue_doc
+    assert log_doc["delivery"]["sent"] == 38 and "queue" not in log_doc
+    assert "reasons" not in log_doc.get("deferred", {})
+    for doc in (queue_doc, log_doc):
+        required = {m.id for m in document.ALL if m.id not in document.OPTIONAL}
+        assert required == {"meta.collect_seconds", "meta.version", "meta.error"}
+        assert doc["meta"]["version"] and doc["meta"]["collect_seconds"] >= 0
+        assert doc["meta"]["error"] == ""
+
+
+def test_send_of_a_listing_taken_by_the_run_is_one_document(tmp_path: Path,
+                                                             fixtures: Path) -> None:
+    pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl")
+    state = tmp_path / "s"
+    nodes = [f"127.0.0.1:{CLOSED_PORT}"]
+    assert main(["send", "--postqueue", pq, "--state-dir", str(state), "--listing-max-age",
+                 "600", "--log-file", str(fixtures / "postfix-3.7-mixed.log"),
+                 "--bounce-window", "3650d", "-z", nodes[0], "--host", "mail1",
+                 "--send-timeout", "1"]) == 1
+    with StateDir(str(state)).locked(sender.spool_name(nodes), 1) as sf:
+        spooled = sf.read(sender.SPOOL_KIND)["values"]
+    assert len(spooled) == 1
+    doc = json.loads(spooled[0]["value"])
+    assert doc["queue"]["total"]["messages"] == 50 and doc["delivery"]["sent"] == 38

@@ -40,6 +40,8 @@ _TAG_END = rb"(?:/[^\s\[:]+)?(?:\[\d+\]: |: | \S+ \S+ [-\[])"
 #: Postfix programs by name: ``postfix…`` or ``NAME/<a Postfix daemon>`` (any syslog_name)
 _DAEMONS = rb"master|qmgr|smtpd?|cleanup|pickup|local|lmtp|virtual|pipe|bounce|postscreen|anvil"
 _NAME = rb"(postfix[^\s\[:/]*|[^\s\[:/]+(?=/(?:" + _DAEMONS + rb")\[))" + _TAG_END
+#: what an unreadable journal export line's example starts with (the fix, in a short prefix)
+JOURNAL_EXPORT = b"journal export, read with --journal: "
 MAX_NAMES = 8            # other Postfix names kept to say which ones were seen
 
 
@@ -101,6 +103,15 @@ class LineFeeder:
         literal = re.escape(syslog_name.encode("utf-8", "surrogateescape").rstrip(b"/")) \
             if syslog_name else rb"postfix"
         self._odd = re.compile(rb"\n(?!" + READABLE_START + rb")(?=[^\n]* " + literal + rb")")
+        # A journal export (journalctl -o json or -o export) given as a log file: the program is a
+        # SYSLOG_IDENTIFIER field, not a syslog tag, so neither pass above sees a Postfix line
+        # (before: "too few deliveries", a silent OK); --journal reads the journal itself.
+        ident = (re.escape(syslog_name.encode("utf-8", "surrogateescape").rstrip(b"/"))
+                 + rb'(?:/[^"\s]*)?' if syslog_name else rb'postfix[^"\s]*')
+        # (the literal first, so that the regex engine searches for it fast; the line's start is
+        # checked in _unreadable_lines)
+        self._export = re.compile(rb'SYSLOG_IDENTIFIER(?:" ?: ?"' + ident + rb'"|=' + ident
+                                  + rb"$)", re.M)
 
     def feed_line(self, line: bytes) -> None:
         """One line, parsed through the table (the reference path; the journal uses
@@ -215,6 +226,13 @@ class LineFeeder:
         those kinds would be read as empty, a silent OK."""
         clock, is_postfix, find = self.clock, self.is_postfix, data.find
         found: set[int] = set()
+        for m in self._export.finditer(data):
+            ls = data.rfind(b"\n", 0, m.start()) + 1
+            if not (ls == m.start() or data[ls:ls + 1] == b"{"):
+                continue                       # quoted in a syslog line's text
+            le = find(b"\n", ls)
+            line = data[ls:] if le < 0 else data[ls:le]
+            self.tally.unreadable_line(JOURNAL_EXPORT + line, b"status=" in line, clock.now)
         # a newline before the block, so that its first line is checked like the others
         for m in self._odd.finditer(b"\n" + data):
             ls = m.start()                     # the line's start in data

@@ -200,7 +200,8 @@ def cmd_send(opts: argparse.Namespace) -> int:
     problem = None
     try:
         m = document.measure(opts, deadline=deadline)
-        values.append(sender.Value.at(host, template.MASTER_KEY, m.text(), m.clock))
+        values += [sender.Value.at(host, template.MASTER_KEY, text, when)
+                   for when, text in m.stamped()]
         if opts.instances:
             rows = list_instances(opts.postmulti, deadline)
             values.append(sender.Value.at(host, template.DISCOVERY_KEY, json.dumps(rows),
@@ -209,7 +210,7 @@ def cmd_send(opts: argparse.Namespace) -> int:
                 im = document.measure(_instance_opts(opts, row["{#CONFIG_DIR}"]),
                                       deadline=deadline)
                 key = template.instance_key("postfix.instance.metrics", row["{#INSTANCE}"])
-                values.append(sender.Value.at(host, key, im.text(), im.clock))
+                values += [sender.Value.at(host, key, text, when) for when, text in im.stamped()]
     except MonitorError as exc:
         problem = str(exc)       # still deliver what the spool holds and what was measured
     state = StateDir(opts.state_dir)

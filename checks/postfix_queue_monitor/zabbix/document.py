@@ -64,21 +64,48 @@ OPTIONAL: frozenset[str] = frozenset(
 #: ``$.meta.listing`` values (the template's value map says the same).
 LISTING = {"json": 0, "text": 1}
 DELIVERY_FIELDS = (*metrics.DELIVERY_COUNTS, "bounce_rate", "deferral_rate")
+#: The values read from the mail log: as of the run, not of the (maybe reused) listing.
+LOG_VALUES: frozenset[str] = frozenset(m.id for m in metrics.REGISTRY
+                                       if m.id.startswith("delivery."))
+#: The values whose items have no discard-on-fail step: every document sent carries them.
+REQUIRED: frozenset[str] = frozenset(m.id for m in ALL if m.id not in OPTIONAL)
+#: A listing and a run this close together are one moment: one document.
+SAME_MOMENT_S = 1.0
 
 
 @dataclass
 class Measurement:
-    """One collection: the values by metric id and when they were taken."""
+    """One collection: the values by metric id and when they were taken (``clock``: the
+    listing's time, for the queue values and growth; ``log_clock``: the run's, for the values
+    read from the mail log)."""
 
     clock: float
     values: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    log_clock: float | None = None
 
     def document(self) -> dict[str, Any]:
         return build(self.values, self.errors)
 
     def text(self) -> str:
-        return json.dumps(self.document(), separators=(",", ":"), sort_keys=False)
+        return _text(self.document())
+
+    def stamped(self) -> list[tuple[float, str]]:
+        """The document(s) for the master item, each with the time its values describe. A
+        listing reused from another run (``--listing-max-age``) is older than this run's log
+        values: then the queue values go at the listing's time and the log values in a second
+        document at the run's (a value carries one clock, and its dependent items take it)."""
+        log = {k: v for k, v in self.values.items() if k in LOG_VALUES}
+        if self.log_clock is None or not log or self.log_clock - self.clock < SAME_MOMENT_S:
+            return [(self.clock, self.text())]
+        required = {k: v for k, v in self.values.items() if k in REQUIRED}
+        queue = {k: v for k, v in self.values.items() if k not in LOG_VALUES}
+        return [(self.clock, _text(build(queue, self.errors))),
+                (self.log_clock, _text(build({**log, **required}, self.errors)))]
+
+
+def _text(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, separators=(",", ":"), sort_keys=False)
 
 
 def build(values: dict[str, Any], errors: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
@@ -147,13 +174,15 @@ def measure(opts: argparse.Namespace, clock=time.time,
     now = clock()
     snap = listing.for_run(opts, deadline, now, clock)
     # stamped with the listing's time: a listing reused from another poller (up to
-    # --listing-max-age old) is history at that time, not a fresh value at this run's
+    # --listing-max-age old) is history at that time, not a fresh value at this run's; the
+    # log's values are this run's (Measurement.stamped)
     if snap.cut:
         result = Measurement(clock=snap.now, values={"meta.cut_messages":
-                                                      snap.stats("total").messages})
+                                                      snap.stats("total").messages},
+                             log_clock=now)
         result.errors.append(listing.cut_error(snap, "queue values left out"))
     else:
-        result = Measurement(clock=snap.now, values=snapshot_values(snap))
+        result = Measurement(clock=snap.now, values=snapshot_values(snap), log_clock=now)
     result.errors.extend(snap.warnings)
     state_dir = StateDir(opts.state_dir).path
     if not snap.cut:                     # a lower bound is never a growth sample
