@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import nagiosplugin
+from nagiosplugin.output import Output
 from nagiosplugin.runtime import Runtime
 
 from . import __version__, bounds, check_registry
@@ -93,6 +94,10 @@ def parse_range(text: str, *, durations: bool = False, plain_is_upper: bool = Fa
             raise ValueError(f"{text!r} is not a range")
         if ":" in body:
             start, end = body.split(":")
+            if start.startswith("/"):
+                # bash (RHEL's /bin/sh) expands an unquoted ~:10 to /home/nagios:10
+                raise ValueError(f"{start!r} is not a number (a shell expanded '~': quote "
+                                 f"the range ('{spec[:1] if invert else ''}~:{end}'))")
             start = start if start in ("", "~") else _number(start, durations)
             end = end if end == "" else _number(end, durations)
             body = f"{start}:{end}"
@@ -299,11 +304,23 @@ def judged_context(name: str, args: argparse.Namespace, judged: bool) -> Thresho
     return Threshold(name)
 
 
+class VisiblePipeOutput(Output):
+    """nagiosplugin's Output, but a "|" in a text (a quoted log line: ``docker compose logs``
+    writes ``postfix-1  | …``) becomes "\u00a6" instead of vanishing with an extra line "warning:
+    removed illegal characters" (the library's way). "|" starts Nagios' perfdata, so it cannot
+    stay; the perfdata's own "| " is added after this screening."""
+
+    def _screen_chars(self, text: str, where: str) -> str:
+        return str(text).rstrip("\n").replace("|", "\u00a6")
+
+
 def run(check: nagiosplugin.Check, args: argparse.Namespace) -> NoReturn:
     """Run ``check`` under nagiosplugin with the check's ``-v`` and ``-t``."""
     # nagiosplugin keeps one Runtime per process and appends to its output; tests (and any
     # caller) may call main() several times in one process, so start each run afresh.
     Runtime.instance = None
+    runtime = Runtime()
+    runtime.output = VisiblePipeOutput(runtime.logchan)
     root = logging.getLogger("nagiosplugin")
     for handler in list(root.handlers):
         root.removeHandler(handler)

@@ -117,3 +117,37 @@ def test_journal_export_as_log_file_is_unknown_not_a_silent_ok(tmp_path: Path,
     assert first.startswith("POSTFIX BOUNCE RATE UNKNOWN - "), r.stdout
     assert "--journal" in first, first
     assert (r.returncode, r.stderr) == (3, "")
+
+
+# -- a "|" in what the first line quotes -------------------------------------------------------
+
+def test_pipe_in_a_quoted_log_line_is_kept_visible_without_a_library_warning(
+        tmp_path: Path) -> None:
+    """``docker compose logs`` prefixes every line with ``postfix-1  | ``; under a stamp not
+    understood (here a German month) the UNKNOWN line quotes it. Before: nagiosplugin dropped
+    the "|" (Nagios' perfdata separator) from the example and added a second line "warning:
+    removed illegal characters (0x7c) from status line"."""
+    lines = [f"postfix-1  | Dez  2 10:00:{i:02d} mx postfix/smtp[{i}]: {0xC000 + i:X}: "
+             f"to=<u{i}@d.example>, relay=r.example[192.0.2.1]:25, delay=1, delays=0/0/0/1, "
+             f"dsn=2.0.0, status=sent (250 ok)" for i in range(12)]
+    log = tmp_path / "compose.log"
+    log.write_text("\n".join(lines) + "\n")
+    r = _run("check_postfix_bounce_rate", "--log-file", str(log), "--state-dir",
+             str(tmp_path / "st"), cwd=tmp_path)
+    assert r.returncode == 3, r.stdout
+    assert r.stdout.startswith("POSTFIX BOUNCE RATE UNKNOWN - 12 Postfix log line(s) "), r.stdout
+    assert "e.g. 'postfix-1  \u00a6 Dez  2 10:00:00 mx postfix/smtp[0]" in r.stdout, r.stdout
+    assert "illegal characters" not in r.stdout and r.stdout.count("\n") == 1, r.stdout
+
+
+# -- "~:N" after bash's tilde expansion ----------------------------------------------------------
+
+def test_range_whose_tilde_a_shell_expanded_says_to_quote_it(tmp_path: Path) -> None:
+    """bash (RHEL's /bin/sh, which Nagios and NRPE run commands through) expands an unquoted
+    ``-w ~:10`` to ``-w /home/nagios:10``. Before: "'/home/nagios' is not a number", which
+    does not say what to fix."""
+    for argv, quoted in ((["-w", "/var/spool/nagios:10"], "'~:10'"), (["-c=@/root:5"], "'@~:5'")):
+        r = _run("check_postfix_queue", *argv, "--postqueue", str(tmp_path / "none"),
+                 cwd=tmp_path)
+        assert r.returncode == 3 and r.stdout.count("\n") == 1, r.stdout
+        assert f"a shell expanded '~': quote the range ({quoted})" in r.stdout, r.stdout
