@@ -105,7 +105,7 @@ def package(tmp_path_factory, postfix, pki):
     res = apt("install", "--no-install-recommends", str(deb))
     try:
         assert res.returncode == 0, res.stdout + res.stderr
-        yield {"before": before, "users": users, "stock": stock}
+        yield {"before": before, "users": users, "stock": stock, "deb": deb}
     finally:
         if installed():
             apt("purge", PACKAGE)
@@ -130,6 +130,16 @@ def test_ok_installed_layout_and_files_from_the_generators(package):
     for md in sorted((ROOT / "docs").glob("*.md")):
         assert {doc / "docs" / md.name, doc / "docs" / f"{md.name}.gz"} & {
             p for p in (doc / "docs").iterdir()}, f"docs/{md.name} is not installed"
+    # ... but not the dashboard screenshot (debian/rules: dh_installdocs -X.png), which would
+    # double the package's size: neither in the .deb nor on the disk
+    assert (ROOT / "docs/zabbix-dashboard.png").is_file()
+    listed = subprocess.run(["dpkg-deb", "--contents", str(package["deb"])], capture_output=True,
+                            text=True, check=True).stdout
+    paths = [ln.split()[5] for ln in listed.splitlines()]
+    assert {f"./usr/share/doc/{PACKAGE}/docs/reference.md{gz}" for gz in ("", ".gz")} & set(
+        paths), listed                                  # the listing is read: docs are there
+    assert [p for p in paths if p.lower().endswith(".png")] == []
+    assert not list(doc.rglob("*.png"))
     nrpe = (SHARE / "nrpe/postfix-queue-monitor.cfg").read_text()
     assert re.findall(r"=(\S+)", nrpe) == [f"{PLUGINS}/{c.prog}" for c in CHECKS]
     # every private library imports, as nagios, with nothing but Debian's python3 packages
