@@ -151,3 +151,35 @@ def test_range_whose_tilde_a_shell_expanded_says_to_quote_it(tmp_path: Path) -> 
                  cwd=tmp_path)
         assert r.returncode == 3 and r.stdout.count("\n") == 1, r.stdout
         assert f"a shell expanded '~': quote the range ({quoted})" in r.stdout, r.stdout
+
+
+# -- the exporter's delivery counters and lines in a format not understood ----------------------
+
+def test_prometheus_counters_say_when_new_postfix_lines_are_not_understood(
+        tmp_path: Path) -> None:
+    """The log gains 12 delivery status lines whose stamp no style reads (a syslog restarted in
+    a German locale). Before: the counters stayed at 0 with postfix_queue_monitor_errors 0 and
+    exit 0 (silent); the bounce check is UNKNOWN on the same log. Now the collection counts the
+    counters as a failed part (exit 3, "partly measured"), and keeps saying so while those
+    lines are recent (an hour), not only on the run that read them."""
+    pq = tmp_path / "postqueue"
+    pq.write_text("#!/bin/sh\nexit 0\n")
+    pq.chmod(0o755)
+    log = tmp_path / "mail.log"
+    log.write_text("")
+    out = tmp_path / "out.prom"
+    argv = ["textfile", str(out), "--postqueue", str(pq), "--state-dir", str(tmp_path / "st"),
+            "--log-file", str(log)]
+    first = _run("postfix_queue_prometheus", *argv, cwd=tmp_path)
+    assert first.returncode == 0, first.stdout
+    with log.open("a") as fh:
+        for i in range(12):
+            fh.write(f"Dez  2 10:00:{i:02d} mx postfix/smtp[{i}]: {0xD000 + i:X}: "
+                     f"to=<u{i}@d.example>, relay=r.example[192.0.2.1]:25, delay=1, "
+                     f"delays=0/0/0/1, dsn=5.1.1, status=bounced (550 5.1.1 unknown)\n")
+    for attempt in range(2):          # the run that read them, and the next one
+        r = _run("postfix_queue_prometheus", *argv, cwd=tmp_path)
+        assert r.returncode == 3, (attempt, r.stdout)
+        assert r.stdout.startswith("partly measured: deliveries: 12 Postfix log line(s) "
+                                   "(12 delivery status) are in a format"), (attempt, r.stdout)
+        assert "postfix_queue_monitor_errors 1.0" in out.read_text(), attempt
