@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fakes import fake_postqueue
-from postfix_queue_monitor import diagnosis, queue
+from postfix_queue_monitor import diagnosis, queue, reasons
 from postfix_queue_monitor.proc import MAX_LINE, Child
 
 NOW = 1795966800.0
@@ -32,6 +32,7 @@ except ImportError:  # pragma: no cover - orjson is a dependency, but not a hard
 #: tiny caps, so that a few lines reach every cap: texts kept, domains kept, folds, caches,
 #: and blocks of three lines (lines left to the decoder at a block's start, middle and end)
 SMALL_CAPS = {"MAX_REASON_TEXTS": 2, "MAX_DOMAINS": 3, "MAX_PENDING": 2, "MAX_CLASS_MEMO": 2,
+              "MAX_PENDING_TOKENS": 2,
               "MAX_KEY_MEMO": 2,
               "BLOCK_LINES": 3}
 
@@ -386,3 +387,31 @@ def test_line_bound_and_a_real_child_give_the_same_check(tmp_path, fixtures, mon
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_texts_that_quote_an_address_are_not_remembered_by_their_bytes():
+    """The fast path's memo of tokens by reason bytes leaves out texts that quote an address
+    (seldom met twice, they filled it); met again and again, one still counts as it should."""
+    text = ("host mx.d.example[192.0.2.1] said: 450 4.2.0 <u@d.example>: Recipient address "
+            "rejected: Greylisted (in reply to RCPT TO command)")
+    plain = "connect to mx.d.example[192.0.2.1]:25: Connection refused"
+    lines = [json.dumps({
+        "queue_name": "deferred", "queue_id": f"Q{i}", "arrival_time": int(NOW) - 60 * i,
+        "message_size": 100, "forced_expire": False, "sender": "",
+        "recipients": [{"address": "u@d.example", "delay_reason": text if i % 2 else plain}],
+    }).encode() + b"\n" for i in range(40)]
+    fast, slow, decoded = both(lines)
+    assert fast == slow and decoded == 0
+    for caps in (SMALL_CAPS, {"MAX_REASON_TEXTS": 1}):
+        assert_same(lines, caps)
+    tok_of: dict = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(queue, "MAX_REASON_TEXTS", 1)
+        snap = queue.QueueSnapshot(NOW)
+        snap.tokenized = True
+        toks = [queue._new_tok(snap, tok_of, t.encode()) for t in (plain, text, text)]
+    assert toks == [plain, (reasons.classify(text),), (reasons.classify(text),)]
+    assert plain.encode() in tok_of and text.encode() not in tok_of
+    assert dict(snap.class_of_key) == {"host mx.d.example[192.0.2.1] said: 450 4.2.0 <ADDR>: "
+                                       "Recipient address rejected: Greylisted (in reply to "
+                                       "RCPT TO command)": toks[1][0]}

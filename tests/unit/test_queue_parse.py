@@ -167,6 +167,7 @@ def test_folding_midway_changes_nothing(fixtures, monkeypatch):
     lines = (fixtures / "deferred-50-four-reasons.jsonl").read_bytes().splitlines(True)
     once = parse_json_lines(lines, NOW)
     monkeypatch.setattr(queue, "MAX_PENDING", 2)
+    monkeypatch.setattr(queue, "MAX_PENDING_TOKENS", 2)
     often = parse_json_lines(lines, NOW)
     assert once == often
 
