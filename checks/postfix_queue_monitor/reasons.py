@@ -25,7 +25,9 @@ class is then decided in layers, the first that speaks wins:
    and carries no enhanced code: a 5xx to RCPT TO refuses the recipient
    (``recipient_unknown``), a 5xx to MAIL FROM, HELO/EHLO or the greeting refuses us
    (``policy``), 552 is the storage allocation RFC 5321 gives it (``mailbox_full``).
-5. ``other``.
+5. **The statistical fallback** (:mod:`reason_fallback`), only when no layer above named a
+   class: a naive Bayes model trained on the labelled corpus, ``other`` when it is unsure. An
+   ``other`` that a layer decides (X.3.x, the ``other`` rows) is final.
 
 "delivery temporarily suspended: X" is classified by X. Postfix's own words and the remote's are
 kept apart: "refused to talk to me" is a reply, not a refused connection (``refused`` and
@@ -167,7 +169,7 @@ RULES: tuple[Rule, ...] = (
               r"(?:TLS|SSL) handshake fail|encryption required|requires? (?:TLS|encryption)|"
               r"TLS (?:negotiation|connection) (?:failed|required)|no TLSA|\bDANE\b|"
               r"over a TLS connection|pipeline after STARTTLS|not using (?:a )?TLS|to use TLS|"
-              r"TLS (?:\w+ )?(?:configuration|library) problem"),
+              r"TLS (?:\w+ )?(?:configuration|library) problem|(?:sent|send) with an encryption"),
     # -- auth: SASL failed or required --------------------------------------------------------
     _r("auth", r"SASL (?:authentication|login) fail|cannot authenticate|"
                r"authentication (?:required|failed|failure|unsuccessful|credentials invalid|type|"
@@ -189,7 +191,10 @@ RULES: tuple[Rule, ...] = (
     _r("dns", r"Host or domain name not found|Name service error|Name server loop|"
               r"MX host \S+ has (?:malformed|invalid)|unable to look up|no MX host|"
               r"\(nullMX\)|does not accept mail|malformed (?:domain|name server)|"
-              r"DNS (?:lookup|resolution) (?:fail|error)|Name or service not known", scope="local"),
+              r"DNS (?:lookup|resolution) (?:fail|error)|Name or service not known|"
+              # other MTAs' own words (held-back part 8, tuning data since December 2026):
+              # qmail's, a gateway's
+              r"couldn't find any host named|failure of host ?name lookup", scope="local"),
     # -- rate_limited: the remote throttles us ------------------------------------------------
     _r("rate_limited", r"rate[- ]?limit|\bthrottl|unusual rate|at a rate that|too quickly|"
                        r"too fast\b|"
@@ -454,6 +459,9 @@ RULES: tuple[Rule, ...] = (
                 r"temporary (?:\w+ )?DNS lookup fail|our database returned|"
                 r"unable to correctly read|size limit\b|protocol (?:violation|error)",
        scope="reply"),
+    # Postfix's own: the message needs SMTPUTF8 and the remote lacks it (not TLS, although it
+    # is worded as "TLS is required, but was not offered"; left unnamed, the fallback said tls)
+    _r("other", r"SMTPUTF8 is required", scope="local"),
 )
 
 #: A local delivery agent's own error (local(8), pipe(8), virtual(8): procmail, maildrop,
@@ -462,7 +470,8 @@ RULES: tuple[Rule, ...] = (
 #: mailbox or a loop, which keep their class.
 _AGENT = re.compile(  # matched against the lower-cased text
     r"command output:|command died with status|command time limit exceeded|"
-    r"can't create user output file|^temporary failure\b|error reading forwarding file|"
+    r"can't create user output file|^temporary failure\b(?! of host ?name lookup)|"
+    r"error reading forwarding file|"
     r"alias database (?:owner|unavailable)|cannot find alias database")
 _AGENT_KEEPS = ("loop", "mailbox_full")
 
@@ -592,7 +601,11 @@ _COMMAND = re.compile(r"\(in reply to ([a-z ]+?) command\)")
 _NAMES_RCPT = re.compile(r"\brcpt\b")
 
 
-def context(text: str) -> tuple[str, str, str | None, str | None, tuple[int, int, int] | None]:
+#: what :func:`context` returns
+Context = tuple[str, str, "str | None", "str | None", "tuple[int, int, int] | None"]
+
+
+def context(text: str) -> Context:
     """(Postfix's own words, the reply, the command it answered, the basic reply code, the
     enhanced status code as three ints) of one lower-cased, normalised text. The command is
     ``"greeting"`` for ``refused to talk to me``, ``"rcpt to"`` when a reply without Postfix's
@@ -677,7 +690,27 @@ def _by_command(basic: str, command: str | None) -> str | None:
 
 @lru_cache(maxsize=4096)
 def _classify(text: str) -> str:
-    local, reply, command, basic, dsn = context(text.lower())
+    ctx = context(text.lower())
+    cls = _by_layers(ctx)
+    if cls is not None:
+        return cls
+    # no layer named a class: the statistical fallback (reason_fallback.py, its model loaded
+    # on first use), which answers "other" when it is not sure either
+    from . import reason_fallback
+    return reason_fallback.predict(ctx)
+
+
+def rule_class(text: str) -> str | None:
+    """The class the rule layers name for a text, or ``None`` when none does (the texts
+    :func:`classify` hands to the fallback); for the fallback's training and evaluation."""
+    text = text or ""
+    return _by_layers(context(normalize(cut(text)).lower()))
+
+
+def _by_layers(ctx: Context) -> str | None:
+    """Layers 1 to 4 of the module's docstring; ``None`` when none names a class (an
+    ``other`` that a layer decides, such as X.3.x, is ``"other"``)."""
+    local, reply, command, basic, dsn = ctx
     whole = f"{local} {reply}" if reply else local
     agent = not reply and _AGENT.search(local) is not None
     cls = _by_rules(local, reply, whole, agent, weak=False)
@@ -693,7 +726,7 @@ def _classify(text: str) -> str:
     if cls == "recipient_unknown" and command == "mail from":
         # a refused MAIL FROM is about our sender: "551 invalid address" there is policy
         cls = "policy"
-    return cls or "other"
+    return cls
 
 
 def _by_rules(local: str, reply: str, whole: str, agent: bool, weak: bool) -> str | None:

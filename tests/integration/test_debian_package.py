@@ -147,8 +147,13 @@ def test_ok_installed_layout_and_files_from_the_generators(package):
     tops = sorted({name for d in private.glob("*.dist-info")
                    for name in (d / "top_level.txt").read_text().split()})
     assert {"nagiosplugin", "zabbix_utils", "pyzabbix", "postfix_queue_monitor"} <= set(tops)
+    # (and the reason classifier's fallback model is installed: a text no rule names, "426 Dns
+    # resolve failure", is classified by it, docs/reasons.md)
     code = (f"import sys; sys.path.insert(0, {str(private)!r}); "
             + "; ".join(f"import {t}" for t in tops)
+            + "; from postfix_queue_monitor import reasons"
+            + "; assert reasons.rule_class('426 Dns resolve failure') is None"
+            + "; assert reasons.classify('426 Dns resolve failure') == 'dns'"
             + "; print(sys.modules['nagiosplugin'].__file__)")
     res = nagios_lab.run_as_nagios(["/usr/bin/python3", "-I", "-c", code])
     assert res.returncode == 0, res.stderr.decode()

@@ -131,6 +131,9 @@ def test_the_sdist_carries_the_mit_real_log_and_not_the_agpl_ones(tmp_path):
               *dist_files.STATIC_DIRS}
     assert sorted(wanted - tops) == []
     assert [n for n in names if n.endswith("/benchmarks/harness.py")]
+    # the reason classifier's generated fallback model and its generator (docs/reasons.md)
+    assert [n for n in names if n.endswith("/checks/postfix_queue_monitor/reason_model.py")]
+    assert [n for n in names if n.endswith("/tools/reason_model_gen.py")]
     assert not [n for n in names if "AGPL" in n or "lightmeter" in n or "rsyslog-8" in n]
     # the source repository's LICENSE as it is (git blob 03e38f5c), its holder's line first
     assert mit_text == (ROOT / "tests/fixtures/realworld-logs/LICENSES/MIT.txt").read_text()
