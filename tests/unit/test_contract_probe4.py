@@ -183,3 +183,31 @@ def test_prometheus_counters_say_when_new_postfix_lines_are_not_understood(
         assert r.stdout.startswith("partly measured: deliveries: 12 Postfix log line(s) "
                                    "(12 delivery status) are in a format"), (attempt, r.stdout)
         assert "postfix_queue_monitor_errors 1.0" in out.read_text(), attempt
+
+
+# -- macOS' syslog: a level after the pid ------------------------------------------------------
+
+def test_macos_syslog_level_after_the_pid_is_read(tmp_path: Path) -> None:
+    """macOS' syslogd (Postfix of macOS Server) writes ``postfix/smtp[123] <Info>: …``.
+    Before: no line matched a Postfix tag, 10 bounces among 20 recipients read as OK "too few
+    deliveries to judge (0 < 10 ...)"."""
+    now = time.time()
+    lines = []
+    for i in range(20):
+        stamp = time.strftime("%b %e %H:%M:%S", time.localtime(now - 300 + i))
+        st = "bounced" if i % 2 else "sent"
+        lines.append(f"{stamp} mail postfix/smtp[{100 + i}] <Info>: {0xE100 + i:X}: "
+                     f"to=<u{i}@d.example>, relay=r.example[192.0.2.1]:25, delay=1, "
+                     f"delays=0/0/0/1, dsn=5.1.1, status={st} (550 5.1.1 unknown)")
+    lines.append(time.strftime("%b %e %H:%M:%S", time.localtime(now)) +
+                 " mail postfix/smtpd[7] <Info>: connect from unknown[192.0.2.9]")
+    log = tmp_path / "mail.log"
+    log.write_text("\n".join(lines) + "\n")
+    r = _run("check_postfix_bounce_rate", "--log-file", str(log), "--state-dir",
+             str(tmp_path / "st"), "-w", "5", "-c", "60", "-v", cwd=tmp_path)
+    assert r.stdout.startswith("POSTFIX BOUNCE RATE WARNING - bounce rate 50% (> 5; 10 of 20 "),\
+        r.stdout
+    assert "matched no pattern" not in r.stdout, r.stdout
+    r = _run("check_postfix_bounce_rate", "--log-file", str(log), "--state-dir",
+             str(tmp_path / "st2"), "--syslog-name", "postfix", cwd=tmp_path)
+    assert "10 of 20 recipients" in r.stdout, r.stdout

@@ -10,6 +10,7 @@ from .patterns import (
     _KNOWN_PLAIN,
     _KNOWN_QID,
     _QID,
+    ASL_LEVEL,
     FALLBACK,
     TABLE,
     UNMATCHED,
@@ -36,7 +37,7 @@ def _has_delivery(program: bytes) -> bool:
 
 
 #: a program tag's end: syslog's ``[pid]: `` or ``: ``, or RFC 5424's `` PROCID MSGID SD``
-_TAG_END = rb"(?:/[^\s\[:]+)?(?:\[\d+\]: |: | \S+ \S+ [-\[])"
+_TAG_END = rb"(?:/[^\s\[:]+)?(?:\[\d+\](?:" + ASL_LEVEL + rb")?: |: | \S+ \S+ [-\[])"
 #: Postfix programs by name: ``postfix…`` or ``NAME/<a Postfix daemon>`` (any syslog_name)
 _DAEMONS = rb"master|qmgr|smtpd?|cleanup|pickup|local|lmtp|virtual|pipe|bounce|postscreen|anvil"
 _NAME = rb"(postfix[^\s\[:/]*|[^\s\[:/]+(?=/(?:" + _DAEMONS + rb")\[))" + _TAG_END
@@ -83,8 +84,10 @@ class LineFeeder:
         # lines of other programs are skipped without a match attempt.
         self._scan = re.compile(
             rb" (?P<prog>" + prog + q + rb")"
-            # syslog's "[pid]: ", or RFC 5424's " PROCID MSGID STRUCTURED-DATA " (and MSG's BOM)
-            + rb"(?:(?:\[\d+\])?: |(?P<r5> \S+ \S+ (?:-|(?:\[(?:[^\]\\\n]|\\.)*\])+) +(?=\S)"
+            # syslog's "[pid]: " (macOS: "[pid] <Info>: "), or RFC 5424's " PROCID MSGID
+            # STRUCTURED-DATA " (and MSG's BOM)
+            + rb"(?:(?:\[\d+\](?:" + ASL_LEVEL + rb")?)?: "
+            + rb"|(?P<r5> \S+ \S+ (?:-|(?:\[(?:[^\]\\\n]|\\.)*\])+) +(?=\S)"
             + rb"(?:\xef\xbb\xbf)?))(?:"
             # a queue ID: a status line, an expiry, or a message start no table entry knows
             + _QID + q + rb": (?:to=<[^\n]*, status=(?P<st>[a-z-]+)(?: \((?P<tx>[^\n]*?)\)?)?"

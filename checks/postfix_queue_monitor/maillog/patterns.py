@@ -17,9 +17,12 @@ DELIVERY_AGENTS: tuple[str, ...] = ("smtp", "lmtp", "local", "virtual", "pipe", 
 #: then a host, a level word, or nothing) up to the first ``word[pid]: `` or ``word: ``; or an
 #: RFC 5424 record ``<PRI>1 TIMESTAMP HOST APP-NAME PROCID MSGID STRUCTURED-DATA MESSAGE``, whose
 #: UTF-8 MESSAGE starts with a BOM (RFC 5424 section 6.4) when the sender follows the RFC.
+#: macOS' syslogd writes the message's level after the pid: ``postfix/smtp[123] <Info>: ``
+ASL_LEVEL = rb" <(?:Emergency|Alert|Critical|Error|Warning|Notice|Info|Debug)>"
 LINE = re.compile(rb"(?:(?P<h5><\d{1,3}>\d{1,2} \S+ \S+) (?P<p5>[^\s\[:]+) \S+ \S+ "
                   rb"(?:-|(?:\[(?:[^\]\\\r\n]|\\.)*\])+) ?(?:\xef\xbb\xbf)?"  # MSG's BOM
-                  rb"|(?P<head>[^\r\n]*?) (?P<prog>[^\s\[:]+)(?:\[\d+\])?: )"
+                  rb"|(?P<head>[^\r\n]*?) (?P<prog>[^\s\[:]+)"
+                  rb"(?:\[\d+\](?:" + ASL_LEVEL + rb")?)?: )"
                   rb"(?P<msg>[^\r\n]*)")
 #: Solaris' syslog puts a message ID and the facility before the message
 SOLARIS_ID = re.compile(rb"\[ID \d+ [a-z0-9]+\.[a-z]+\] ")
