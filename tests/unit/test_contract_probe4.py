@@ -98,7 +98,7 @@ def _journal_entries(now: float) -> list[dict[str, str]]:
     return out
 
 
-@pytest.mark.parametrize("style", ["json", "export"])
+@pytest.mark.parametrize("style", ["json", "export", "json-pretty", "json-seq", "json-sse"])
 def test_journal_export_as_log_file_is_unknown_not_a_silent_ok(tmp_path: Path,
                                                                style: str) -> None:
     """``journalctl -o json > f`` or ``-o export`` then ``--log-file f``: no syslog line,
@@ -107,6 +107,13 @@ def test_journal_export_as_log_file_is_unknown_not_a_silent_ok(tmp_path: Path,
     entries = _journal_entries(time.time())
     if style == "json":
         text = "".join(json.dumps(e) + "\n" for e in entries)
+    elif style == "json-pretty":       # journalctl's own layout: a tab, " : "
+        text = "".join("{\n" + ",\n".join(f"\t{json.dumps(k)} : {json.dumps(v)}"
+                                           for k, v in e.items()) + "\n}\n" for e in entries)
+    elif style == "json-seq":
+        text = "".join("\x1e" + json.dumps(e) + "\n" for e in entries)
+    elif style == "json-sse":
+        text = "".join("data: " + json.dumps(e) + "\n\n" for e in entries)
     else:
         text = "".join("".join(f"{k}={v}\n" for k, v in e.items()) + "\n" for e in entries)
     log = tmp_path / "journal.txt"

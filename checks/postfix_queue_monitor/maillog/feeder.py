@@ -106,9 +106,10 @@ class LineFeeder:
         literal = re.escape(syslog_name.encode("utf-8", "surrogateescape").rstrip(b"/")) \
             if syslog_name else rb"postfix"
         self._odd = re.compile(rb"\n(?!" + READABLE_START + rb")(?=[^\n]* " + literal + rb")")
-        # A journal export (journalctl -o json or -o export) given as a log file: the program is a
-        # SYSLOG_IDENTIFIER field, not a syslog tag, so neither pass above sees a Postfix line
-        # (before: "too few deliveries", a silent OK); --journal reads the journal itself.
+        # A journal export (journalctl -o export, json, json-pretty, json-seq or json-sse) given
+        # as a log file: the program is a SYSLOG_IDENTIFIER field, not a syslog tag, so neither
+        # pass above sees a Postfix line (before: "too few deliveries", a silent OK); --journal
+        # reads the journal itself.
         ident = (re.escape(syslog_name.encode("utf-8", "surrogateescape").rstrip(b"/"))
                  + rb'(?:/[^"\s]*)?' if syslog_name else rb'postfix[^"\s]*')
         # (the literal first, so that the regex engine searches for it fast; the line's start is
@@ -231,7 +232,8 @@ class LineFeeder:
         found: set[int] = set()
         for m in self._export.finditer(data):
             ls = data.rfind(b"\n", 0, m.start()) + 1
-            if not (ls == m.start() or data[ls:ls + 1] == b"{"):
+            head = data[ls:m.start()]
+            if head.strip(b" \t\"") and not head.lstrip(b"\x1e").startswith((b"{", b"data: {")):
                 continue                       # quoted in a syslog line's text
             le = find(b"\n", ls)
             line = data[ls:] if le < 0 else data[ls:le]
