@@ -546,10 +546,15 @@ def _span_s(text: str) -> float:
     return float(sum(int(n) * units[u] for n, u in spans))
 
 
-def shipped_textfile_runs() -> dict[str, tuple[list[str], float]]:
-    """The textfile command of each shipped way to run it (the timer's service, the cron
-    line), with its period in seconds."""
+def shipped_runs() -> dict[str, tuple[list[str], float]]:
+    """The command of each shipped way to run the exporter (the textfile timer's service, the
+    textfile cron line, the serve service), with its period in seconds (serve's: the
+    scrape_interval of docs/prometheus.md's scrape config)."""
     prom = ROOT / "prometheus"
+    serve = (prom / "postfix-queue-prometheus-serve.service").read_text()
+    (serve_start,) = re.findall(r"^ExecStart=(.*)$", serve, re.M)
+    (scrape,) = re.findall(r"^    scrape_interval: (\d+)m$",
+                           (ROOT / "docs/prometheus.md").read_text(), re.M)
     service = (prom / "postfix-queue-prometheus.service").read_text()
     timer = (prom / "postfix-queue-prometheus.timer").read_text()
     (exec_start,) = re.findall(r"^ExecStart=(.*)$", service, re.M)
@@ -559,25 +564,25 @@ def shipped_textfile_runs() -> dict[str, tuple[list[str], float]]:
     fields = line.split(None, 6)
     assert fields[:5] == ["*"] * 5 and fields[5] == "prometheus"     # every minute
     return {"timer": (shlex.split(exec_start), _span_s(every)),
-            "cron": (shlex.split(fields[6]), 60.0)}
+            "cron": (shlex.split(fields[6]), 60.0),
+            "serve": (shlex.split(serve_start), 60.0 * int(scrape))}
 
 
-@pytest.mark.parametrize("way", ["timer", "cron"])
-def test_shipped_textfile_schedule_never_reuses_its_own_previous_listing(
+@pytest.mark.parametrize("way", ["timer", "cron", "serve"])
+def test_shipped_schedule_never_reuses_its_own_previous_listing(
         tmp_path: Path, fixtures: Path, capsys, way: str) -> None:
-    """Each run of the shipped schedule lists afresh, also when the last run's listing was
-    taken up to 5 s after its start (a start delayed by AccuracySec or a loaded host), and
-    still shares a listing with a check (the shipped NRPE and Nagios commands pass 60) started
-    at the same time, both ways. Before, the units passed --listing-max-age 60 with a one
-    minute period: the next run found the last listing 59.8-60 s old about half the time and
-    wrote its queue values again, one period late."""
-    argv, period = shipped_textfile_runs()[way]
-    assert argv[1] == "textfile"
-    options = argv[3:]
+    """Each run of the shipped schedule (a textfile run, a scrape of serve) lists afresh, also
+    when the last run's listing was taken up to 5 s after its start (a start delayed by
+    AccuracySec or a loaded host), and still shares a listing with a check (the shipped NRPE
+    and Nagios commands pass 60) started at the same time, both ways. Before, the units passed
+    --listing-max-age 60 with a one-minute period: the next run found the last listing
+    59.8-60 s old about half the time and exposed its queue values again, one period late."""
+    argv, period = shipped_runs()[way]
+    options = argv[3:] if argv[1] == "textfile" else argv[2:]
     options[options.index("--state-dir") + 1] = str(tmp_path / "st")
     pq, runs = counting_postqueue(tmp_path, fixtures / "deferred-50-four-reasons.jsonl")
-    opts = cli.parser().parse_args(["textfile", str(tmp_path / "q.prom"), *options,
-                                    "--postqueue", pq, "--no-deliveries"])
+    command = [argv[1], str(tmp_path / "q.prom")] if argv[1] == "textfile" else [argv[1]]
+    opts = cli.parser().parse_args([*command, *options, "--postqueue", pq, "--no-deliveries"])
     at = 1795966800.0
     for step in (0.0, period - 5.0, period - 0.2, period):
         at += step
@@ -589,6 +594,6 @@ def test_shipped_textfile_schedule_never_reuses_its_own_previous_listing(
     with pytest.raises(SystemExit):                 # a check alone, long after: lists
         queue_size.main(check, clock=lambda: at + 300)
     capsys.readouterr()
-    # ... and the textfile run a second after it reuses the check's
+    # ... and the exporter's run a second after it reuses the check's
     assert collect.measure(opts, clock=lambda: at + 301).snap.reused_age == 1.0
     assert runs.read_text().count("run") == 5
