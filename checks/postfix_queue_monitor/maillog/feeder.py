@@ -15,6 +15,7 @@ from .patterns import (
     TABLE,
     UNMATCHED,
     UNREADABLE,
+    WRAPPED,
     parse_line,
     program_matcher,
 )
@@ -153,8 +154,13 @@ class LineFeeder:
             start = m.start()
             ls = rfind(b"\n", 0, start) + 1
             head = data[ls:start]                   # "<timestamp> <host>", any style
-            if b": " in head or (m["r5"] is not None and head[:1] != b"<"):
+            if m["r5"] is not None and head[:1] != b"<":
                 continue                            # " postfix…" inside another line's text
+            if b": " in head:
+                head = head.rpartition(b": ")[2]
+                if not WRAPPED.match(head):
+                    continue                        # " postfix…" inside another line's text
+                # a container's line that a syslog wrapped (patterns.WRAPPED): its own stamp
             if ls in odd:
                 continue                            # reported: its stamp is not understood
             st = m["st"]
