@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Optional
 
-from .timestamps import Clock
+from .timestamps import READABLE_START, Clock
 
 DELIVERY_AGENTS: tuple[str, ...] = ("smtp", "lmtp", "local", "virtual", "pipe", "error", "retry",
                                     "discard")
@@ -24,6 +24,10 @@ LINE = re.compile(rb"(?:(?P<h5><\d{1,3}>\d{1,2} \S+ \S+) (?P<p5>[^\s\[:]+) \S+ \
                   rb"|(?P<head>[^\r\n]*?) (?P<prog>[^\s\[:]+)"
                   rb"(?:\[\d+\](?:" + ASL_LEVEL + rb")?)?: )"
                   rb"(?P<msg>[^\r\n]*)")
+#: A message that starts with a stamp: a container's stdout line that a syslog received as the
+#: message of its own tag (docker's syslog log driver: ``… dockerhost 3a1b2c3d4e5f[987]:
+#: 2026-12-03T10:00:00+01:00 INFO    postfix/smtp[12]: …``); the line inside is read instead.
+WRAPPED = re.compile(rb"(?:" + READABLE_START + rb")")
 #: Solaris' syslog puts a message ID and the facility before the message
 SOLARIS_ID = re.compile(rb"\[ID \d+ [a-z0-9]+\.[a-z]+\] ")
 
@@ -191,6 +195,10 @@ def parse_line(line: bytes, clock: Clock, is_postfix: Callable[[bytes], bool] = 
     if not m:
         return None
     prog, head = (m["prog"], m["head"]) if m["p5"] is None else (m["p5"], m["h5"])
+    if m["p5"] is None and WRAPPED.match(m["msg"]):
+        inner = parse_line(m["msg"], clock, is_postfix)
+        if inner is not None:
+            return inner
     if not is_postfix(prog):
         return None
     ts = clock.parse(head)
