@@ -264,3 +264,33 @@ def test_another_program_quoting_a_postfix_line_still_counts_nowhere() -> None:
     tally = maillog.Tally(since=0)
     maillog.LineFeeder(tally, maillog.Clock(now), None).feed_block(line)
     assert tally.events == 0 and tally.odd[0] == 0
+
+
+# -- soft_bounce = yes ---------------------------------------------------------------------------
+
+def test_softbounce_status_counts_as_deferred(tmp_path: Path) -> None:
+    """With ``soft_bounce = yes`` Postfix keeps what would have bounced in the queue and logs
+    ``dsn=4.x.x, status=SOFTBOUNCE (…)`` (real lines: "status=SOFTBOUNCE (host … said: 501
+    5.7.1 … Sender refused by the DNSBL …)"). Before: such lines counted nowhere, silently (the
+    scan's status was lowercase only): 10 of 20 recipients vanished from every figure. They
+    are deferrals (the message stays queued and is retried), counted as deferred, in the block
+    scan and through parse_line alike."""
+    now = time.time()
+    lines = []
+    for i in range(20):
+        stamp = time.strftime("%b %e %H:%M:%S", time.localtime(now - 300 + i))
+        tail = ("dsn=4.7.1, status=SOFTBOUNCE (host mx.d.example[192.0.2.1] said: 501 5.7.1 "
+                "Sender refused by the DNSBL b.barracudacentral.org (in reply to RCPT TO "
+                "command))" if i % 2 else "dsn=2.0.0, status=sent (250 2.0.0 Ok)")
+        lines.append(f"{stamp} mx postfix/smtp[{i}]: {0xE300 + i:X}: to=<u{i}@d.example>, "
+                     f"relay=mx.d.example[192.0.2.1]:25, delay=1, delays=0/0/0/1, {tail}")
+    log = tmp_path / "mail.log"
+    log.write_text("\n".join(lines) + "\n")
+    r = _run("check_postfix_bounce_rate", "--log-file", str(log), "--state-dir",
+             str(tmp_path / "st"), "-v", cwd=tmp_path)
+    assert r.stdout.startswith("POSTFIX BOUNCE RATE OK - bounce rate 0% (0 of 10 recipients "
+                               "in 1h), deferral rate 50%"), r.stdout
+    assert "deferrals by reason: policy 10" in r.stdout, r.stdout
+    from postfix_queue_monitor import maillog
+    ev = maillog.parse_line(lines[1].encode() + b"\n", maillog.Clock(now))
+    assert isinstance(ev, maillog.Event) and ev.kind == "deferred", ev

@@ -25,6 +25,8 @@ from .timestamps import READABLE_START, Clock
 #: status= values counted from a delivery status line (expiries are qmgr's own lines)
 _STATUS_INDEX: dict[bytes, int] = {name.encode(): i for name, i in Tally.INDEX.items()
                                    if name != "expired"}
+#: soft_bounce = yes: what would have bounced stays queued, logged "status=SOFTBOUNCE": a deferral
+_STATUS_INDEX[b"SOFTBOUNCE"] = Tally.INDEX["deferred"]
 
 
 def _has_delivery(program: bytes) -> bool:
@@ -91,7 +93,8 @@ class LineFeeder:
             + rb"|(?P<r5> \S+ \S+ (?:-|(?:\[(?:[^\]\\\n]|\\.)*\])+) +(?=\S)"
             + rb"(?:\xef\xbb\xbf)?))(?:"
             # a queue ID: a status line, an expiry, or a message start no table entry knows
-            + _QID + q + rb": (?:to=<[^\n]*, status=(?P<st>[a-z-]+)(?: \((?P<tx>[^\n]*?)\)?)?"
+            + _QID + q + rb": (?:to=<[^\n]*, status=(?P<st>[a-z-]+|SOFTBOUNCE)"
+            + rb"(?: \((?P<tx>[^\n]*?)\)?)?"
             # (a sender may hold ">, ": quoted local parts; the last ">, status=" ends it; a
             # line cut by the syslog's size limit lacks the reason's closing parenthesis)
             + rb"[ \t\r]*$|from=<[^\n]*>, status=(?:force-)?expired"

@@ -33,7 +33,7 @@ SOLARIS_ID = re.compile(rb"\[ID \d+ [a-z0-9]+\.[a-z]+\] ")
 
 _QID = rb"[0-9A-Za-z]+"
 #: (the closing parenthesis may be missing: syslogs cut long lines, e.g. at 1024 bytes)
-_STATUS_LINE = (rb"(?P<qid>" + _QID + rb"): to=<.*, status=(?P<status>[a-z-]+)"
+_STATUS_LINE = (rb"(?P<qid>" + _QID + rb"): to=<.*, status=(?P<status>[a-z-]+|SOFTBOUNCE)"
                 rb"(?: \((?P<text>.*?)\)?)?\s*$")
 
 #: Lines every Postfix program may write, recognised and not counted.
@@ -173,6 +173,8 @@ def parse_message(program: bytes, msg: bytes, ts: float) -> Event | str | None:
             continue
         if name == "delivery":
             kind = m["status"].decode("ascii")
+            if kind == "SOFTBOUNCE":
+                kind = "deferred"     # soft_bounce = yes: kept in the queue, retried
             if kind not in ("sent", "bounced", "deferred", "deliverable", "undeliverable"):
                 kind = "other"        # counts nowhere; "expired" is qmgr's per-message line
             text = (m["text"] or b"").decode("utf-8", "replace")
