@@ -94,9 +94,11 @@ class LineFeeder:
             + rb"(?:\xef\xbb\xbf)?))(?:"
             # a queue ID: a status line, an expiry, or a message start no table entry knows
             + _QID + q + rb": (?:to=<[^\n]*, status=(?P<st>[a-z-]+|SOFTBOUNCE)"
-            + rb"(?: \((?P<tx>[^\n]*?)\)?)?"
+            + rb"(?: \((?P<tx>[^\n]*(?=\)[ \t\r]*$)|[^\n]*?(?=[ \t\r]*$))\)?)?"
             # (a sender may hold ">, ": quoted local parts; the last ">, status=" ends it; a
-            # line cut by the syslog's size limit lacks the reason's closing parenthesis)
+            # line cut by the syslog's size limit lacks the reason's closing parenthesis: the
+            # lazy branch reads it; the greedy one first, as a lazy group tried at every byte of
+            # every reason made this scan 1.75x slower)
             + rb"[ \t\r]*$|from=<[^\n]*>, status=(?:force-)?expired"
             + rb"[^\n]*" + q
             + rb"|(?!" + _KNOWN_QID + rb")[^\n]*" + q + rb")"

@@ -34,7 +34,7 @@ SOLARIS_ID = re.compile(rb"\[ID \d+ [a-z0-9]+\.[a-z]+\] ")
 _QID = rb"[0-9A-Za-z]+"
 #: (the closing parenthesis may be missing: syslogs cut long lines, e.g. at 1024 bytes)
 _STATUS_LINE = (rb"(?P<qid>" + _QID + rb"): to=<.*, status=(?P<status>[a-z-]+|SOFTBOUNCE)"
-                rb"(?: \((?P<text>.*?)\)?)?\s*$")
+                rb"(?: \((?P<text>.*(?=\)\s*$)|.*?(?=\s*$))\)?)?\s*$")
 
 #: Lines every Postfix program may write, recognised and not counted.
 COMMON: dict[str, bytes] = {
