@@ -37,7 +37,8 @@ def features(ctx: Context) -> set[str]:
     """The model's features of one text's :func:`reasons.context`: its words and adjacent
     word pairs (Postfix's framing words included: "lost connection", "said", "refused to talk
     to me" say where the text comes from; the host and the command note are context
-    features), and ``#``-prefixed context features."""
+    features), and ``#``-prefixed context features (codes, command, framing, a provider code's
+    shape)."""
     local, reply, command, basic, dsn = ctx
     text = _DOTTED.sub(" ", f"{local} {reply}" if reply else local)
     words = _WORD.findall(_FRAMING.sub(" ", text) if "host" in text else text)
@@ -50,7 +51,16 @@ def features(ctx: Context) -> set[str]:
         out.add(f"#dsn:{dsn[0]}.{dsn[1]}")
     out.add(f"#cmd:{command or 'none'}")
     out.add("#frame:" + ("reply" if reply else "local") + ("+local" if local.strip() else ""))
+    if ":" in text and _SHAPE.search(text):
+        out.add("#shape")
     return out
+
+
+#: a provider's own code of the shape "MI:DMC", "HL:ICC", "DT:SPM" (NetEase's, Wanxiang's):
+#: a known feature of its own, so that a text whose only words are such a code is not "unknown"
+_SHAPE = re.compile(r"\b[a-z]{2}:[a-z]{3}\b")
+#: context features that count as known words (guess(): a text with no known word is "other")
+_KNOWN = ("#shape",)
 
 
 def train(rows: Iterable[tuple[set[str], str, int]], alpha: float) -> dict:
@@ -118,7 +128,7 @@ class Model:
         s = self.scores(feats)
         top = max(s)
         best = s.index(top)
-        known = sum(1 for f in feats if f[0] != "#" and f in self.counts)
+        known = sum(1 for f in feats if (f[0] != "#" or f.startswith(_KNOWN)) and f in self.counts)
         return self.classes[best], 1 / sum(math.exp(v - top) for v in s), known
 
     def predict(self, ctx: Context) -> str:
@@ -147,3 +157,14 @@ def model() -> Model:
 def predict(ctx: Context) -> str:
     """The class the shipped model gives a text no rule layer named."""
     return model().predict(ctx)
+
+
+#: a weak rule decision (a generic phrase, a code) gives way to the model's class at this
+#: probability or more (tools/reason_forward_chain.py)
+OVERRULE_PROBABILITY = 0.9
+
+
+def overrule(ctx: Context, ruled: str) -> str:
+    """A weak rule decision, or the model's class where it is nearly certain of another."""
+    cls, p, known = model().guess(features(ctx))
+    return cls if known and p >= OVERRULE_PROBABILITY else ruled
