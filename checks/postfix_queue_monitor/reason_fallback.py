@@ -57,10 +57,9 @@ def features(ctx: Context) -> set[str]:
 
 
 #: a provider's own code of the shape "MI:DMC", "HL:ICC", "DT:SPM" (NetEase's, Wanxiang's):
-#: a known feature of its own, so that a text whose only words are such a code is not "unknown"
+#: the feature "#shape" counts as a known word (Model.scores), so that a text whose only words
+#: are such a code is not "unknown"
 _SHAPE = re.compile(r"\b[a-z]{2}:[a-z]{3}\b")
-#: context features that count as known words (guess(): a text with no known word is "other")
-_KNOWN = ("#shape",)
 
 
 def train(rows: Iterable[tuple[set[str], str, int]], alpha: float) -> dict:
@@ -108,28 +107,29 @@ class Model:
         #: log((count + alpha) / alpha): what a count adds over an unseen feature
         self.logs = [math.log((c + alpha) / alpha) for c in range(max(docs) + 1)]
 
-    def scores(self, feats: Iterable[str]) -> list[float]:
-        """log P(class) + sum of log P(feature | class) over the text's known features."""
+    def scores(self, feats: Iterable[str]) -> tuple[list[float], int]:
+        """(log P(class) + sum of log P(feature | class) over the text's known features, how
+        many of them are words or a provider code's shape rather than the SMTP context)."""
         out = list(self.base)
-        known = 0
+        known = context = 0
         counts, logs = self.counts, self.logs
         for f in feats:
             pairs = counts.get(f)
             if pairs is None:
                 continue
             known += 1
+            if f[0] == "#" and f != "#shape":
+                context += 1
             for i, c in pairs:
                 out[i] += logs[c]
-        return [s + known * p for s, p in zip(out, self.per_feature)]
+        return [s + known * p for s, p in zip(out, self.per_feature)], known - context
 
     def guess(self, feats: set[str]) -> tuple[str, float, int]:
         """(the most probable class, its probability, how many of the text's words the model
         knows); the probability as naive Bayes gives it, which is overconfident."""
-        s = self.scores(feats)
+        s, words = self.scores(feats)
         top = max(s)
-        best = s.index(top)
-        known = sum(1 for f in feats if (f[0] != "#" or f.startswith(_KNOWN)) and f in self.counts)
-        return self.classes[best], 1 / sum(math.exp(v - top) for v in s), known
+        return self.classes[s.index(top)], 1 / sum(math.exp(v - top) for v in s), words
 
     def predict(self, ctx: Context) -> str:
         """The model's class, or ``other`` when it knows none of the text's words or its
