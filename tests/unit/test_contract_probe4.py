@@ -98,7 +98,7 @@ def _journal_entries(now: float) -> list[dict[str, str]]:
     return out
 
 
-@pytest.mark.parametrize("style", ["json", "export"])
+@pytest.mark.parametrize("style", ["json", "export", "json-pretty", "json-seq", "json-sse"])
 def test_journal_export_as_log_file_is_unknown_not_a_silent_ok(tmp_path: Path,
                                                                style: str) -> None:
     """``journalctl -o json > f`` or ``-o export`` then ``--log-file f``: no syslog line,
@@ -107,6 +107,13 @@ def test_journal_export_as_log_file_is_unknown_not_a_silent_ok(tmp_path: Path,
     entries = _journal_entries(time.time())
     if style == "json":
         text = "".join(json.dumps(e) + "\n" for e in entries)
+    elif style == "json-pretty":       # journalctl's own layout: a tab, " : "
+        text = "".join("{\n" + ",\n".join(f"\t{json.dumps(k)} : {json.dumps(v)}"
+                                           for k, v in e.items()) + "\n}\n" for e in entries)
+    elif style == "json-seq":
+        text = "".join("\x1e" + json.dumps(e) + "\n" for e in entries)
+    elif style == "json-sse":
+        text = "".join("data: " + json.dumps(e) + "\n\n" for e in entries)
     else:
         text = "".join("".join(f"{k}={v}\n" for k, v in e.items()) + "\n" for e in entries)
     log = tmp_path / "journal.txt"
@@ -211,3 +218,79 @@ def test_macos_syslog_level_after_the_pid_is_read(tmp_path: Path) -> None:
     r = _run("check_postfix_bounce_rate", "--log-file", str(log), "--state-dir",
              str(tmp_path / "st2"), "--syslog-name", "postfix", cwd=tmp_path)
     assert "10 of 20 recipients" in r.stdout, r.stdout
+
+
+# -- a container's log forwarded by a syslog (docker's syslog log driver) -----------------------
+
+@pytest.mark.parametrize("outer_tag,inner", [
+    ("3a1b2c3d4e5f[987]", "iso"),           # the driver's default tag: the container ID
+    ("postfix[987]", "iso"),                # tag: postfix
+    ("mailserver[987]", "classic"),         # a container writing Postfix's own maillog_file
+])
+def test_container_line_forwarded_by_a_syslog_is_counted(tmp_path: Path, outer_tag: str,
+                                                          inner: str) -> None:
+    """docker's syslog log driver hands each stdout line of the container to the host's
+    syslog, which writes its own stamp, host and tag before it:
+    ``Dec  3 10:00:00 dockerhost 3a1b2c3d4e5f[987]: 2026-12-03T10:00:00+01:00 INFO
+    postfix/smtp[12]: …``. Before: every such line was taken for another program quoting
+    Postfix and 10 bounces among 20 recipients read as OK "too few deliveries to judge"."""
+    now = time.time()
+    lines = []
+    for i in range(20):
+        t = now - 300 + i
+        outer = time.strftime("%b %e %H:%M:%S", time.localtime(t)) + f" dockerhost {outer_tag}: "
+        stamp = (time.strftime("%Y-%m-%dT%H:%M:%S+00:00 INFO    ", time.gmtime(t))
+                 if inner == "iso" else time.strftime("%b %e %H:%M:%S mail ", time.localtime(t)))
+        st = "bounced" if i % 2 else "sent"
+        lines.append(f"{outer}{stamp}postfix/smtp[{i}]: {0xE200 + i:X}: to=<u{i}@d.example>, "
+                     f"relay=r.example[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=5.1.1, "
+                     f"status={st} (550 5.1.1 unknown)")
+    log = tmp_path / "mail.log"
+    log.write_text("\n".join(lines) + "\n")
+    r = _run("check_postfix_bounce_rate", "--log-file", str(log), "--state-dir",
+             str(tmp_path / "st"), "-w", "5", "-c", "60", cwd=tmp_path)
+    assert r.stdout.startswith("POSTFIX BOUNCE RATE WARNING - bounce rate 50% (> 5; 10 of 20 "),\
+        r.stdout
+
+
+def test_another_program_quoting_a_postfix_line_still_counts_nowhere() -> None:
+    """The rule the forwarded lines above must not break: a Postfix line quoted inside
+    another program's message (not at its start) is not a Postfix line."""
+    from postfix_queue_monitor import maillog
+    line = (b"Dec  3 10:00:00 mx amavis[5]: (1234-01) quoting postfix/smtp[1]: ABC1: "
+            b"to=<u@d.example>, relay=r, dsn=5.1.1, status=bounced (550 unknown)\n")
+    now = time.time()
+    assert maillog.parse_line(line, maillog.Clock(now)) is None
+    tally = maillog.Tally(since=0)
+    maillog.LineFeeder(tally, maillog.Clock(now), None).feed_block(line)
+    assert tally.events == 0 and tally.odd[0] == 0
+
+
+# -- soft_bounce = yes ---------------------------------------------------------------------------
+
+def test_softbounce_status_counts_as_deferred(tmp_path: Path) -> None:
+    """With ``soft_bounce = yes`` Postfix keeps what would have bounced in the queue and logs
+    ``dsn=4.x.x, status=SOFTBOUNCE (…)`` (real lines: "status=SOFTBOUNCE (host … said: 501
+    5.7.1 … Sender refused by the DNSBL …)"). Before: such lines counted nowhere, silently (the
+    scan's status was lowercase only): 10 of 20 recipients vanished from every figure. They
+    are deferrals (the message stays queued and is retried), counted as deferred, in the block
+    scan and through parse_line alike."""
+    now = time.time()
+    lines = []
+    for i in range(20):
+        stamp = time.strftime("%b %e %H:%M:%S", time.localtime(now - 300 + i))
+        tail = ("dsn=4.7.1, status=SOFTBOUNCE (host mx.d.example[192.0.2.1] said: 501 5.7.1 "
+                "Sender refused by the DNSBL b.barracudacentral.org (in reply to RCPT TO "
+                "command))" if i % 2 else "dsn=2.0.0, status=sent (250 2.0.0 Ok)")
+        lines.append(f"{stamp} mx postfix/smtp[{i}]: {0xE300 + i:X}: to=<u{i}@d.example>, "
+                     f"relay=mx.d.example[192.0.2.1]:25, delay=1, delays=0/0/0/1, {tail}")
+    log = tmp_path / "mail.log"
+    log.write_text("\n".join(lines) + "\n")
+    r = _run("check_postfix_bounce_rate", "--log-file", str(log), "--state-dir",
+             str(tmp_path / "st"), "-v", cwd=tmp_path)
+    assert r.stdout.startswith("POSTFIX BOUNCE RATE OK - bounce rate 0% (0 of 10 recipients "
+                               "in 1h), deferral rate 50%"), r.stdout
+    assert "deferrals by reason: policy 10" in r.stdout, r.stdout
+    from postfix_queue_monitor import maillog
+    ev = maillog.parse_line(lines[1].encode() + b"\n", maillog.Clock(now))
+    assert isinstance(ev, maillog.Event) and ev.kind == "deferred", ev

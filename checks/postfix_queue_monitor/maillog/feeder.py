@@ -15,6 +15,7 @@ from .patterns import (
     TABLE,
     UNMATCHED,
     UNREADABLE,
+    WRAPPED,
     parse_line,
     program_matcher,
 )
@@ -24,6 +25,8 @@ from .timestamps import READABLE_START, Clock
 #: status= values counted from a delivery status line (expiries are qmgr's own lines)
 _STATUS_INDEX: dict[bytes, int] = {name.encode(): i for name, i in Tally.INDEX.items()
                                    if name != "expired"}
+#: soft_bounce = yes: what would have bounced stays queued, logged "status=SOFTBOUNCE": a deferral
+_STATUS_INDEX[b"SOFTBOUNCE"] = Tally.INDEX["deferred"]
 
 
 def _has_delivery(program: bytes) -> bool:
@@ -90,7 +93,8 @@ class LineFeeder:
             + rb"|(?P<r5> \S+ \S+ (?:-|(?:\[(?:[^\]\\\n]|\\.)*\])+) +(?=\S)"
             + rb"(?:\xef\xbb\xbf)?))(?:"
             # a queue ID: a status line, an expiry, or a message start no table entry knows
-            + _QID + q + rb": (?:to=<[^\n]*, status=(?P<st>[a-z-]+)(?: \((?P<tx>[^\n]*?)\)?)?"
+            + _QID + q + rb": (?:to=<[^\n]*, status=(?P<st>[a-z-]+|SOFTBOUNCE)"
+            + rb"(?: \((?P<tx>[^\n]*?)\)?)?"
             # (a sender may hold ">, ": quoted local parts; the last ">, status=" ends it; a
             # line cut by the syslog's size limit lacks the reason's closing parenthesis)
             + rb"[ \t\r]*$|from=<[^\n]*>, status=(?:force-)?expired"
@@ -106,9 +110,10 @@ class LineFeeder:
         literal = re.escape(syslog_name.encode("utf-8", "surrogateescape").rstrip(b"/")) \
             if syslog_name else rb"postfix"
         self._odd = re.compile(rb"\n(?!" + READABLE_START + rb")(?=[^\n]* " + literal + rb")")
-        # A journal export (journalctl -o json or -o export) given as a log file: the program is a
-        # SYSLOG_IDENTIFIER field, not a syslog tag, so neither pass above sees a Postfix line
-        # (before: "too few deliveries", a silent OK); --journal reads the journal itself.
+        # A journal export (journalctl -o export, json, json-pretty, json-seq or json-sse) given
+        # as a log file: the program is a SYSLOG_IDENTIFIER field, not a syslog tag, so neither
+        # pass above sees a Postfix line (before: "too few deliveries", a silent OK); --journal
+        # reads the journal itself.
         ident = (re.escape(syslog_name.encode("utf-8", "surrogateescape").rstrip(b"/"))
                  + rb'(?:/[^"\s]*)?' if syslog_name else rb'postfix[^"\s]*')
         # (the literal first, so that the regex engine searches for it fast; the line's start is
@@ -152,8 +157,13 @@ class LineFeeder:
             start = m.start()
             ls = rfind(b"\n", 0, start) + 1
             head = data[ls:start]                   # "<timestamp> <host>", any style
-            if b": " in head or (m["r5"] is not None and head[:1] != b"<"):
+            if m["r5"] is not None and head[:1] != b"<":
                 continue                            # " postfix…" inside another line's text
+            if b": " in head:
+                head = head.rpartition(b": ")[2]
+                if not WRAPPED.match(head):
+                    continue                        # " postfix…" inside another line's text
+                # a container's line that a syslog wrapped (patterns.WRAPPED): its own stamp
             if ls in odd:
                 continue                            # reported: its stamp is not understood
             st = m["st"]
@@ -231,7 +241,8 @@ class LineFeeder:
         found: set[int] = set()
         for m in self._export.finditer(data):
             ls = data.rfind(b"\n", 0, m.start()) + 1
-            if not (ls == m.start() or data[ls:ls + 1] == b"{"):
+            head = data[ls:m.start()]
+            if head.strip(b" \t\"") and not head.lstrip(b"\x1e").startswith((b"{", b"data: {")):
                 continue                       # quoted in a syslog line's text
             le = find(b"\n", ls)
             line = data[ls:] if le < 0 else data[ls:le]

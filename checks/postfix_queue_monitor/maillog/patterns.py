@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Optional
 
-from .timestamps import Clock
+from .timestamps import READABLE_START, Clock
 
 DELIVERY_AGENTS: tuple[str, ...] = ("smtp", "lmtp", "local", "virtual", "pipe", "error", "retry",
                                     "discard")
@@ -24,12 +24,16 @@ LINE = re.compile(rb"(?:(?P<h5><\d{1,3}>\d{1,2} \S+ \S+) (?P<p5>[^\s\[:]+) \S+ \
                   rb"|(?P<head>[^\r\n]*?) (?P<prog>[^\s\[:]+)"
                   rb"(?:\[\d+\](?:" + ASL_LEVEL + rb")?)?: )"
                   rb"(?P<msg>[^\r\n]*)")
+#: A message that starts with a stamp: a container's stdout line that a syslog received as the
+#: message of its own tag (docker's syslog log driver: ``… dockerhost 3a1b2c3d4e5f[987]:
+#: 2026-12-03T10:00:00+01:00 INFO    postfix/smtp[12]: …``); the line inside is read instead.
+WRAPPED = re.compile(rb"(?:" + READABLE_START + rb")")
 #: Solaris' syslog puts a message ID and the facility before the message
 SOLARIS_ID = re.compile(rb"\[ID \d+ [a-z0-9]+\.[a-z]+\] ")
 
 _QID = rb"[0-9A-Za-z]+"
 #: (the closing parenthesis may be missing: syslogs cut long lines, e.g. at 1024 bytes)
-_STATUS_LINE = (rb"(?P<qid>" + _QID + rb"): to=<.*, status=(?P<status>[a-z-]+)"
+_STATUS_LINE = (rb"(?P<qid>" + _QID + rb"): to=<.*, status=(?P<status>[a-z-]+|SOFTBOUNCE)"
                 rb"(?: \((?P<text>.*?)\)?)?\s*$")
 
 #: Lines every Postfix program may write, recognised and not counted.
@@ -169,6 +173,8 @@ def parse_message(program: bytes, msg: bytes, ts: float) -> Event | str | None:
             continue
         if name == "delivery":
             kind = m["status"].decode("ascii")
+            if kind == "SOFTBOUNCE":
+                kind = "deferred"     # soft_bounce = yes: kept in the queue, retried
             if kind not in ("sent", "bounced", "deferred", "deliverable", "undeliverable"):
                 kind = "other"        # counts nowhere; "expired" is qmgr's per-message line
             text = (m["text"] or b"").decode("utf-8", "replace")
@@ -191,6 +197,10 @@ def parse_line(line: bytes, clock: Clock, is_postfix: Callable[[bytes], bool] = 
     if not m:
         return None
     prog, head = (m["prog"], m["head"]) if m["p5"] is None else (m["p5"], m["h5"])
+    if m["p5"] is None and WRAPPED.match(m["msg"]):
+        inner = parse_line(m["msg"], clock, is_postfix)
+        if inner is not None:
+            return inner
     if not is_postfix(prog):
         return None
     ts = clock.parse(head)
