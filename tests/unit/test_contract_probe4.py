@@ -294,3 +294,31 @@ def test_softbounce_status_counts_as_deferred(tmp_path: Path) -> None:
     from postfix_queue_monitor import maillog
     ev = maillog.parse_line(lines[1].encode() + b"\n", maillog.Clock(now))
     assert isinstance(ev, maillog.Event) and ev.kind == "deferred", ev
+
+
+def test_container_line_in_the_journal_is_counted(tmp_path: Path) -> None:
+    """docker's journald log driver with ``tag: postfix`` stores the container's stdout lines
+    as MESSAGE under SYSLOG_IDENTIFIER=postfix: ``2026-12-03T10:00:00+00:00 INFO
+    postfix/smtp[12]: …``. Before: "matched no pattern" for each (a -v note), OK "too few
+    deliveries to judge" on 10 bounces among 20 recipients."""
+    from postfix_queue_monitor import deliveries
+    now = time.time()
+    entries = []
+    for i in range(20):
+        t = now - 300 + i
+        st = "bounced" if i % 2 else "sent"
+        entries.append(json.dumps({
+            "__CURSOR": f"c{i}", "__REALTIME_TIMESTAMP": str(int(t * 1e6)),
+            "SYSLOG_IDENTIFIER": "postfix",
+            "MESSAGE": time.strftime("%Y-%m-%dT%H:%M:%S+00:00 INFO    ", time.gmtime(t))
+            + f"postfix/smtp[{i}]: {0xE400 + i:X}: to=<u{i}@d.example>, relay=r.example"
+              f"[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=5.1.1, status={st} (550 5.1.1 "
+              f"unknown)"}))
+    (tmp_path / "entries").write_text("\n".join(entries) + "\n")
+    fake = tmp_path / "journalctl"
+    fake.write_text("#!/bin/sh\ncase \"$*\" in *SYSLOG_IDENTIFIER*=*) cat "
+                    f"{tmp_path}/entries ;; *) echo postfix ;; esac\n")
+    fake.chmod(0o755)
+    stats = deliveries.measure_deliveries(None, True, None, 3600, str(tmp_path / "s"), now, 10,
+                                          journalctl=str(fake))
+    assert (stats.sent, stats.bounced, stats.unmatched) == (10, 10, 0), stats

@@ -12,7 +12,7 @@ from ..deadline import MIN_CHILD, Deadline
 from ..errors import MonitorError
 from ..proc import Child
 from .feeder import LineFeeder
-from .patterns import UNMATCHED, parse_message, program_matcher
+from .patterns import LINE, UNMATCHED, WRAPPED, parse_message, program_matcher
 
 _CURSOR = re.compile(rb'"__CURSOR"\s*:\s*"([^"\\]{1,1000})"')
 JOURNAL_HINT = ("add the user to group systemd-journal or adm (usermod -aG systemd-journal USER)")
@@ -131,11 +131,19 @@ class JournalReader:
                 tally.unreadable_line(b"journal entry without a usable __REALTIME_TIMESTAMP or "
                                       b"SYSLOG_IDENTIFIER: " + msg, b"status=" in msg, now)
                 continue
-            res = parse_message(ident.encode("utf-8", "surrogateescape"), msg, ts)
+            program = ident.encode("utf-8", "surrogateescape")
+            if WRAPPED.match(msg):
+                # a container's stdout line (docker's journald log driver, tag "postfix"):
+                # the Postfix line inside it, at the journal's time
+                inner = LINE.match(msg)
+                if inner is not None and inner["p5"] is None and \
+                        self.feeder.is_postfix(inner["prog"]):
+                    program, msg = inner["prog"], inner["msg"]
+            res = parse_message(program, msg, ts)
             if res is None:
                 continue
             if res is UNMATCHED:
-                tally.unmatched_line(ident.encode() + b": " + msg)
+                tally.unmatched_line(program + b": " + msg)
             else:
                 tally.add(res)  # type: ignore[arg-type]
         if self.skipped_cursor:                # the last entries were too long: past them
