@@ -135,6 +135,8 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # a check's status line starts with its name, as every other line of it does
         name = next((f"{c.status} " for c in check_registry.CHECKS if c.program == self.prog), "")
+        # "|" would start Nagios' perfdata (VisiblePipeOutput does the same for the checks)
+        message = message.replace("|", "\u00a6")
         print(f"{name}UNKNOWN - {self.prog}: {message} (see {self.prog} --help)")
         sys.exit(3)
 

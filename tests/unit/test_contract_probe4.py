@@ -322,3 +322,11 @@ def test_container_line_in_the_journal_is_counted(tmp_path: Path) -> None:
     stats = deliveries.measure_deliveries(None, True, None, 3600, str(tmp_path / "s"), now, 10,
                                           journalctl=str(fake))
     assert (stats.sent, stats.bounced, stats.unmatched) == (10, 10, 0), stats
+
+
+def test_pipe_in_a_bad_option_value_does_not_start_perfdata(tmp_path: Path) -> None:
+    """A bad option's UNKNOWN line quotes the value; a "|" in it (``-w '10|20'``) made Nagios
+    read the rest of the line as perfdata. It shows as U+00A6, as in the checks' other lines."""
+    r = _run("check_postfix_queue", "-w", "10|20", cwd=tmp_path)
+    assert r.returncode == 3 and "|" not in r.stdout, r.stdout
+    assert "bad threshold: '10\u00a620' is not a number" in r.stdout, r.stdout
