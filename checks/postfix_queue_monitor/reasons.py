@@ -24,10 +24,13 @@ class is then decided in layers, the first that speaks wins:
 4. **The basic reply code and the command** (:func:`_by_command`), when the text names nothing
    and carries no enhanced code: a 5xx to RCPT TO refuses the recipient
    (``recipient_unknown``), a 5xx to MAIL FROM, HELO/EHLO or the greeting refuses us
-   (``policy``), 552 is the storage allocation RFC 5321 gives it (``mailbox_full``).
-5. **The statistical fallback** (:mod:`reason_fallback`), only when no layer above named a
-   class: a naive Bayes model trained on the labelled corpus, ``other`` when it is unsure. An
-   ``other`` that a layer decides (X.3.x, the ``other`` rows) is final.
+   (``policy``), 552 is the storage allocation RFC 5321 gives it (``mailbox_full``); a 503
+   (bad sequence of commands) is ``other``, another 50x names nothing.
+5. **The statistical fallback** (:mod:`reason_fallback`), when no layer above named a class: a
+   naive Bayes model trained on the labelled corpus, ``other`` when it is unsure. Layers 3 and
+   4 are *weak*: their class gives way to the model's where the model is at least 90 % sure of
+   another (a forward-chaining evaluation over the corpus's parts chose that); what layers 1
+   and 2 decide, an ``other`` row included, is final.
 
 "delivery temporarily suspended: X" is classified by X. Postfix's own words and the remote's are
 kept apart: "refused to talk to me" is a reply, not a refused connection (``refused`` and
