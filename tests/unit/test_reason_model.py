@@ -100,6 +100,14 @@ def test_a_weak_rule_gives_way_only_to_a_nearly_certain_model():
         "recipient_unknown", False)
     assert reasons.classify(SAID + "551 invalid address (in reply to MAIL FROM command)") == (
         "policy")
+    # ... nor when it is the model that reads the recipient: layer 4's weak policy (a 5xx to
+    # MAIL FROM) is overruled by a nearly certain recipient_unknown, which stays policy there
+    text = SAID + "550 receiver not exist (in reply to MAIL FROM command)"
+    ctx = reasons.context(reasons.normalize(text).lower())
+    assert reasons._layers(ctx) == ("policy", True)
+    cls, p, _ = reason_fallback.model().guess(reason_fallback.features(ctx))
+    assert cls == "recipient_unknown" and p >= reason_fallback.OVERRULE_PROBABILITY
+    assert reasons.classify(text) == "policy"
 
 
 def test_a_provider_code_alone_is_a_known_word():
