@@ -223,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     show(f"NB words+pairs+context+shape, alpha {ALPHA}, weight {WEIGHT}, overrules a weak "
          f"rule at P >= {reason_fallback.OVERRULE_PROBABILITY} (shipped)", base)
     if args.compare:
+        show("NB words+pairs+context, never overrules a rule (the fallback of 38d4d7a)",
+             chain(corpus, decide, feature_set="words+pairs+context", overrule=None))
         for over in (None, 0.99, 0.999):
             show(f"NB, overrules a weak rule at P >= {over}" if over else
                  "NB, never overrules a rule", chain(corpus, decide, overrule=over))
