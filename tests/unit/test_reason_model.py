@@ -139,3 +139,22 @@ def test_the_model_is_loaded_only_for_a_text_no_rule_names():
     weak = _modules_after("from postfix_queue_monitor import reasons\n"
                           "reasons.classify('host a[192.0.2.1] said: 451 Try again later')")
     assert "postfix_queue_monitor.reason_model" in weak
+
+
+@pytest.mark.parametrize(("text", "cls"), [
+    # docs/reasons.md, "What stays other": no known word, an unsure model, the model's own other
+    ("550 Nope", "other"),
+    ("xyzzy plugh", "other"),
+    ("554 error", "other"),
+    ("451 bad bytes", "other"),
+    ("451 error", "other"),
+    ("421 closing", "other"),
+    # ... and a bare 5xx with a word that names nothing, read by its code
+    ("550 bad bytes", "recipient_unknown"),
+    ("550 error", "recipient_unknown"),
+    ("550 sorry", "recipient_unknown"),
+    ("554 hello world", "policy"),
+])
+def test_what_stays_other_as_docs_say(text, cls):
+    assert reasons.rule_class(SAID + text) is None
+    assert reasons.classify(SAID + text) == cls
