@@ -39,27 +39,46 @@ from postfix_queue_monitor import reason_fallback, reasons  # noqa: E402
 
 #: the commit whose reasons.py evaluated each part once (docs/reasons.md's history)
 EVALUATED_WITH = {2: "6dd4d0d", 3: "2aa3985", 4: "990c561", 5: "a338dbd", 6: "28ee229",
-                  7: "6ddd3c5", 8: "03b6e41", 9: "d567d01"}
+                  7: "6ddd3c5", 8: "03b6e41", 9: "d567d01", 10: "65e0abf"}
 
-#: feature sets: subsets of reason_fallback.features (the shipped one is "words+pairs+context")
+#: feature sets: subsets of reason_fallback.features (the shipped one is
+#: "words+pairs+context+shape")
 FEATURE_SETS: dict[str, Callable[[str], bool]] = {
     "words": lambda f: "_" not in f and not f.startswith("#"),
     "words+pairs": lambda f: not f.startswith("#"),
     "words+context": lambda f: "_" not in f or f.startswith("#"),
-    "words+pairs+context": lambda f: True,
-    "words+pairs+codes": lambda f: not f.startswith(("#cmd:", "#frame:")),
+    "words+pairs+context": lambda f: f != "#shape",
+    "words+pairs+context+shape": lambda f: True,
+    "words+pairs+codes": lambda f: not f.startswith(("#cmd:", "#frame:", "#shape")),
 }
 
 
-def rules_then(k: int) -> Callable[[str], str | None]:
+#: the lines of a layered reasons.py (a338dbd and later) patched to mark a weak decision
+_WEAK_LINES = (
+    ("cls = min((c for c in (weak, coded) if c), key=_ORDER.__getitem__, default=None)",
+     '\n        cls = cls and "~" + cls'),
+    ("cls = _by_command(basic, command)", '\n        cls = cls and "~" + cls'),
+)
+
+
+def rules_then(k: int) -> Callable[[str], tuple[str | None, bool]]:
     """The rule layers of the commit that evaluated part k: its classify() with the default
-    ``other`` told apart (its last line, ``return cls or "other"``, patched)."""
+    ``other`` told apart (its last line, ``return cls or "other"``, patched), and whether
+    only a weak layer (3 or 4: a generic phrase or a code) decided; the rules before the
+    layers (parts 2 to 4) have no weak decisions."""
     commit = EVALUATED_WITH[k]
     src = subprocess.run(["git", "-C", str(ROOT), "show",
                           f"{commit}:checks/postfix_queue_monitor/reasons.py"],
                          capture_output=True, text=True, check=True).stdout
     assert src.count('return cls or "other"') == 1, commit
     src = src.replace('return cls or "other"', 'return cls or "__default__"')
+    if _WEAK_LINES[0][0] in src:
+        for line, tag in _WEAK_LINES:
+            assert src.count(line) == 1, commit
+            src = src.replace(line, line + tag)
+        src = src.replace('if cls == "recipient_unknown" and command == "mail from":',
+                          'if cls in ("recipient_unknown", "~recipient_unknown") and '
+                          'command == "mail from":')
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"reasons_{commit}.py"
         path.write_text(src)
@@ -69,10 +88,15 @@ def rules_then(k: int) -> Callable[[str], str | None]:
         sys.modules[spec.name] = mod
         spec.loader.exec_module(mod)
 
-    def decide(text: str) -> str | None:
+    def decide(text: str) -> tuple[str | None, bool]:
         cls = mod.classify(text)
-        return None if cls == "__default__" else cls
+        return (None, False) if cls == "__default__" else (cls.lstrip("~"), cls[0] == "~")
     return decide
+
+
+def rules_now(text: str) -> tuple[str | None, bool]:
+    """Today's rule layers: (their class, whether only a weak layer named it)."""
+    return reasons._layers(context(text))
 
 
 class NaiveBayes:
@@ -130,12 +154,18 @@ class LogisticRegression:
         return self.classes[best], p[best], known
 
 
-def chain(corpus: list[list[tuple[str, str]]], decide: dict[int, Callable[[str], str | None]],
-          model: str = "nb", feature_set: str = "words+pairs+context", alpha: float = ALPHA,
+Decide = Callable[[str], tuple[str | None, bool]]
+
+
+def chain(corpus: list[list[tuple[str, str]]], decide: dict[int, Decide],
+          model: str = "nb", feature_set: str = "words+pairs+context+shape",
+          alpha: float = ALPHA,
           min_confidence: float = reason_fallback.MIN_PROBABILITY, misses: bool = False,
-          weight: int = WEIGHT) -> list[tuple[int, int, int, int, int]]:
+          weight: int = WEIGHT, overrule: float | None = reason_fallback.OVERRULE_PROBABILITY,
+          ) -> list[tuple[int, int, int, int, int]]:
     """Per part k >= 2: (k, texts, texts the fallback speaks for, right by the rules alone,
-    right by the rules + fallback)."""
+    right by the rules + fallback). A weak rule decision gives way to the fallback's class
+    where it is at least ``overrule`` probable (``None``: never)."""
     keep = FEATURE_SETS[feature_set]
     first = [row for name in ("tuning.tsv", "heldback.tsv") for row in rows_of(FIXTURES / name)]
 
@@ -144,12 +174,12 @@ def chain(corpus: list[list[tuple[str, str]]], decide: dict[int, Callable[[str],
 
     out = []
     for k in range(2, len(corpus)):
-        train = [(feats(t), c, weight if decide[k](t) is None else 1)
+        train = [(feats(t), c, weight if decide[k](t)[0] is None else 1)
                  for t, c in first + [r for p in corpus[:k] for r in p]]
         fb = NaiveBayes(train, alpha) if model == "nb" else LogisticRegression(train)
         alone = both = speaks = 0
         for text, cls in corpus[k]:
-            ruled = decide[k](text)
+            ruled, weak = decide[k](text)
             got = ruled
             if ruled is None:
                 speaks += 1
@@ -157,6 +187,10 @@ def chain(corpus: list[list[tuple[str, str]]], decide: dict[int, Callable[[str],
                 got = guess if known and confidence >= min_confidence else "other"
                 if misses and got != cls:
                     print(f"  part {k}: want {cls} got {got} ({confidence:.2f}): {text[:110]}")
+            elif weak and overrule is not None:
+                guess, confidence, known = fb.predict(feats(text))
+                if known and confidence >= overrule:
+                    got = guess
             alone += (ruled or "other") == cls
             both += got == cls
         out.append((k, len(corpus[k]), speaks, alone, both))
@@ -177,9 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     corpus = parts()
     ks = range(2, len(corpus))
-    decide: dict[int, Callable[[str], str | None]] = (
-        {k: rules_then(k) for k in ks} if args.rules == "then"
-        else dict.fromkeys(ks, reasons.rule_class))
+    decide: dict[int, Decide] = (
+        {k: rules_then(k) for k in ks} if args.rules == "then" else dict.fromkeys(ks, rules_now))
     print(f"rules {args.rules}; per part k: right by the rules alone → with the fallback "
           "(trained on the parts before k)")
     print("| setting | " + " | ".join(f"part {k} ({len(corpus[k])})" for k in ks) + " | sum |")
@@ -187,10 +220,16 @@ def main(argv: list[str] | None = None) -> int:
     base = chain(corpus, decide, misses=args.misses)
     print("| speaks for | " + " | ".join(str(s) for _, _, s, _, _ in base) +
           f" | {sum(s for _, _, s, _, _ in base)} |")
-    show(f"NB words+pairs+context, alpha {ALPHA}, weight {WEIGHT} (shipped)", base)
+    show(f"NB words+pairs+context+shape, alpha {ALPHA}, weight {WEIGHT}, overrules a weak "
+         f"rule at P >= {reason_fallback.OVERRULE_PROBABILITY} (shipped)", base)
     if args.compare:
+        show("NB words+pairs+context, never overrules a rule (the fallback of 38d4d7a)",
+             chain(corpus, decide, feature_set="words+pairs+context", overrule=None))
+        for over in (None, 0.99, 0.999):
+            show(f"NB, overrules a weak rule at P >= {over}" if over else
+                 "NB, never overrules a rule", chain(corpus, decide, overrule=over))
         for fs in FEATURE_SETS:
-            if fs != "words+pairs+context":
+            if fs != "words+pairs+context+shape":
                 show(f"NB {fs}", chain(corpus, decide, feature_set=fs))
         for alpha in (0.02, 0.05, 0.3, 1.0):
             show(f"NB, alpha {alpha}", chain(corpus, decide, alpha=alpha))

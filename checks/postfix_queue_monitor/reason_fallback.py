@@ -37,7 +37,8 @@ def features(ctx: Context) -> set[str]:
     """The model's features of one text's :func:`reasons.context`: its words and adjacent
     word pairs (Postfix's framing words included: "lost connection", "said", "refused to talk
     to me" say where the text comes from; the host and the command note are context
-    features), and ``#``-prefixed context features."""
+    features), and ``#``-prefixed context features (codes, command, framing, a provider code's
+    shape)."""
     local, reply, command, basic, dsn = ctx
     text = _DOTTED.sub(" ", f"{local} {reply}" if reply else local)
     words = _WORD.findall(_FRAMING.sub(" ", text) if "host" in text else text)
@@ -50,7 +51,15 @@ def features(ctx: Context) -> set[str]:
         out.add(f"#dsn:{dsn[0]}.{dsn[1]}")
     out.add(f"#cmd:{command or 'none'}")
     out.add("#frame:" + ("reply" if reply else "local") + ("+local" if local.strip() else ""))
+    if ":" in text and _SHAPE.search(text):
+        out.add("#shape")
     return out
+
+
+#: a provider's own code of the shape "MI:DMC", "HL:ICC", "DT:SPM" (NetEase's, Wanxiang's):
+#: the feature "#shape" counts as a known word (Model.scores), so that a text whose only words
+#: are such a code is not "unknown"
+_SHAPE = re.compile(r"\b[a-z]{2}:[a-z]{3}\b")
 
 
 def train(rows: Iterable[tuple[set[str], str, int]], alpha: float) -> dict:
@@ -98,28 +107,29 @@ class Model:
         #: log((count + alpha) / alpha): what a count adds over an unseen feature
         self.logs = [math.log((c + alpha) / alpha) for c in range(max(docs) + 1)]
 
-    def scores(self, feats: Iterable[str]) -> list[float]:
-        """log P(class) + sum of log P(feature | class) over the text's known features."""
+    def scores(self, feats: Iterable[str]) -> tuple[list[float], int]:
+        """(log P(class) + sum of log P(feature | class) over the text's known features, how
+        many of them are words or a provider code's shape rather than the SMTP context)."""
         out = list(self.base)
-        known = 0
+        known = context = 0
         counts, logs = self.counts, self.logs
         for f in feats:
             pairs = counts.get(f)
             if pairs is None:
                 continue
             known += 1
+            if f[0] == "#" and f != "#shape":
+                context += 1
             for i, c in pairs:
                 out[i] += logs[c]
-        return [s + known * p for s, p in zip(out, self.per_feature)]
+        return [s + known * p for s, p in zip(out, self.per_feature)], known - context
 
     def guess(self, feats: set[str]) -> tuple[str, float, int]:
         """(the most probable class, its probability, how many of the text's words the model
         knows); the probability as naive Bayes gives it, which is overconfident."""
-        s = self.scores(feats)
+        s, words = self.scores(feats)
         top = max(s)
-        best = s.index(top)
-        known = sum(1 for f in feats if f[0] != "#" and f in self.counts)
-        return self.classes[best], 1 / sum(math.exp(v - top) for v in s), known
+        return self.classes[s.index(top)], 1 / sum(math.exp(v - top) for v in s), words
 
     def predict(self, ctx: Context) -> str:
         """The model's class, or ``other`` when it knows none of the text's words or its
@@ -147,3 +157,14 @@ def model() -> Model:
 def predict(ctx: Context) -> str:
     """The class the shipped model gives a text no rule layer named."""
     return model().predict(ctx)
+
+
+#: a weak rule decision (a generic phrase, a code) gives way to the model's class at this
+#: probability or more (tools/reason_forward_chain.py)
+OVERRULE_PROBABILITY = 0.9
+
+
+def overrule(ctx: Context, ruled: str) -> str:
+    """A weak rule decision, or the model's class where it is nearly certain of another."""
+    cls, p, known = model().guess(features(ctx))
+    return cls if known and p >= OVERRULE_PROBABILITY else ruled

@@ -24,10 +24,13 @@ class is then decided in layers, the first that speaks wins:
 4. **The basic reply code and the command** (:func:`_by_command`), when the text names nothing
    and carries no enhanced code: a 5xx to RCPT TO refuses the recipient
    (``recipient_unknown``), a 5xx to MAIL FROM, HELO/EHLO or the greeting refuses us
-   (``policy``), 552 is the storage allocation RFC 5321 gives it (``mailbox_full``).
-5. **The statistical fallback** (:mod:`reason_fallback`), only when no layer above named a
-   class: a naive Bayes model trained on the labelled corpus, ``other`` when it is unsure. An
-   ``other`` that a layer decides (X.3.x, the ``other`` rows) is final.
+   (``policy``), 552 is the storage allocation RFC 5321 gives it (``mailbox_full``); a 503
+   (bad sequence of commands) is ``other``, another 50x names nothing.
+5. **The statistical fallback** (:mod:`reason_fallback`), when no layer above named a class: a
+   naive Bayes model trained on the labelled corpus, ``other`` when it is unsure. Layers 3 and
+   4 are *weak*: their class gives way to the model's where the model is at least 90 % sure of
+   another (a forward-chaining evaluation over the corpus's parts chose that); what layers 1
+   and 2 decide, an ``other`` row included, is final.
 
 "delivery temporarily suspended: X" is classified by X. Postfix's own words and the remote's are
 kept apart: "refused to talk to me" is a reply, not a refused connection (``refused`` and
@@ -137,8 +140,12 @@ _SPF_DKIM = (r"\b(?:SPF|DKIM|DMARC|Sender Policy Framework)\b|"
 #: Here"), its DNS check of our domain; policy, and never the recipient
 _CHECKS_OF_US = r"sender (?:address )?(?:verif|callout)|DNS (?:check|verification) (?:\w+ )?fail"
 
+#: many invalid recipients counted against us (a reputation verdict, policy): "too many invalid
+#: recipients", "an excessively high number of invalid recipients originating from your account"
+_MANY_INVALID = r"(?:too many|number of) invalid recipients"
+
 #: words that make a recipient-looking text about our sender or a policy
-_NOT_THE_RECIPIENT = (r"Sender address rejected|sender account|too many invalid recipients|"
+_NOT_THE_RECIPIENT = (r"Sender address rejected|sender account|" + _MANY_INVALID + r"|"
                       r"sender address does not|reject(?:ed)? due to policy|" + _CHECKS_OF_US +
                       r"|\"mail from\"|mail ?from\"? (?:account|mailbox)")
 
@@ -217,7 +224,8 @@ RULES: tuple[Rule, ...] = (
                        r"number of concurrent connections|too much e-?mail in a short|"
                        r"account service is temporarily unavailable",
        unless=r"permanently deferred|been (?:temporarily )?blocked|blocked for the day|"
-              r"too many invalid recipients|(?:mailbox|user) (?:is )?busy|" + _TOO_MANY_STORED +
+              r"too many invalid recipients|(?:mail ?box|\bbox|user) (?:is )?busy|" +
+              _TOO_MANY_STORED +
               "|" + _LOOKS_LIKE_SPAM),
     # a limit worded as a maximum, a threshold or a count per unit of time: "455 Maximum
     # messages sent per minute reached", "the number of RCPT attempts is achieved the maximum
@@ -257,7 +265,8 @@ RULES: tuple[Rule, ...] = (
                        r"exceeded|not enough|insufficient)\b|"
                        r"exceeded (?:the |his |her |their |its )?\w+ (?:mailbox |storage )?quota|"
                        r"(?:mail ?box|inbox)(?: \S+){0,2}? is full\b",
-       unless=r"timeout quota|system storage|out of memory",
+       unless=r"timeout quota|system storage|out of memory|(?:insufficient|not enough|no) "
+              r"disk space",
        quick=("storage", "space", "quota", " full")),
     # -- recipient_unknown: the mailbox does not exist or cannot be verified -----------------
     _r("recipient_unknown",
@@ -369,7 +378,9 @@ RULES: tuple[Rule, ...] = (
                  r"banned|prohibited|denied|rejected (?:for|due|as|by|because)|"
                  r"message (?:content )?rejected|" + _SPF_DKIM + r"|Sender Policy Framework|"
                  r"content filter|suspicious|no SMTP service|not accepting connections|"
-                 r"service refus|too many invalid recipients|"
+                 r"service refus|" + _MANY_INVALID + r"|"
+                 # our IP filtered ("Your IP(…) is filtered …, you must register your IP")
+                 r"\bip\b.{0,40}\bis filtered|register your ip\b|"
                  r"unresolvable (?:\S+ )?(?:from|sender) domain|administrative prohibition|"
                  r"\bmail rejected\b|mail rejete|invalid DNS\b|sender verif\w* fail|spoof|"
                  r"abusive|excessive (?:rejected|invalid|authentication)|"
@@ -457,7 +468,12 @@ RULES: tuple[Rule, ...] = (
                 r"temporary (?:server|system) error|mail server temporarily rejected|"
                 r"temporarily unavailable|temporary failure|"
                 r"temporary (?:\w+ )?DNS lookup fail|our database returned|"
-                r"unable to correctly read|size limit\b|protocol (?:violation|error)",
+                r"unable to correctly read|size limit\b|protocol (?:violation|error)|"
+                # the remote's own failure, its disk, a busy mailbox ("Temporary system
+                # failure. Please try again later", "Insufficient disk space; try again later",
+                # "450 4.2.1 Mailbox is busy", "450 Fail, Box is busy")
+                r"system failure|(?:insufficient|not enough|no) disk space|"
+                r"(?:mail ?box|\bbox) (?:is )?busy",
        scope="reply"),
     # Postfix's own: the message needs SMTPUTF8 and the remote lacks it (not TLS, although it
     # is worded as "TLS is required, but was not offered"; left unnamed, the fallback said tls)
@@ -677,46 +693,55 @@ def _by_command(basic: str, command: str | None) -> str | None:
     as often, "553 host denies the sender".)"""
     if basic[0] != "5":
         return None
+    if basic == "503":
+        return "other"      # bad sequence of commands: "503 Error: need MAIL command"
+    if basic.startswith("50"):
+        return None         # a syntax error names nothing: "501 Syntax: MAIL FROM: <address>"
     if command == "rcpt to":
         return "recipient_unknown"
     if command in ("mail from", "helo", "ehlo", "greeting"):
         return "policy"
     if basic == "552":
         return "mailbox_full"
-    if command in ("end of data", "data") and not basic.startswith("50"):
-        return "policy"     # (50x is a protocol error: "504 Command parameter not implemented")
+    if command in ("end of data", "data"):
+        return "policy"
     return None
 
 
 @lru_cache(maxsize=4096)
 def _classify(text: str) -> str:
     ctx = context(text.lower())
-    cls = _by_layers(ctx)
-    if cls is not None:
+    cls, weak = _layers(ctx)
+    if cls is not None and not weak:
         return cls
-    # no layer named a class: the statistical fallback (reason_fallback.py, its model loaded
-    # on first use), which answers "other" when it is not sure either
+    # no layer named a class, or only a weak one (a generic phrase, a code): the statistical
+    # fallback (reason_fallback.py, its model loaded on first use), which answers "other" when
+    # it is not sure either, and overrules a weak decision only when it is nearly certain
     from . import reason_fallback
-    return reason_fallback.predict(ctx)
+    cls = reason_fallback.predict(ctx) if cls is None else reason_fallback.overrule(ctx, cls)
+    # (a reply to MAIL FROM is about our sender, whatever the model says)
+    return "policy" if cls == "recipient_unknown" and ctx[2] == "mail from" else cls
 
 
 def rule_class(text: str) -> str | None:
     """The class the rule layers name for a text, or ``None`` when none does (the texts
     :func:`classify` hands to the fallback); for the fallback's training and evaluation."""
     text = text or ""
-    return _by_layers(context(normalize(cut(text)).lower()))
+    return _layers(context(normalize(cut(text)).lower()))[0]
 
 
-def _by_layers(ctx: Context) -> str | None:
-    """Layers 1 to 4 of the module's docstring; ``None`` when none names a class (an
-    ``other`` that a layer decides, such as X.3.x, is ``"other"``)."""
+def _layers(ctx: Context) -> tuple[str | None, bool]:
+    """Layers 1 to 4 of the module's docstring: (their class, whether only layer 3 or 4, a
+    generic phrase or a code, named it); ``None`` when none names a class (an ``other`` that a
+    layer decides, such as X.3.x, is ``"other"``)."""
     local, reply, command, basic, dsn = ctx
     whole = f"{local} {reply}" if reply else local
     agent = not reply and _AGENT.search(local) is not None
     cls = _by_rules(local, reply, whole, agent, weak=False)
     if agent:
-        return cls or "transport"
-    if cls is None:
+        return cls or "transport", False
+    strong = cls is not None
+    if not strong:
         # the enhanced code and the generic phrases; the contract order breaks ties
         weak = _by_rules(local, reply, whole, False, weak=True)
         coded = _by_code(dsn, command) if dsn else None
@@ -726,7 +751,7 @@ def _by_layers(ctx: Context) -> str | None:
     if cls == "recipient_unknown" and command == "mail from":
         # a refused MAIL FROM is about our sender: "551 invalid address" there is policy
         cls = "policy"
-    return cls
+    return cls, not strong
 
 
 def _by_rules(local: str, reply: str, whole: str, agent: bool, weak: bool) -> str | None:

@@ -73,6 +73,51 @@ def test_an_unsure_model_answers_other():
         reason_fallback.MIN_PROBABILITY = saved
 
 
+def _clear() -> None:
+    reasons._classify_text.cache_clear()
+    reasons._classify.cache_clear()
+
+
+def test_a_weak_rule_gives_way_only_to_a_nearly_certain_model():
+    # "try again later" names greylisting only weakly; the model, nearly certain, reads the
+    # full mailbox (part 8's text); above its probability the weak rule stands
+    text = SAID + "User is over the quota. You can try again later."
+    ctx = reasons.context(reasons.normalize(text).lower())
+    assert reasons._layers(ctx) == ("greylisted", True)
+    cls, p, known = reason_fallback.model().guess(reason_fallback.features(ctx))
+    assert cls == "mailbox_full" and known and p >= reason_fallback.OVERRULE_PROBABILITY
+    saved = reason_fallback.OVERRULE_PROBABILITY
+    try:
+        for threshold, want in ((p, "mailbox_full"), (p + 1e-9, "greylisted")):
+            reason_fallback.OVERRULE_PROBABILITY = threshold
+            _clear()
+            assert reasons.classify(text) == want
+    finally:
+        reason_fallback.OVERRULE_PROBABILITY = saved
+        _clear()
+    # a strong rule is never overruled, and a reply to MAIL FROM never becomes the recipient's
+    assert reasons._layers(reasons.context(SAID.lower() + "550 user unknown")) == (
+        "recipient_unknown", False)
+    assert reasons.classify(SAID + "551 invalid address (in reply to MAIL FROM command)") == (
+        "policy")
+    # ... nor when it is the model that reads the recipient: layer 4's weak policy (a 5xx to
+    # MAIL FROM) is overruled by a nearly certain recipient_unknown, which stays policy there
+    text = SAID + "550 receiver not exist (in reply to MAIL FROM command)"
+    ctx = reasons.context(reasons.normalize(text).lower())
+    assert reasons._layers(ctx) == ("policy", True)
+    cls, p, _ = reason_fallback.model().guess(reason_fallback.features(ctx))
+    assert cls == "recipient_unknown" and p >= reason_fallback.OVERRULE_PROBABILITY
+    assert reasons.classify(text) == "policy"
+
+
+def test_a_provider_code_alone_is_a_known_word():
+    # "450 QX:ABC": no word the model knows, but the shape of a provider's code (NetEase's
+    # "MI:DMC", Wanxiang's "HL:ICC") is a feature it counts as known
+    ctx = reasons.context(reasons.normalize(SAID + "450 QX:ABC").lower())
+    assert "#shape" in reason_fallback.features(ctx)
+    assert reason_fallback.model().guess(reason_fallback.features(ctx))[2] == 1
+
+
 def _modules_after(code: str) -> set[str]:
     code += "\nimport sys\nprint(' '.join(sys.modules))"
     out = subprocess.run([sys.executable, "-c", code],
@@ -90,3 +135,26 @@ def test_the_model_is_loaded_only_for_a_text_no_rule_names():
     unnamed = _modules_after("from postfix_queue_monitor import reasons\n"
                              "reasons.classify('host a[192.0.2.1] said: 426 Dns resolve failure')")
     assert "postfix_queue_monitor.reason_model" in unnamed
+    # a weak decision (a generic phrase, a code) asks the model too, since it may overrule it
+    weak = _modules_after("from postfix_queue_monitor import reasons\n"
+                          "reasons.classify('host a[192.0.2.1] said: 451 Try again later')")
+    assert "postfix_queue_monitor.reason_model" in weak
+
+
+@pytest.mark.parametrize(("text", "cls"), [
+    # docs/reasons.md, "What stays other": no known word, an unsure model, the model's own other
+    ("550 Nope", "other"),
+    ("xyzzy plugh", "other"),
+    ("554 error", "other"),
+    ("451 bad bytes", "other"),
+    ("451 error", "other"),
+    ("421 closing", "other"),
+    # ... and a bare 5xx with a word that names nothing, read by its code
+    ("550 bad bytes", "recipient_unknown"),
+    ("550 error", "recipient_unknown"),
+    ("550 sorry", "recipient_unknown"),
+    ("554 hello world", "policy"),
+])
+def test_what_stays_other_as_docs_say(text, cls):
+    assert reasons.rule_class(SAID + text) is None
+    assert reasons.classify(SAID + text) == cls

@@ -6,9 +6,9 @@ written down (and, for the real-world corpus, committed) before the classifier w
 - ``tuning.tsv`` / ``heldback.tsv``: the first sets (real wording retyped; every tuning line
   must be right, at least 95 % of the held-back ones);
 - ``realworld.tsv``: texts harvested from public logs, bounce collections, provider pages and
-  issue pastes (sources in ``SOURCES.md``), the tuning part. It holds the first nine
+  issue pastes (sources in ``SOURCES.md``), the tuning part. It holds the first ten
   held-back parts too (evaluated once each at 84.1 %, 91.4 %, 84.5 %, 81.9 %, 67.7 %, 87.8 %,
-  72.3 %, 61.3 % and 87.5 %, then tuned on; parts 8 and 9 train the fallback model,
+  72.3 %, 61.3 %, 87.5 % and 78.9 %, then tuned on; parts 8 to 10 train the fallback model,
   reason_fallback.py); it must stay at >= 97 % per text and per group of look-alike texts,
   and >= 95 % in every class.
   A new held-back part, from other sources, must not fall below the figure published in
@@ -63,12 +63,18 @@ REAL_TUNING = _corpus("realworld.tsv")
 #: alone at 95 of 155 texts (61.3 %, 61.3 % of groups; the classifier of 03b6e41) and 14 of
 #: 16 (87.5 %, 87.5 %; the classifier of b855f48), then the training data of the fallback
 #: model: its design was chosen by a forward-chaining evaluation that saw part 8's misses,
-#: and trained on parts <= 7 it gets 115 of 155 and 14 of 16 (their second evaluation).)
+#: and trained on parts <= 7 it gets 115 of 155 and 14 of 16 (their second evaluation). So is
+#: part 10 (d6385c8), measured once after the fallback and its model were final and committed
+#: (38d4d7a): rules + fallback 101 of 128 texts (78.9 %), 101 of 128 groups (78.9 %), floors
+#: 0.78 and 0.78; the rules alone, as on main then (65e0abf), 97 of 128 (75.8 %, 75.8 %); then
+#: the rules and the fallback were tuned on it.)
 HELDBACK_PARTS: dict[str, tuple[str, float, float]] = {
-    # part 10 (committed alone in d6385c8), measured once after the fallback and its model were
-    # final and committed (38d4d7a): rules + fallback 101 of 128 texts (78.9 %), 101 of 128
-    # groups (78.9 %); the rules alone, as on main then (65e0abf), 97 of 128 (75.8 %, 75.8 %)
-    "part10": ("realworld-heldback10.tsv", 0.78, 0.78),
+    # part 11 (committed alone in 66db048), measured once after part 10 had become tuning data
+    # and the method tuned on it was final and committed (3171ed9, merged as 8aa193b): rules +
+    # fallback 97 of 110 texts (88.2 %), 97 of 110 groups (88.2 %); [postfix] 21/26, [published]
+    # 76/84. The rules alone as on main before that change (cc778ce): 94 of 110 (85.5 %), and
+    # main's rules + fallback then: 98 of 110 (89.1 %). Never tuned on.
+    "part11": ("realworld-heldback11.tsv", 0.88, 0.88),
 }
 #: the tuning part's overall floor (per text and per group)
 TUNING_MIN = 0.97
@@ -355,11 +361,9 @@ def test_texts_that_differ_in_addresses_share_one_classification():
 
 #: the held-back files and the units each comes from (disjoint from the tuning part's)
 HELDBACK_UNITS: dict[str, set[str]] = {
-    # part 10: Postfix-framed texts and providers' published replies, each row tagged with its
-    # kind, committed before any evaluation (SOURCES.md, "Held back (10)")
-    "realworld-heldback10.tsv": {"page10", "issue10", "file10"},
-    # part 11: the same two kinds, gathered while part 10 became tuning data, committed before any
-    # evaluation (SOURCES.md, "Held back (11)")
+    # part 11: Postfix-framed texts and providers' published replies, each row tagged with its
+    # kind, gathered while part 10 became tuning data, committed before any evaluation
+    # (SOURCES.md, "Held back (11)")
     "realworld-heldback11.tsv": {"page11", "issue11", "file11"},
 }
 #: a held-back part holds at least 150 texts (parts 2, 3, 5, 7 and 8 did); a smaller one has a
@@ -368,8 +372,6 @@ HELDBACK_UNITS: dict[str, set[str]] = {
 #: the sources searched, 60 of its 76 candidates being look-alikes or from sources already used
 HELDBACK_MIN_ROWS = 150
 HELDBACK_MIN_ROWS_OF: dict[str, int] = {
-    # part 10 holds 128 (its rule aimed at 120 or more)
-    "realworld-heldback10.tsv": 128,
     # part 11 holds 110 (its rule aimed at 100 or more)
     "realworld-heldback11.tsv": 110}
 #: a held-back part spans at least 8 classes; part 9's 16 texts span 6 (no class was sought)
@@ -387,7 +389,9 @@ TUNING_UNITS = {"set-of-emails", "p5-sisimai", "ASO", "pflgviewer",
                 # (617fc3a, 72.3 %)
                 "file5", "file6", "issue6", "page7", "issue7", "file7",
                 # the eighth (f175f22, 61.3 %) and ninth (b855f48, 87.5 %)
-                "page8", "issue8", "file8", "page9", "issue9", "file9"}
+                "page8", "issue8", "file8", "page9", "issue9", "file9",
+                # the tenth (d6385c8, 75.8 % by the rules alone, 78.9 % with the fallback)
+                "page10", "issue10", "file10"}
 
 
 def _unit(source: str) -> str:
@@ -395,7 +399,7 @@ def _unit(source: str) -> str:
 
 
 def test_realworld_corpus_is_large_split_by_source_and_sourced():
-    assert len(REAL_TUNING) >= 1626
+    assert len(REAL_TUNING) >= 1754
     # (three texts occur twice: the same reply in two real bounces of held-back part 3, kept
     # as committed)
     assert len(REAL_TUNING) - len({t for t, _, _ in REAL_TUNING}) == 3, "a text is listed twice"
@@ -442,18 +446,14 @@ def test_realworld_tuning_at_least_95_percent_in_every_class():
 #: it was written for (most of the part-6 and part-7 rows) would pass them unnoticed; this list
 #: does not: a text may leave it when it comes right, a new miss fails.
 TUNING_MISSES = {
-    'host mail.domain.com[1.1.1.1] said: 451 DT:SPM 163 '
-    'mx40,WsCowAAnEhlCoEVa5GjcAA--.20089S3 1514512452, please try again 15min later (in '
-    'reply to end of DATA command)',
-    'host mx.example[192.0.2.1] said: mail size limit exceeded (in reply to end of DATA command)',
+    'host mx.example[192.0.2.1] said: 421 4.7.0 Try again later, closing connection. '
+    '(command) For more information, go to About SMTP error messages.',
+    'host mx.example[192.0.2.1] said: mail size limit exceeded (in reply to end of DATA '
+    'command)',
     'host mx.example[192.0.2.1] said: 550 message sending for this account is disabled',
     'host mx.example[192.0.2.1] said: 550 Host unknown',
-    'host mx.example[192.0.2.1] said: 552 Too much mail data '
-    'recipient-mailbox-is-full@docomo.ne.jp',
-    'host mx.example[192.0.2.1] said: 553 sorry, your envelope recipient is in my badrcptto '
-    'list (#5.7.1)',
-    'host mx.example[192.0.2.1] said: 421 Message delivered to xxxx; Message delivery was '
-    'temporarily interrupted, please try again later.',
+    'host mx.example[192.0.2.1] said: 552 Too much mail data recipient-mailbox-is-'
+    'full@docomo.ne.jp',
     'host mx.example[192.0.2.1] said: 421 Promise timed out after 15000 milliseconds',
     'host mx.example[192.0.2.1] said: 554 5.7.1 <nevairbe@example.com>: Recipient address '
     'rejected: Access denied',
@@ -463,11 +463,15 @@ TUNING_MISSES = {
     'mails from different domains in the last 10 minutes',
     'host mx.example[192.0.2.1] said: 4.2.2 Sender domain rejected: You sent to many mails '
     'from different ip address in the last 10 minutes',
-    'host mx.example[192.0.2.1] said: 450 Fail, Box is busy',
-    'host mx.example[192.0.2.1] said: User is over the quota. You can try again later.',
-    'host /var/imap/socket/lmtp[/var/imap/socket/lmtp] said: 554 5.6.0 Message contains NUL '
-    'characters (in reply to end of DATA command)',
     'host XXXX said: 451 4.3.2 Please try again later (in reply to RCPT TO command)',
+    'host mx.example[192.0.2.1] said: 451 DT:SPM ,please try again',
+    'host mx02.mail.icloud.com[17.57.152.5] said: 451 4.7.1 Service unavailable - try again'
+    ' later (in reply to RCPT TO command)',
+    'host mx.example[192.0.2.1] said: 421 4.4.1 CHIC IP ADDRESS: Network is busy.',
+    'host mx.example[192.0.2.1] said: 421 4.4.5 CCRT IP ADDRESS: Connection refused. Server'
+    ' is busy(RT)',
+    'host mx.example[192.0.2.1] said: 421 Server too busy.',
+    'host mx.example[192.0.2.1] said: 452 4.5.3 Recipient policy mismatch',
 }
 
 
@@ -617,6 +621,20 @@ def test_realworld_heldback_not_below_the_published_figure(name, texts_min, grou
     ("host mx.example[192.0.2.1] said: 550 Indirizzo sconosciuto", "recipient_unknown"),
     ("connect to mx.example[192.0.2.1]:25: Network is down", "refused"),
     ("TLS library problem", "tls"),
+    # held-back part 10's rule-decided misses as families, in words of their own: the remote's
+    # system failure, its disk and a busy box beat a weak "try again later" or "busy"; a 503 is
+    # a sequence error, not the recipient; our IP filtered, many invalid recipients counted
+    # against us
+    ("host mx.example[192.0.2.1] said: 451 temporary system failure, retry later", "other"),
+    ("host mx.example[192.0.2.1] said: 452 not enough disk space on server, try again later",
+     "other"),
+    ("host mx.example[192.0.2.1] said: 450 4.2.1 the box is busy, retry", "other"),
+    ("host mx.example[192.0.2.1] said: 503 out of order (in reply to RCPT TO command)", "other"),
+    ("host mx.example[192.0.2.1] said: 421 your IP 192.0.2.9 is filtered here", "policy"),
+    ("host mx.example[192.0.2.1] said: 421 please register your IP with our postmaster first",
+     "policy"),
+    ("host mx.example[192.0.2.1] said: 550 5.7.1 high number of invalid recipients sent from "
+     "your server", "policy"),
 ])
 def test_context_decides(text, cls):
     assert reasons.classify(text) == cls
