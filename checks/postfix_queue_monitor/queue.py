@@ -78,12 +78,18 @@ MAX_PENDING = 40_000
 #: the same for a ``tokenized`` snapshot (the fast path's), whose keys are smaller (a reason
 #: text beyond the examples is its shared class token)
 MAX_PENDING_TOKENS = 50_000
-MAX_CLASS_MEMO = 50_000    # reason texts whose class one snapshot remembers
+#: reason texts whose class one snapshot remembers (a text that quotes an address is
+#: remembered by its key, MAX_KEY_MEMO). 20,000 (50,000 before MAX_PENDING doubled): the texts
+#: held at once, this memo's, the key memo's and the pending keys', stay at most 70,000, as
+#: before; 150,000 distinct 4 KB texts (benchmarks/gen_long_reasons.py --lines 150000) took
+#: 97 MB peak RSS with 50,000 and MAX_PENDING 40,000, 73 MB with 20,000 (79 MB before either
+#: change). The 1M-line benchmark stream has ~18,400 distinct texts without an address.
+MAX_CLASS_MEMO = 20_000
 MAX_KEY_MEMO = 10_000      # classes remembered by reasons.class_key (a text less its addresses)
 # A reason text is kept (memo keys, examples, pending keys) by its reasons.cut: at most
 # reasons.CUT_AT characters, so the caps above bound bytes too, whatever the texts' length: the
-# memo holds at most ~36 MB (50,000 texts at the bound; tracemalloc, December 2026), the key memo
-# at most a fifth of that.
+# memo holds at most ~15 MB (20,000 texts at the bound; ~36 MB for 50,000 by tracemalloc,
+# December 2026), the key memo at most half of that.
 _LIMITS_S: tuple[int, ...] = tuple(m * 60 for m in AGE_BUCKETS_MIN)
 #: the token (see QueueSnapshot.token) of a reason text not kept as an example: its class
 _CLASS_TOKENS: dict[str, tuple[str]] = {c: (c,) for c in reasons.CLASSES}
