@@ -1,5 +1,6 @@
 """benchmarks/harness.py's daemon CPU comes from labproc.processes(), the labs' one reader of
-/proc: a master's own CPU, its live children's and the children it has reaped."""
+/proc: a master's own CPU, its live children's and the children it has reaped; and the
+generated RESULTS.md closes with the hand-written NOTES.md."""
 
 from __future__ import annotations
 
@@ -51,3 +52,13 @@ def test_postfix_cpu_counts_the_master_its_children_and_the_reaped_ones():
             master.wait(10)
         finally:
             stop_group(master)              # only if it did not end by itself
+
+
+def test_results_page_ends_with_the_hand_written_notes():
+    """benchmarks/RESULTS.md is generated and closes with NOTES.md as it was then (run.py's
+    closing()); NOTES.md edited by hand since (a re-run spliced in, a review's correction)
+    must be copied there too, or the page keeps the old analysis."""
+    bench = Path(__file__).resolve().parents[2] / "benchmarks"
+    notes = (bench / "NOTES.md").read_text(encoding="utf-8")
+    assert notes.startswith("## Reading these figures")
+    assert (bench / "RESULTS.md").read_text(encoding="utf-8").endswith(notes)
