@@ -415,3 +415,28 @@ def test_texts_that_quote_an_address_are_not_remembered_by_their_bytes():
     assert dict(snap.class_of_key) == {"host mx.d.example[192.0.2.1] said: 450 4.2.0 <ADDR>: "
                                        "Recipient address rejected: Greylisted (in reply to "
                                        "RCPT TO command)": toks[1][0]}
+
+
+def test_a_text_that_quotes_an_address_met_again_is_keyed_once(monkeypatch):
+    """Texts that quote an address have a bytes memo of their own (up to MAX_KEY_MEMO texts):
+    one that recurs, as a reply quoting the sender does for every recipient, is decoded and
+    keyed once, not once per recipient; without the memo, the same snapshot."""
+    text = ("host mx.d.example[192.0.2.1] said: 450 4.1.8 <bounce@src.example>: Sender address "
+            "rejected: Domain not found (in reply to RCPT TO command)")
+    lines = [json.dumps({
+        "queue_name": "deferred", "queue_id": f"Q{i}", "arrival_time": int(NOW) - 60 * i,
+        "message_size": 100, "forced_expire": False, "sender": "bounce@src.example",
+        "recipients": [{"address": f"u{i}@d.example", "delay_reason": text}],
+    }).encode() + b"\n" for i in range(40)]
+    met: list[str] = []
+    new_token = queue.QueueSnapshot.new_token
+    monkeypatch.setattr(queue.QueueSnapshot, "new_token",
+                        lambda self, reason: met.append(reason) or new_token(self, reason))
+    snap = queue.parse_json_lines(lines, NOW, fast=True)
+    assert met.count(text) == 1 and snap.address_tokens == {text.encode(): text}
+    assert snap.deferred_classes == {reasons.classify(text): 40}
+    met.clear()
+    monkeypatch.setattr(queue, "MAX_KEY_MEMO", 0)
+    alone = queue.parse_json_lines(lines, NOW, fast=True)
+    assert met.count(text) == 40 and not alone.address_tokens
+    assert alone == snap
