@@ -252,6 +252,35 @@ def test_counters_malformed_state_is_one_line(tmp_path: Path) -> None:
         totals(log, T0 + 10)
 
 
+def test_counters_keep_unreadable_lines_when_the_name_problem_fires(tmp_path: Path) -> None:
+    """A run that says "check --syslog-name" still writes the unreadable Postfix lines kept so
+    far into its state (before: dropped, so the run after forgot them)."""
+    log = tmp_path / "mail.log"
+    log.write_bytes(b"")
+    st = tmp_path / "st"
+
+    def run(now: float) -> str:
+        with pytest.raises(counters.MonitorError) as exc:
+            counters.read_totals(str(log), False, "postfix-out", str(st), now, Deadline(5))
+        return str(exc.value)
+
+    def unreadable() -> list:
+        (path,) = st.glob("counters-*.json")
+        return json.loads(path.read_text())["data"].get("unreadable")
+
+    counters.read_totals(str(log), False, "postfix-out", str(st), T0, Deadline(5))
+    with open(log, "ab") as fh:         # a journal export of this name: not understood
+        fh.write(b"__REALTIME_TIMESTAMP=1\nSYSLOG_IDENTIFIER=postfix-out/smtp\n"
+                 b"MESSAGE=ABC: to=<a@b.example>, status=sent\n\n")
+    assert "journal export" in run(T0 + 60)
+    kept = unreadable()
+    assert kept[0] == 1 and "SYSLOG_IDENTIFIER=postfix-out" in kept[2]
+    with open(log, "ab") as fh:         # another instance's line: the name problem fires
+        fh.write(Log.line(T0 + 100))
+    assert "check --syslog-name" in run(T0 + 120)
+    assert unreadable() == kept
+
+
 def test_textfile_counters_from_the_log(tmp_path: Path, fixtures: Path, capsys) -> None:
     pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl")
     log = Log(tmp_path / "mail.log")

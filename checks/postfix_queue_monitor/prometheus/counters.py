@@ -108,8 +108,10 @@ def read_totals(log_file: Optional[str], journal: bool, syslog_name: Optional[st
                 totals[name] += bucket[i]
         state["totals"] = totals
         state["updated"] = now
-        problem = name_problem(syslog_name, source, feeder, data, state) or \
-            _format_problem(tally, data, state, source, now)
+        # both, always: each keeps its part of the state (a name problem alone would drop
+        # the unreadable lines kept so far); the name problem is the one said
+        unreadable = _format_problem(tally, data, state, source, now)
+        problem = name_problem(syslog_name, source, feeder, data, state) or unreadable
         sf.write(STATE_KIND, state)
     if problem:
         raise MonitorError(problem)
