@@ -149,6 +149,24 @@ def test_textfile_is_atomic_0644_whatever_the_umask(tmp_path: Path, fixtures: Pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["postfix.prom", "postqueue", "st"]
 
 
+def test_textfile_dash_writes_standard_output(tmp_path: Path, fixtures: Path,
+                                             monkeypatch) -> None:
+    """``textfile -`` is standard output (no file named "-", no temporary file); the one line of
+    a failure goes to stderr, so stdout stays an exposition."""
+    pq = fake_postqueue(tmp_path, j=fixtures / "deferred-50-four-reasons.jsonl")
+    monkeypatch.chdir(tmp_path)
+    run = [sys.executable, "-m", "postfix_queue_monitor.prometheus.cli", "textfile", "-",
+           "--no-deliveries", "--state-dir", str(tmp_path / "st")]
+    ok = subprocess.run([*run, "--postqueue", pq], capture_output=True, timeout=60)
+    assert (ok.returncode, ok.stderr) == (0, b"")
+    assert samples(ok.stdout.decode())[("postfix_up", (("path", pq),))] == 1
+    bad = subprocess.run([*run, "--postqueue", str(tmp_path / "none")], capture_output=True,
+                         timeout=60)
+    assert bad.returncode == 3 and bad.stderr.count(b"\n") == 1 and b"not found" in bad.stderr
+    assert samples(bad.stdout.decode())[("postfix_up", (("path", str(tmp_path / "none")),))] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["postqueue", "st"]
+
+
 def test_textfile_failure_says_postfix_up_0_and_one_line(tmp_path: Path, capsys) -> None:
     code, out, text = run_textfile(tmp_path, capsys, "--postqueue", str(tmp_path / "none"))
     assert code == 3

@@ -3,7 +3,8 @@
 - ``textfile PATH``: measure once and write the exposition for node_exporter's textfile
   collector, atomically (a temporary file in PATH's directory, renamed over PATH), mode 0644,
   without timestamps. Exit 0; 3 with one line when measuring failed (the file then says
-  ``postfix_up 0``) or failed in part (``postfix_queue_monitor_errors`` > 0).
+  ``postfix_up 0``) or failed in part (``postfix_queue_monitor_errors`` > 0). ``-`` is
+  standard output (no file, nothing atomic; the one line then goes to stderr).
 - ``serve --listen ADDR:PORT``: an HTTP ``/metrics`` endpoint (prometheus_client's server)
   that measures on each scrape within ``--timeout``; a failed measurement is ``postfix_up 0``
   and one line on stderr, never a traceback.
@@ -52,7 +53,8 @@ def parser() -> Parser:
     tf = sub.add_parser("textfile", help="write the metrics for node_exporter's textfile "
                                          "collector")
     tf.add_argument("path", metavar="PATH", help="the .prom file (in the collector's "
-                                                 "--collector.textfile.directory)")
+                                                 "--collector.textfile.directory); - for "
+                                                 "standard output")
     _measuring(tf, 20.0)
     srv = sub.add_parser("serve", help="serve /metrics, measuring on each scrape")
     srv.add_argument("--listen", metavar="ADDR:PORT", default=DEFAULT_LISTEN,
@@ -115,17 +117,26 @@ def write_atomic(path: str, data: bytes) -> None:
 
 
 def cmd_textfile(opts: argparse.Namespace) -> int:
-    check_target(opts.path)                # before measuring: a bad PATH costs no listing
+    stdout = opts.path == "-"              # the usual meaning; the line then goes to stderr,
+    where = "the output" if stdout else opts.path     # so that stdout stays an exposition
+    if not stdout:
+        check_target(opts.path)            # before measuring: a bad PATH costs no listing
     collector = PostfixCollector(opts, log=lambda line: None)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     data = generate_latest(registry)
-    write_atomic(opts.path, data)
+    if stdout:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        write_atomic(opts.path, data)
+    line = sys.stderr if stdout else sys.stdout
     if collector.last_problem:
-        print(f"measuring failed: {collector.last_problem} ({opts.path} says postfix_up 0)")
+        print(f"measuring failed: {collector.last_problem} ({where} says postfix_up 0)",
+              file=line)
         return EXIT_ERROR
     if collector.last is not None and collector.last.errors:
-        print(f"partly measured: {'; '.join(collector.last.errors)} (wrote {opts.path})")
+        print(f"partly measured: {'; '.join(collector.last.errors)} (wrote {where})", file=line)
         return EXIT_ERROR
     return 0
 
